@@ -1,0 +1,200 @@
+//! Element-wise activations and the softmax, forward and backward.
+//!
+//! Backward passes are written in terms of the forward *output* where that is cheaper
+//! (sigmoid, tanh, ELU, softmax), so the graph keeps outputs rather than recomputing.
+
+use cnn_tensor::Tensor;
+use rayon::prelude::*;
+
+use crate::error::{Result, shape_err};
+
+/// The element-wise activation functions (Keras names).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// Identity (`"linear"`).
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x` if `x > 0` else `alpha·(eˣ − 1)` (Keras default alpha 1.0).
+    Elu(f32),
+    /// `x` if `x > 0` else `alpha·x` (Keras `LeakyReLU` default alpha 0.3).
+    LeakyRelu(f32),
+    /// `1 / (1 + e⁻ˣ)`.
+    Sigmoid,
+    /// `tanh(x)`.
+    Tanh,
+}
+
+impl Activation {
+    /// The activation with this Keras name and default parameters (`softmax` is not
+    /// element-wise; see [`softmax_forward`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "linear" | "None" | "none" => Activation::Linear,
+            "relu" => Activation::Relu,
+            "elu" => Activation::Elu(1.0),
+            "leaky_relu" => Activation::LeakyRelu(0.3),
+            "sigmoid" => Activation::Sigmoid,
+            "tanh" => Activation::Tanh,
+            _ => return None,
+        })
+    }
+
+    /// The Keras name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Elu(_) => "elu",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+
+    #[inline]
+    fn f(self, x: f32) -> f32 {
+        match self {
+            Activation::Linear => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Elu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x.exp_m1()
+                }
+            }
+            Activation::LeakyRelu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x
+                }
+            }
+            Activation::Sigmoid => {
+                // Stable for large |x|.
+                if x >= 0.0 {
+                    1.0 / (1.0 + (-x).exp())
+                } else {
+                    let e = x.exp();
+                    e / (1.0 + e)
+                }
+            }
+            Activation::Tanh => x.tanh(),
+        }
+    }
+
+    /// Derivative from input `x` and output `y`.
+    #[inline]
+    fn df(self, x: f32, y: f32) -> f32 {
+        match self {
+            Activation::Linear => 1.0,
+            Activation::Relu => (x > 0.0) as u8 as f32,
+            Activation::Elu(a) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    y + a
+                }
+            }
+            Activation::LeakyRelu(a) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    a
+                }
+            }
+            Activation::Sigmoid => y * (1.0 - y),
+            Activation::Tanh => 1.0 - y * y,
+        }
+    }
+
+    /// Applies the activation in place.
+    pub fn apply_inplace(self, data: &mut [f32]) {
+        if self == Activation::Linear {
+            return;
+        }
+        data.par_chunks_mut(CHUNK)
+            .for_each(|c| c.iter_mut().for_each(|v| *v = self.f(*v)));
+    }
+
+    /// Forward pass.
+    pub fn forward(self, x: &Tensor) -> Tensor {
+        let mut y = x.clone();
+        self.apply_inplace(y.data_mut());
+        y
+    }
+
+    /// Backward pass: `dx = dy · f'(x)`, given the forward input `x` and output `y`.
+    pub fn backward(self, x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        if x.shape() != dy.shape() || y.shape() != dy.shape() {
+            return Err(shape_err(
+                self.name(),
+                format!("gradient {} does not match {}", dy.shape(), x.shape()),
+            ));
+        }
+        let mut dx = dy.clone();
+        dx.data_mut()
+            .par_chunks_mut(CHUNK)
+            .zip(x.data().par_chunks(CHUNK))
+            .zip(y.data().par_chunks(CHUNK))
+            .for_each(|((d, xs), ys)| {
+                for ((d, &xv), &yv) in d.iter_mut().zip(xs).zip(ys) {
+                    *d *= self.df(xv, yv);
+                }
+            });
+        Ok(dx)
+    }
+}
+
+/// Elements per parallel chunk for element-wise work.
+pub(crate) const CHUNK: usize = 1 << 14;
+
+fn last_axis(op: &'static str, t: &Tensor) -> Result<usize> {
+    match t.dims().last() {
+        Some(&k) if k > 0 => Ok(k),
+        _ => Err(shape_err(
+            op,
+            format!("needs a non-empty last axis, got {}", t.shape()),
+        )),
+    }
+}
+
+/// Numerically stable softmax over the last axis.
+pub fn softmax_forward(x: &Tensor) -> Result<Tensor> {
+    let k = last_axis("softmax", x)?;
+    let mut y = x.clone();
+    y.data_mut().par_chunks_mut(k).for_each(softmax_row);
+    Ok(y)
+}
+
+pub(crate) fn softmax_row(r: &mut [f32]) {
+    let m = r.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0.0;
+    for v in r.iter_mut() {
+        *v = (*v - m).exp();
+        s += *v;
+    }
+    let inv = 1.0 / s;
+    r.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Softmax backward from the output `y`: `dx = y ⊙ (dy − Σ dy·y)` per row.
+pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    let k = last_axis("softmax", y)?;
+    if y.shape() != dy.shape() {
+        return Err(shape_err(
+            "softmax",
+            format!("gradient {} does not match {}", dy.shape(), y.shape()),
+        ));
+    }
+    let mut dx = dy.clone();
+    dx.data_mut()
+        .par_chunks_mut(k)
+        .zip(y.data().par_chunks(k))
+        .for_each(|(d, yr)| {
+            let dot: f32 = d.iter().zip(yr).map(|(a, b)| a * b).sum();
+            d.iter_mut().zip(yr).for_each(|(g, &p)| *g = p * (*g - dot));
+        });
+    Ok(dx)
+}

@@ -1,0 +1,122 @@
+//! Fully connected layer: `y = x · W + b` with `x: [N, in]`, `W: [in, out]`, `b: [out]`.
+
+use cnn_tensor::Tensor;
+
+use crate::error::{Result, shape_err};
+use crate::gemm::{Trans, sgemm, threads_for};
+
+fn dims(x: &Tensor, w: &Tensor) -> Result<(usize, usize, usize)> {
+    match (x.dims(), w.dims()) {
+        (&[n, i], &[wi, o]) if i == wi => Ok((n, i, o)),
+        (&[_, i], &[wi, _]) => Err(shape_err(
+            "dense",
+            format!(
+                "input has {i} features but the kernel {} expects {wi}",
+                w.shape()
+            ),
+        )),
+        (xd, _) if xd.len() != 2 => Err(shape_err(
+            "dense",
+            format!(
+                "input must be rank 2 [N, features], got {} (flatten it first)",
+                x.shape()
+            ),
+        )),
+        _ => Err(shape_err(
+            "dense",
+            format!("kernel must be rank 2 [in, out], got {}", w.shape()),
+        )),
+    }
+}
+
+/// Forward: `y = x · w + b`.
+pub fn dense_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let (n, i, o) = dims(x, w)?;
+    let mut y = Tensor::zeros([n, o])?;
+    if let Some(b) = b {
+        if b.dims() != [o] {
+            return Err(shape_err(
+                "dense",
+                format!("bias {} does not match {o} units", b.shape()),
+            ));
+        }
+        y.data_mut()
+            .chunks_exact_mut(o.max(1))
+            .for_each(|r| r.copy_from_slice(b.data()));
+    }
+    sgemm(
+        n,
+        o,
+        i,
+        x.data(),
+        Trans::No,
+        w.data(),
+        Trans::No,
+        y.data_mut(),
+        b.is_some(),
+        threads_for(n, o, i),
+    );
+    Ok(y)
+}
+
+/// Backward: returns `(dx, dw, db)`, each computed only when asked for.
+pub fn dense_backward(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    (need_x, need_w, need_b): (bool, bool, bool),
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let (n, i, o) = dims(x, w)?;
+    if dy.dims() != [n, o] {
+        return Err(shape_err(
+            "dense",
+            format!("gradient {} does not match [{n}, {o}]", dy.shape()),
+        ));
+    }
+    let dx = need_x
+        .then(|| {
+            let mut dx = Tensor::zeros([n, i])?;
+            sgemm(
+                n,
+                i,
+                o,
+                dy.data(),
+                Trans::No,
+                w.data(),
+                Trans::Yes,
+                dx.data_mut(),
+                false,
+                threads_for(n, i, o),
+            );
+            Ok::<_, crate::OpError>(dx)
+        })
+        .transpose()?;
+    let dw = need_w
+        .then(|| {
+            let mut dw = Tensor::zeros([i, o])?;
+            sgemm(
+                i,
+                o,
+                n,
+                x.data(),
+                Trans::Yes,
+                dy.data(),
+                Trans::No,
+                dw.data_mut(),
+                false,
+                threads_for(i, o, n),
+            );
+            Ok::<_, crate::OpError>(dw)
+        })
+        .transpose()?;
+    let db = need_b
+        .then(|| {
+            let mut db = vec![0.0f32; o];
+            for r in dy.data().chunks_exact(o.max(1)) {
+                db.iter_mut().zip(r).for_each(|(d, v)| *d += v);
+            }
+            Tensor::new([o], db)
+        })
+        .transpose()?;
+    Ok((dx, dw, db))
+}

@@ -1,0 +1,621 @@
+//! Reverse-mode automatic differentiation over the kernels of this crate.
+//!
+//! A [`Graph`] records a forward pass: every op appends a node holding its output value and a
+//! backward closure with whatever it saved (pool indices, dropout masks, normalised inputs).
+//! [`Graph::backward`] walks the nodes in reverse creation order (a valid topological order)
+//! from a scalar loss and returns the gradient of every [`Graph::variable`] — parameters, or
+//! the input image when a visualisation needs `dL/dinput` — and of any intermediate value marked
+//! with [`Graph::retain_grad`] (Grad-CAM needs the last conv layer's). Gradients of inputs
+//! that nothing requires are never computed (the first convolution skips `dL/dx`).
+//!
+//! [`Graph::inference`] gives a graph that records nothing: values only, no closures, no saved
+//! state.
+//!
+//! ```
+//! use cnn_ops::{Graph, Labels};
+//! use cnn_tensor::Tensor;
+//! let w = Tensor::new([2, 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+//! let mut g = Graph::new();
+//! let x = g.constant(Tensor::new([1, 2], vec![3.0, 1.0]).unwrap());
+//! let w = g.variable(&w); // borrowed, not copied
+//! let logits = g.dense(x, w, None).unwrap();
+//! let loss = g.softmax_cross_entropy(logits, &Labels::Sparse(vec![0])).unwrap();
+//! let grads = g.backward(loss).unwrap();
+//! assert_eq!(grads.get(w).unwrap().dims(), &[2, 2]);
+//! ```
+
+use std::borrow::Cow;
+
+use cnn_tensor::Tensor;
+
+use crate::activation::{Activation, softmax_backward, softmax_forward};
+use crate::batchnorm::{BatchNormOptions, batch_norm_backward, batch_norm_forward};
+use crate::conv::{Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward};
+use crate::dense::{dense_backward, dense_forward};
+use crate::dropout::{apply_mask, dropout_mask};
+use crate::error::{OpError, Result, shape_err};
+use crate::loss::{
+    Labels, binary_cross_entropy, binary_cross_entropy_with_logits, softmax_cross_entropy,
+};
+use crate::lrn::{LrnOptions, lrn_backward, lrn_forward};
+use crate::pool::{
+    Pool2dOptions, avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward,
+    global_avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+};
+
+/// A handle to a value in a [`Graph`]. Only meaningful for the graph that created it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Var(usize);
+
+impl Var {
+    /// The node's position in its graph (creation order).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Gradients for each input from `(inputs, output, dL/doutput, which inputs need one)`.
+type BackwardFn<'a> = Box<
+    dyn Fn(&[&Tensor], &Tensor, &Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'a,
+>;
+
+struct Node<'a> {
+    value: Cow<'a, Tensor>,
+    inputs: Vec<Var>,
+    backward: Option<BackwardFn<'a>>,
+    requires_grad: bool,
+    keep_grad: bool,
+}
+
+/// A recorded forward pass. `'a` is the lifetime of borrowed tensors (parameters).
+pub struct Graph<'a> {
+    nodes: Vec<Node<'a>>,
+    recording: bool,
+}
+
+impl Default for Graph<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Gradients produced by [`Graph::backward`].
+#[derive(Debug, Default)]
+pub struct Gradients {
+    grads: Vec<Option<Tensor>>,
+}
+
+impl Gradients {
+    /// The gradient of `v`, if `v` is a variable (or retained) that the loss depends on.
+    pub fn get(&self, v: Var) -> Option<&Tensor> {
+        self.grads.get(v.0).and_then(|g| g.as_ref())
+    }
+
+    /// Takes ownership of the gradient of `v`.
+    pub fn take(&mut self, v: Var) -> Option<Tensor> {
+        self.grads.get_mut(v.0).and_then(|g| g.take())
+    }
+}
+
+impl<'a> Graph<'a> {
+    /// A graph that records operations for [`Graph::backward`].
+    pub fn new() -> Self {
+        Graph {
+            nodes: Vec::new(),
+            recording: true,
+        }
+    }
+
+    /// A graph for inference: it computes values but records nothing to differentiate.
+    pub fn inference() -> Self {
+        Graph {
+            nodes: Vec::new(),
+            recording: false,
+        }
+    }
+
+    /// Whether this graph records operations.
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Number of nodes recorded.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether no node was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn leaf(&mut self, t: Cow<'a, Tensor>, requires_grad: bool) -> Var {
+        self.nodes.push(Node {
+            value: t,
+            inputs: Vec::new(),
+            backward: None,
+            requires_grad: requires_grad && self.recording,
+            keep_grad: true,
+        });
+        Var(self.nodes.len() - 1)
+    }
+
+    /// A value that needs no gradient (input data, labels). Accepts `Tensor` or `&Tensor`.
+    pub fn constant(&mut self, t: impl Into<Cow<'a, Tensor>>) -> Var {
+        self.leaf(t.into(), false)
+    }
+
+    /// A value whose gradient [`Graph::backward`] returns (parameters, or an input image).
+    pub fn variable(&mut self, t: impl Into<Cow<'a, Tensor>>) -> Var {
+        self.leaf(t.into(), true)
+    }
+
+    /// Keeps the gradient of an intermediate value (e.g. a conv layer's output for Grad-CAM).
+    pub fn retain_grad(&mut self, v: Var) {
+        if let Some(n) = self.nodes.get_mut(v.0) {
+            n.keep_grad = true;
+        }
+    }
+
+    /// The value of `v`.
+    ///
+    /// # Panics
+    /// If `v` comes from another graph with more nodes (a programming error).
+    pub fn value(&self, v: Var) -> &Tensor {
+        &self.nodes[v.0].value
+    }
+
+    /// The value of `v`, or an error if `v` does not belong to this graph.
+    pub fn try_value(&self, v: Var) -> Result<&Tensor> {
+        self.nodes
+            .get(v.0)
+            .map(|n| &*n.value)
+            .ok_or(OpError::UnknownVar(v.0))
+    }
+
+    /// Takes the value of `v` out of the graph (leaving an empty tensor behind).
+    pub fn take_value(&mut self, v: Var) -> Result<Tensor> {
+        let n = self.nodes.get_mut(v.0).ok_or(OpError::UnknownVar(v.0))?;
+        let empty = Tensor::zeros([0])?;
+        Ok(std::mem::replace(&mut n.value, Cow::Owned(empty)).into_owned())
+    }
+
+    fn push(&mut self, value: Tensor, inputs: Vec<Var>, backward: BackwardFn<'a>) -> Var {
+        let requires_grad = self.recording && inputs.iter().any(|v| self.nodes[v.0].requires_grad);
+        self.nodes.push(Node {
+            value: Cow::Owned(value),
+            inputs,
+            backward: requires_grad.then_some(backward),
+            requires_grad,
+            keep_grad: false,
+        });
+        Var(self.nodes.len() - 1)
+    }
+
+    fn needs_any(&self, vars: &[Var]) -> bool {
+        self.recording && vars.iter().any(|v| self.nodes[v.0].requires_grad)
+    }
+
+    /// 2-D convolution of NHWC `x` with kernel `w` `[kh, kw, C, F]` and optional bias `[F]`.
+    pub fn conv2d(&mut self, x: Var, w: Var, b: Option<Var>, opts: &Conv2dOptions) -> Result<Var> {
+        let bias = b.map(|b| self.try_value(b)).transpose()?;
+        let y = conv2d_forward(self.try_value(x)?, self.try_value(w)?, bias, opts)?;
+        let opts = *opts;
+        let mut inputs = vec![x, w];
+        inputs.extend(b);
+        Ok(self.push(
+            y,
+            inputs,
+            Box::new(move |ins, _, dy, needs| {
+                let g = conv2d_backward(
+                    ins[0],
+                    ins[1],
+                    dy,
+                    &opts,
+                    ConvNeeds {
+                        input: needs[0],
+                        kernel: needs[1],
+                        bias: needs.get(2).copied().unwrap_or(false),
+                    },
+                )?;
+                Ok(vec![g.input, g.kernel, g.bias])
+            }),
+        ))
+    }
+
+    /// Max pooling.
+    pub fn max_pool2d(&mut self, x: Var, opts: &Pool2dOptions) -> Result<Var> {
+        let (y, idx) = max_pool2d_forward(self.try_value(x)?, opts)?;
+        let idx = if self.needs_any(&[x]) {
+            idx
+        } else {
+            Vec::new()
+        };
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, _, dy, _| {
+                Ok(vec![Some(max_pool2d_backward(ins[0].dims(), &idx, dy)?)])
+            }),
+        ))
+    }
+
+    /// Average pooling.
+    pub fn avg_pool2d(&mut self, x: Var, opts: &Pool2dOptions) -> Result<Var> {
+        let y = avg_pool2d_forward(self.try_value(x)?, opts)?;
+        let opts = *opts;
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, _, dy, _| {
+                Ok(vec![Some(avg_pool2d_backward(ins[0].dims(), dy, &opts)?)])
+            }),
+        ))
+    }
+
+    /// Global average pooling `[N, H, W, C]` → `[N, C]`.
+    pub fn global_avg_pool2d(&mut self, x: Var) -> Result<Var> {
+        let y = global_avg_pool2d_forward(self.try_value(x)?)?;
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, _, dy, _| {
+                Ok(vec![Some(global_avg_pool2d_backward(ins[0].dims(), dy)?)])
+            }),
+        ))
+    }
+
+    /// Fully connected layer `x · w + b` on `[N, in]`.
+    pub fn dense(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        let bias = b.map(|b| self.try_value(b)).transpose()?;
+        let y = dense_forward(self.try_value(x)?, self.try_value(w)?, bias)?;
+        let mut inputs = vec![x, w];
+        inputs.extend(b);
+        Ok(self.push(
+            y,
+            inputs,
+            Box::new(move |ins, _, dy, needs| {
+                let nb = needs.get(2).copied().unwrap_or(false);
+                let (dx, dw, db) = dense_backward(ins[0], ins[1], dy, (needs[0], needs[1], nb))?;
+                Ok(vec![dx, dw, db])
+            }),
+        ))
+    }
+
+    /// An element-wise activation.
+    pub fn activation(&mut self, x: Var, act: Activation) -> Result<Var> {
+        if act == Activation::Linear {
+            return Ok(x);
+        }
+        let y = act.forward(self.try_value(x)?);
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, out, dy, _| Ok(vec![Some(act.backward(ins[0], out, dy)?)])),
+        ))
+    }
+
+    /// ReLU (shorthand for [`Graph::activation`]).
+    pub fn relu(&mut self, x: Var) -> Result<Var> {
+        self.activation(x, Activation::Relu)
+    }
+
+    /// Softmax over the last axis.
+    pub fn softmax(&mut self, x: Var) -> Result<Var> {
+        let y = softmax_forward(self.try_value(x)?)?;
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |_, out, dy, _| Ok(vec![Some(softmax_backward(out, dy)?)])),
+        ))
+    }
+
+    /// The same data under new dimensions (same element count).
+    pub fn reshape(&mut self, x: Var, dims: &[usize]) -> Result<Var> {
+        let y = self.try_value(x)?.clone().reshape(dims)?;
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, _, dy, _| Ok(vec![Some(dy.clone().reshape(ins[0].dims())?)])),
+        ))
+    }
+
+    /// Flattens all but the first axis: `[N, ...]` → `[N, prod(...)]`.
+    pub fn flatten(&mut self, x: Var) -> Result<Var> {
+        let d = self.try_value(x)?.dims();
+        let n = *d
+            .first()
+            .ok_or_else(|| shape_err("flatten", "cannot flatten a scalar"))?;
+        let rest = d[1..].iter().product();
+        self.reshape(x, &[n, rest])
+    }
+
+    /// Inverted dropout with the mask drawn from `seed` (use only in training).
+    pub fn dropout(&mut self, x: Var, rate: f32, seed: u64) -> Result<Var> {
+        let xv = self.try_value(x)?;
+        let mask = dropout_mask(xv.len(), rate, seed)?;
+        let y = apply_mask(xv, &mask);
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |_, _, dy, _| Ok(vec![Some(apply_mask(dy, &mask))])),
+        ))
+    }
+
+    /// Batch normalisation over the last axis; in training it updates the moving statistics.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm(
+        &mut self,
+        x: Var,
+        gamma: Var,
+        beta: Var,
+        moving_mean: &mut Tensor,
+        moving_var: &mut Tensor,
+        training: bool,
+        opts: &BatchNormOptions,
+    ) -> Result<Var> {
+        let (y, saved) = batch_norm_forward(
+            self.try_value(x)?,
+            self.try_value(gamma)?,
+            self.try_value(beta)?,
+            moving_mean,
+            moving_var,
+            training,
+            opts,
+        )?;
+        let saved = if self.needs_any(&[x, gamma, beta]) {
+            Some(saved)
+        } else {
+            None
+        };
+        Ok(self.push(
+            y,
+            vec![x, gamma, beta],
+            Box::new(move |ins, _, dy, _| {
+                let saved = saved
+                    .as_ref()
+                    .ok_or_else(|| shape_err("batch_norm", "nothing saved"))?;
+                let (dx, dg, db) = batch_norm_backward(ins[1], saved, dy)?;
+                Ok(vec![Some(dx), Some(dg), Some(db)])
+            }),
+        ))
+    }
+
+    /// Local response normalisation across channels.
+    pub fn lrn(&mut self, x: Var, opts: &LrnOptions) -> Result<Var> {
+        let y = lrn_forward(self.try_value(x)?, opts)?;
+        let opts = *opts;
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, _, dy, _| Ok(vec![Some(lrn_backward(ins[0], dy, &opts)?)])),
+        ))
+    }
+
+    fn scalar_loss(&mut self, input: Var, loss: f32, grad: Tensor) -> Var {
+        let grad = if self.needs_any(&[input]) {
+            grad
+        } else {
+            Tensor::scalar(0.0)
+        };
+        self.push(
+            Tensor::scalar(loss),
+            vec![input],
+            Box::new(move |_, _, dy, _| {
+                let s = dy.item().unwrap_or(1.0);
+                let mut g = grad.clone();
+                g.map_inplace(|v| v * s);
+                Ok(vec![Some(g)])
+            }),
+        )
+    }
+
+    /// Mean softmax cross-entropy of logits `[N, K]` against `labels` (a scalar).
+    pub fn softmax_cross_entropy(&mut self, logits: Var, labels: &Labels) -> Result<Var> {
+        let (loss, grad) = softmax_cross_entropy(self.try_value(logits)?, labels)?;
+        Ok(self.scalar_loss(logits, loss, grad))
+    }
+
+    /// Mean binary cross-entropy of logits against targets in `[0, 1]` (a scalar).
+    pub fn binary_cross_entropy_with_logits(
+        &mut self,
+        logits: Var,
+        targets: &Tensor,
+    ) -> Result<Var> {
+        let (loss, grad) = binary_cross_entropy_with_logits(self.try_value(logits)?, targets)?;
+        Ok(self.scalar_loss(logits, loss, grad))
+    }
+
+    /// Mean binary cross-entropy of probabilities (clipped like Keras) against targets.
+    pub fn binary_cross_entropy(&mut self, probs: Var, targets: &Tensor) -> Result<Var> {
+        let (loss, grad) = binary_cross_entropy(self.try_value(probs)?, targets)?;
+        Ok(self.scalar_loss(probs, loss, grad))
+    }
+
+    /// Element-wise sum of two same-shaped values.
+    pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
+        let (av, bv) = (self.try_value(a)?, self.try_value(b)?);
+        if av.shape() != bv.shape() {
+            return Err(shape_err(
+                "add",
+                format!("{} and {} differ", av.shape(), bv.shape()),
+            ));
+        }
+        let mut y = av.clone();
+        y.data_mut()
+            .iter_mut()
+            .zip(bv.data())
+            .for_each(|(p, q)| *p += q);
+        Ok(self.push(
+            y,
+            vec![a, b],
+            Box::new(|_, _, dy, _| Ok(vec![Some(dy.clone()), Some(dy.clone())])),
+        ))
+    }
+
+    /// Element-wise product of two same-shaped values.
+    pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
+        let (av, bv) = (self.try_value(a)?, self.try_value(b)?);
+        if av.shape() != bv.shape() {
+            return Err(shape_err(
+                "mul",
+                format!("{} and {} differ", av.shape(), bv.shape()),
+            ));
+        }
+        let mut y = av.clone();
+        y.data_mut()
+            .iter_mut()
+            .zip(bv.data())
+            .for_each(|(p, q)| *p *= q);
+        Ok(self.push(
+            y,
+            vec![a, b],
+            Box::new(|ins, _, dy, needs| {
+                let prod = |other: &Tensor| {
+                    let mut g = dy.clone();
+                    g.data_mut()
+                        .iter_mut()
+                        .zip(other.data())
+                        .for_each(|(p, q)| *p *= q);
+                    g
+                };
+                Ok(vec![
+                    needs[0].then(|| prod(ins[1])),
+                    needs[1].then(|| prod(ins[0])),
+                ])
+            }),
+        ))
+    }
+
+    /// Multiplies every element by `s`.
+    pub fn scale(&mut self, x: Var, s: f32) -> Result<Var> {
+        let mut y = self.try_value(x)?.clone();
+        y.map_inplace(|v| v * s);
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |_, _, dy, _| {
+                let mut g = dy.clone();
+                g.map_inplace(|v| v * s);
+                Ok(vec![Some(g)])
+            }),
+        ))
+    }
+
+    /// Sum of all elements (a scalar).
+    pub fn sum(&mut self, x: Var) -> Result<Var> {
+        let xv = self.try_value(x)?;
+        let s: f64 = xv.data().iter().map(|&v| v as f64).sum();
+        self.reduce(x, s as f32, 1.0)
+    }
+
+    /// Mean of all elements (a scalar).
+    pub fn mean(&mut self, x: Var) -> Result<Var> {
+        let xv = self.try_value(x)?;
+        if xv.is_empty() {
+            return Err(shape_err("mean", "mean of an empty tensor"));
+        }
+        let n = xv.len() as f64;
+        let s: f64 = xv.data().iter().map(|&v| v as f64).sum();
+        self.reduce(x, (s / n) as f32, (1.0 / n) as f32)
+    }
+
+    fn reduce(&mut self, x: Var, value: f32, per_element: f32) -> Result<Var> {
+        Ok(self.push(
+            Tensor::scalar(value),
+            vec![x],
+            Box::new(move |ins, _, dy, _| {
+                let g = dy.item().unwrap_or(1.0) * per_element;
+                Ok(vec![Some(Tensor::full(ins[0].shape(), g)?)])
+            }),
+        ))
+    }
+
+    /// Selects index `i` of the last axis: `[..., C]` → `[...]` (a channel of a feature map, or
+    /// one class's score).
+    pub fn select_last(&mut self, x: Var, i: usize) -> Result<Var> {
+        let xv = self.try_value(x)?;
+        let (&c, outer) = xv
+            .dims()
+            .split_last()
+            .ok_or_else(|| shape_err("select_last", "cannot index a scalar"))?;
+        if i >= c {
+            return Err(shape_err(
+                "select_last",
+                format!("index {i} out of range for last axis {c}"),
+            ));
+        }
+        let data: Vec<f32> = xv.data().chunks_exact(c).map(|r| r[i]).collect();
+        let y = Tensor::new(outer, data)?;
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, _, dy, _| {
+                let mut g = Tensor::zeros(ins[0].shape())?;
+                g.data_mut()
+                    .chunks_exact_mut(c)
+                    .zip(dy.data())
+                    .for_each(|(r, &v)| r[i] = v);
+                Ok(vec![Some(g)])
+            }),
+        ))
+    }
+
+    /// Back-propagates from the scalar `loss`, returning the gradients of every variable and
+    /// retained value that the loss depends on.
+    pub fn backward(&self, loss: Var) -> Result<Gradients> {
+        let lv = self.try_value(loss)?;
+        if lv.len() != 1 {
+            return Err(OpError::NotScalar(lv.shape().clone()));
+        }
+        let mut grads: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
+        grads[loss.0] = Some(Tensor::full(lv.shape(), 1.0)?);
+        for i in (0..=loss.0).rev() {
+            let node = &self.nodes[i];
+            if !node.requires_grad {
+                grads[i] = None;
+                continue;
+            }
+            let Some(bw) = &node.backward else { continue };
+            let Some(g) = grads[i].take() else { continue };
+            let inputs: Vec<&Tensor> = node
+                .inputs
+                .iter()
+                .map(|v| &*self.nodes[v.0].value)
+                .collect();
+            let needs: Vec<bool> = node
+                .inputs
+                .iter()
+                .map(|v| self.nodes[v.0].requires_grad)
+                .collect();
+            let gs = bw(&inputs, &node.value, &g, &needs)?;
+            for ((v, gi), &need) in node.inputs.iter().zip(gs).zip(&needs) {
+                let (Some(gi), true) = (gi, need) else {
+                    continue;
+                };
+                if gi.shape() != self.nodes[v.0].value.shape() {
+                    return Err(shape_err(
+                        "backward",
+                        format!(
+                            "gradient {} for a value of shape {}",
+                            gi.shape(),
+                            self.nodes[v.0].value.shape()
+                        ),
+                    ));
+                }
+                match &mut grads[v.0] {
+                    Some(acc) => acc
+                        .data_mut()
+                        .iter_mut()
+                        .zip(gi.data())
+                        .for_each(|(a, b)| *a += b),
+                    slot => *slot = Some(gi),
+                }
+            }
+            if node.keep_grad {
+                grads[i] = Some(g);
+            }
+        }
+        Ok(Gradients { grads })
+    }
+}

@@ -1,0 +1,54 @@
+//! # cnn-ops
+//!
+//! The compute layer of the `cnn` workspace: kernels on NHWC `f32` [`Tensor`]s with Keras
+//! semantics, and a reverse-mode autograd [`Graph`] over them.
+//!
+//! - Convolution ([`conv2d_forward`], [`conv2d_backward`]): any kernel size, strides,
+//!   dilation, `valid` / `same` (TensorFlow's rule) / explicit [`Padding`]; tiled im2col feeding
+//!   the `gemm` crate, parallel with rayon, deterministic for any thread count.
+//! - Pooling ([`max_pool2d_forward`], [`avg_pool2d_forward`], [`global_avg_pool2d_forward`]):
+//!   first-maximum tie rule, Keras's `same` averaging over real pixels only.
+//! - Dense, activations ([`Activation`]), [`softmax_forward`], dropout, batch normalisation,
+//!   local response normalisation, fused losses ([`softmax_cross_entropy`],
+//!   [`binary_cross_entropy_with_logits`], [`binary_cross_entropy`]).
+//! - [`Graph`]: record a forward pass, [`Graph::backward`] from a scalar loss, gradients of
+//!   parameters, inputs and retained intermediates; [`Graph::inference`] records nothing.
+//!
+//! Every kernel is checked against a naive direct-loop reference by property tests and every
+//! differentiable op by finite differences (`tests/`).
+//!
+//! [`Tensor`]: cnn_tensor::Tensor
+#![warn(missing_docs)]
+
+mod activation;
+mod batchnorm;
+mod conv;
+mod dense;
+mod dropout;
+mod error;
+pub mod gemm;
+mod geometry;
+mod graph;
+mod loss;
+mod lrn;
+mod pool;
+mod scratch;
+
+pub use activation::{Activation, softmax_backward, softmax_forward};
+pub use batchnorm::{BatchNormOptions, BatchNormSaved, batch_norm_backward, batch_norm_forward};
+pub use conv::{
+    Conv2dGeometry, Conv2dGrads, Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward,
+};
+pub use dense::{dense_backward, dense_forward};
+pub use dropout::{apply_mask, dropout_mask};
+pub use error::{OpError, Result};
+pub use geometry::{Padding, Window2d};
+pub use graph::{Gradients, Graph, Var};
+pub use loss::{
+    EPSILON, Labels, binary_cross_entropy, binary_cross_entropy_with_logits, softmax_cross_entropy,
+};
+pub use lrn::{LrnOptions, lrn_backward, lrn_forward};
+pub use pool::{
+    Pool2dOptions, avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward,
+    global_avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+};

@@ -1,0 +1,193 @@
+//! Reading and writing named tensors in the safetensors format, and atomic file writes.
+//!
+//! safetensors is a JSON header plus raw little-endian data: loading it never executes code.
+//! Every tensor read here must be `F32`; sizes are validated by the safetensors crate before
+//! anything is copied.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView as StView};
+
+use crate::{Result, Tensor, TensorError};
+
+/// Named tensors in file order, plus the file's free-form string metadata.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NamedTensors {
+    /// `(name, tensor)` pairs, sorted by name.
+    pub tensors: Vec<(String, Tensor)>,
+    /// The `__metadata__` map of the file.
+    pub metadata: HashMap<String, String>,
+}
+
+impl NamedTensors {
+    /// The tensor called `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+}
+
+/// Serialises named tensors (and optional metadata) to safetensors bytes.
+pub fn to_safetensors_bytes<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let raw: Vec<u8> = t.data().iter().flat_map(|x| x.to_le_bytes()).collect();
+            (name.to_string(), raw, t.dims().to_vec())
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, raw, dims)| {
+            StView::new(Dtype::F32, dims.clone(), raw)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| st_error("buffer", e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, metadata).map_err(|e| st_error("buffer", e))
+}
+
+/// Parses safetensors bytes; `context` names the source in errors (a path or "buffer").
+pub fn from_safetensors_bytes(bytes: &[u8], context: &str) -> Result<NamedTensors> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| st_error(context, e))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| st_error(context, e))?;
+    let mut tensors = Vec::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(TensorError::DType {
+                context: context.to_string(),
+                name,
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let t = Tensor::new(view.shape(), data).map_err(|e| TensorError::Safetensors {
+            context: context.to_string(),
+            message: format!("tensor `{name}`: {e}"),
+        })?;
+        tensors.push((name, t));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(NamedTensors {
+        tensors,
+        metadata: meta.metadata().clone().unwrap_or_default(),
+    })
+}
+
+/// Writes named tensors to `path` atomically (see [`write_atomic`]).
+pub fn save_safetensors<'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let bytes = to_safetensors_bytes(tensors, metadata)?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads a safetensors file of `F32` tensors.
+pub fn load_safetensors(path: &Path) -> Result<NamedTensors> {
+    let bytes = std::fs::read(path).map_err(|source| TensorError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_safetensors_bytes(&bytes, &path.display().to_string())
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, never a
+/// torn file: the data goes to a temporary file in the same directory, is flushed to disk, and
+/// is renamed over `path`. On any error the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| TensorError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    // Make the rename itself durable where the platform allows it.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn st_error(context: &str, e: safetensors::SafeTensorError) -> TensorError {
+    TensorError::Safetensors {
+        context: context.to_string(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_metadata() {
+        let a = Tensor::from_fn([3, 3, 1, 2], |i| i as f32 * 0.5 - 1.0).unwrap();
+        let b = Tensor::from_fn([2], |i| i as f32).unwrap();
+        let mut meta = HashMap::new();
+        meta.insert("epoch".to_string(), "3".to_string());
+        let bytes =
+            to_safetensors_bytes([("conv2d/kernel", &a), ("conv2d/bias", &b)], Some(meta)).unwrap();
+        let back = from_safetensors_bytes(&bytes, "buffer").unwrap();
+        assert_eq!(back.get("conv2d/kernel"), Some(&a));
+        assert_eq!(back.get("conv2d/bias"), Some(&b));
+        assert_eq!(back.metadata["epoch"], "3");
+        assert_eq!(back.tensors[0].0, "conv2d/bias");
+    }
+
+    #[test]
+    fn truncated_or_garbage_bytes_are_errors() {
+        let a = Tensor::from_fn([4, 4], |i| i as f32).unwrap();
+        let bytes = to_safetensors_bytes([("w", &a)], None).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(from_safetensors_bytes(&bytes[..cut], "buffer").is_err());
+        }
+        let mut huge_header = bytes.clone();
+        huge_header[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(from_safetensors_bytes(&huge_header, "buffer").is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        let a = Tensor::scalar(1.0);
+        save_safetensors(&path, [("a", &a)], None).unwrap();
+        let b = Tensor::scalar(2.0);
+        save_safetensors(&path, [("a", &b)], None).unwrap();
+        assert_eq!(load_safetensors(&path).unwrap().get("a"), Some(&b));
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "temporary files left behind");
+    }
+
+    #[test]
+    fn atomic_write_into_missing_dir_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir/m.safetensors");
+        let err = write_atomic(&path, b"x").unwrap_err();
+        assert!(err.to_string().contains("m.safetensors"));
+    }
+}
