@@ -1,0 +1,269 @@
+//! Property tests: every kernel against the naive reference on random shapes, strides,
+#![allow(clippy::needless_range_loop)]
+//! paddings, dilations, channel counts and batch sizes.
+
+mod reference;
+
+use cnn_ops::*;
+use cnn_tensor::Tensor;
+use proptest::prelude::*;
+use reference::{RefPad, close};
+
+fn padding() -> impl Strategy<Value = (Padding, RefPad)> {
+    prop_oneof![
+        Just((Padding::Valid, RefPad::Valid)),
+        Just((Padding::Same, RefPad::Same)),
+        (0usize..3, 0usize..3, 0usize..3, 0usize..3).prop_map(|(t, b, l, r)| (
+            Padding::Explicit {
+                top: t,
+                bottom: b,
+                left: l,
+                right: r
+            },
+            RefPad::Explicit(t, b, l, r)
+        )),
+    ]
+}
+
+fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct ConvCase {
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    f: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    dh: usize,
+    dw: usize,
+    pad: (Padding, RefPad),
+    bias: bool,
+    seed: u64,
+}
+
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..4, 1usize..10, 1usize..10, 1usize..5, 1usize..6),
+        (
+            1usize..5,
+            1usize..5,
+            1usize..4,
+            1usize..4,
+            1usize..3,
+            1usize..3,
+        ),
+        padding(),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |((n, h, w, c, f), (kh, kw, sh, sw, dh, dw), pad, bias, seed)| ConvCase {
+                n,
+                h,
+                w,
+                c,
+                f,
+                kh,
+                kw,
+                sh,
+                sw,
+                dh,
+                dw,
+                pad,
+                bias,
+                seed,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn conv2d_matches_reference(t in conv_case()) {
+        let x = data(t.n * t.h * t.w * t.c, t.seed);
+        let k = data(t.kh * t.kw * t.c * t.f, t.seed ^ 1);
+        let b = data(t.f, t.seed ^ 2);
+        let opts = Conv2dOptions { strides: (t.sh, t.sw), padding: t.pad.0, dilation: (t.dh, t.dw) };
+        let xt = Tensor::new([t.n, t.h, t.w, t.c], x.clone()).unwrap();
+        let kt = Tensor::new([t.kh, t.kw, t.c, t.f], k.clone()).unwrap();
+        let bt = Tensor::new([t.f], b.clone()).unwrap();
+        let want = reference::conv2d(&x, (t.n, t.h, t.w, t.c), &k, (t.kh, t.kw, t.f),
+            t.bias.then_some(&b[..]), (t.sh, t.sw), (t.dh, t.dw), t.pad.1);
+        let got = conv2d_forward(&xt, &kt, t.bias.then_some(&bt), &opts);
+        match (want, got) {
+            (None, Err(_)) => {}
+            (None, Ok(y)) => prop_assert!(false, "reference rejects but kernel gave {:?}", y.shape()),
+            (Some(_), Err(e)) => prop_assert!(false, "kernel rejected a valid case: {e}"),
+            (Some(r), Ok(y)) => {
+                prop_assert_eq!(y.dims(), &[t.n, r.oh, r.ow, t.f]);
+                if let Err(m) = close(y.data(), &r.out, 1e-4) { prop_assert!(false, "forward: {m}"); }
+                // Backward against the reference with a random output gradient.
+                let dy = data(y.len(), t.seed ^ 3);
+                let dyt = Tensor::new(y.dims(), dy.clone()).unwrap();
+                let g = conv2d_backward(&xt, &kt, &dyt, &opts,
+                    ConvNeeds { input: true, kernel: true, bias: true }).unwrap();
+                let (dx, dk, db) = reference::conv2d_grads(&x, (t.n, t.h, t.w, t.c), &k,
+                    (t.kh, t.kw, t.f), &dy, (r.oh, r.ow), (r.pt, r.pl), (t.sh, t.sw), (t.dh, t.dw));
+                if let Err(m) = close(g.input.unwrap().data(), &dx, 1e-4) { prop_assert!(false, "dx: {m}"); }
+                if let Err(m) = close(g.kernel.unwrap().data(), &dk, 1e-4) { prop_assert!(false, "dk: {m}"); }
+                if let Err(m) = close(g.bias.unwrap().data(), &db, 1e-4) { prop_assert!(false, "db: {m}"); }
+            }
+        }
+    }
+
+    #[test]
+    fn pools_match_reference(
+        (n, h, w, c) in (1usize..4, 1usize..10, 1usize..10, 1usize..5),
+        (kh, kw, sh, sw) in (1usize..4, 1usize..4, 1usize..4, 1usize..4),
+        same in any::<bool>(), default_strides in any::<bool>(), seed in any::<u64>(),
+    ) {
+        let x = data(n * h * w * c, seed);
+        let xt = Tensor::new([n, h, w, c], x.clone()).unwrap();
+        let strides = if default_strides { (kh, kw) } else { (sh, sw) };
+        let (pad, rpad) = if same { (Padding::Same, RefPad::Same) } else { (Padding::Valid, RefPad::Valid) };
+        let opts = Pool2dOptions { pool_size: (kh, kw), strides: (!default_strides).then_some((sh, sw)), padding: pad };
+        for max in [true, false] {
+            let want = reference::pool2d(&x, (n, h, w, c), (kh, kw), strides, rpad, max);
+            let got = if max { max_pool2d_forward(&xt, &opts).map(|r| r.0) } else { avg_pool2d_forward(&xt, &opts) };
+            match (want, got) {
+                (None, Err(_)) => {}
+                (Some((r, oh, ow)), Ok(y)) => {
+                    prop_assert_eq!(y.dims(), &[n, oh, ow, c]);
+                    if let Err(m) = close(y.data(), &r, 1e-5) { prop_assert!(false, "max={max}: {m}"); }
+                }
+                (w, g) => prop_assert!(false, "reference {:?} vs kernel {:?}", w.is_some(), g.is_ok()),
+            }
+        }
+    }
+
+    #[test]
+    fn dense_matches_reference((n, i, o) in (1usize..6, 1usize..40, 1usize..20), seed in any::<u64>()) {
+        let x = data(n * i, seed);
+        let w = data(i * o, seed ^ 1);
+        let b = data(o, seed ^ 2);
+        let y = dense_forward(&Tensor::new([n, i], x.clone()).unwrap(), &Tensor::new([i, o], w.clone()).unwrap(),
+            Some(&Tensor::new([o], b.clone()).unwrap())).unwrap();
+        let mut want = vec![0.0f32; n * o];
+        for r in 0..n { for j in 0..o {
+            let mut s = b[j] as f64;
+            for p in 0..i { s += x[r * i + p] as f64 * w[p * o + j] as f64; }
+            want[r * o + j] = s as f32;
+        } }
+        if let Err(m) = close(y.data(), &want, 1e-4) { prop_assert!(false, "{m}"); }
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_are_stable((n, k) in (1usize..5, 1usize..12), shift in -500f32..500.0, seed in any::<u64>()) {
+        let x: Vec<f32> = data(n * k, seed).iter().map(|v| v * 20.0 + shift).collect();
+        let y = softmax_forward(&Tensor::new([n, k], x.clone()).unwrap()).unwrap();
+        for (r, xr) in y.data().chunks(k).zip(x.chunks(k)) {
+            let s: f32 = r.iter().sum();
+            prop_assert!((s - 1.0).abs() < 1e-5);
+            let m = xr.iter().copied().fold(f32::MIN, f32::max);
+            let denom: f64 = xr.iter().map(|v| ((v - m) as f64).exp()).sum();
+            for (p, v) in r.iter().zip(xr) {
+                let want = (((v - m) as f64).exp() / denom) as f32;
+                prop_assert!((p - want).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn global_avg_pool_matches_mean((n, h, w, c) in (1usize..4, 1usize..7, 1usize..7, 1usize..5), seed in any::<u64>()) {
+        let x = data(n * h * w * c, seed);
+        let y = global_avg_pool2d_forward(&Tensor::new([n, h, w, c], x.clone()).unwrap()).unwrap();
+        for ni in 0..n { for ci in 0..c {
+            let s: f64 = (0..h * w).map(|p| x[(ni * h * w + p) * c + ci] as f64).sum();
+            prop_assert!((y.data()[ni * c + ci] as f64 - s / (h * w) as f64).abs() < 1e-5);
+        } }
+    }
+
+    #[test]
+    fn lrn_matches_reference((n, c) in (1usize..4, 1usize..12), r in 0usize..4, seed in any::<u64>()) {
+        let x = data(n * c, seed);
+        let o = LrnOptions { depth_radius: r, bias: 2.0, alpha: 0.1, beta: 0.75 };
+        let y = lrn_forward(&Tensor::new([n, c], x.clone()).unwrap(), &o).unwrap();
+        for ni in 0..n { for j in 0..c {
+            let lo = j.saturating_sub(r); let hi = (j + r).min(c - 1);
+            let s: f64 = (lo..=hi).map(|i| (x[ni * c + i] as f64).powi(2)).sum();
+            let want = x[ni * c + j] as f64 / (2.0 + 0.1 * s).powf(0.75);
+            prop_assert!((y.data()[ni * c + j] as f64 - want).abs() < 1e-5);
+        } }
+    }
+
+    #[test]
+    fn batch_norm_training_normalises((rows, c) in (2usize..40, 1usize..6), seed in any::<u64>()) {
+        let x = data(rows * c, seed);
+        let xt = Tensor::new([rows, c], x.clone()).unwrap();
+        let (mut mm, mut mv) = (Tensor::zeros([c]).unwrap(), Tensor::full([c], 1.0).unwrap());
+        let (y, _) = batch_norm_forward(&xt, &Tensor::full([c], 1.0).unwrap(), &Tensor::zeros([c]).unwrap(),
+            &mut mm, &mut mv, true, &BatchNormOptions::default()).unwrap();
+        for ch in 0..c {
+            let col: Vec<f64> = (0..rows).map(|r| x[r * c + ch] as f64).collect();
+            let mean = col.iter().sum::<f64>() / rows as f64;
+            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / rows as f64;
+            for r in 0..rows {
+                let want = (col[r] - mean) / (var + 1e-3).sqrt();
+                prop_assert!((y.data()[r * c + ch] as f64 - want).abs() < 1e-4);
+            }
+            // Keras momentum update: 0.99·old + 0.01·batch.
+            prop_assert!((mm.data()[ch] as f64 - 0.01 * mean).abs() < 1e-6);
+            prop_assert!((mv.data()[ch] as f64 - (0.99 + 0.01 * var)).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn conv_is_independent_of_thread_count() {
+    let x = Tensor::new([5, 13, 11, 3], data(5 * 13 * 11 * 3, 7)).unwrap();
+    let k = Tensor::new([3, 3, 3, 8], data(3 * 3 * 3 * 8, 8)).unwrap();
+    let opts = Conv2dOptions {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let y = conv2d_forward(&x, &k, None, &opts).unwrap();
+            let g = conv2d_backward(
+                &x,
+                &k,
+                &y,
+                &opts,
+                ConvNeeds {
+                    input: true,
+                    kernel: true,
+                    bias: true,
+                },
+            )
+            .unwrap();
+            (y, g.input.unwrap(), g.kernel.unwrap(), g.bias.unwrap())
+        })
+    };
+    let a = run(1);
+    let b = run(3);
+    assert_eq!(a.0, b.0);
+    assert_eq!(a.1, b.1);
+    assert_eq!(a.2, b.2);
+    assert_eq!(a.3, b.3);
+}
