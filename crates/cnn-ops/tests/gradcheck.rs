@@ -1,5 +1,4 @@
 //! Finite-difference gradient checks of every differentiable op, through the autograd graph.
-#![allow(clippy::needless_range_loop)]
 //!
 //! Each op's output is contracted with a fixed random tensor `R` (loss = Σ y·R) so every output
 //! element contributes; analytic gradients from `Graph::backward` are compared with central

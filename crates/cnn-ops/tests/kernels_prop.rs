@@ -1,6 +1,6 @@
 //! Property tests: every kernel against the naive reference on random shapes, strides,
-#![allow(clippy::needless_range_loop)]
 //! paddings, dilations, channel counts and batch sizes.
+#![allow(clippy::needless_range_loop)]
 
 mod reference;
 
