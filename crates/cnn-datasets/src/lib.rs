@@ -1,0 +1,26 @@
+//! # cnn-datasets
+//!
+//! Datasets for the `cnn` workspace, the way `keras.datasets` works but safe against bad files:
+//!
+//! - [`idx`]: a strict IDX parser (raw or gzip) that checks the header against the bytes present
+//!   before allocating and caps decompression.
+//! - [`fashion_mnist`]: Fashion-MNIST from the data directory or Debian's system copy
+//!   (`/usr/share/datasets/fashion-mnist/`), every file verified by the SHA-256 of its payload,
+//!   with a [`FileReport`] per file saying where it came from.
+//! - [`idx_pair`]: any IDX images + labels pair (e.g. an MNIST sample).
+//! - [`ImageSet`]: `u8` NHWC images and labels, with conversion to `f32` tensors, one-hot
+//!   labels, seeded shuffling and train/validation splits, and [`ImageSet::keep_classes`].
+#![warn(missing_docs)]
+
+mod error;
+pub mod idx;
+mod mnist;
+mod set;
+mod source;
+
+pub use error::{DatasetError, Result};
+pub use mnist::{
+    FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, LoadOptions, MNIST_CLASSES, fashion_mnist, idx_pair,
+};
+pub use set::{Dataset, ImageSet};
+pub use source::{FileReport, Origin, Verification, data_dir, sha256_hex};
