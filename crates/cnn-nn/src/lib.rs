@@ -1,0 +1,28 @@
+//! # cnn-nn
+//!
+//! Keras-style models on the `cnn-ops` engine: what a lecture writes in Keras, written in Rust,
+//! with the same shapes, parameter counts and training behaviour.
+//!
+//! - [`ModelSpec`] / [`LayerSpec`]: layers with Keras's names, arguments and defaults,
+//!   serialisable to and from a JSON spec file; short constructors in [`spec::layers`].
+//! - [`Architecture`]: a spec resolved with automatic names (tf.keras 2.x scheme: `conv2d`,
+//!   `conv2d_1`, ...), shape inference and clear errors naming the layer, without allocating
+//!   weights.
+//! - [`summary()`]: Keras's `model.summary()` text, optionally with multiply-adds and activation
+//!   memory per layer.
+//! - [`zoo()`]: `mnist-cnn`, `dense-mnist`, `lenet5`, `alexnet`, `alexnet-cifar`, VGG A–E.
+#![warn(missing_docs)]
+
+mod arch;
+mod error;
+pub mod spec;
+mod summary;
+mod zoo;
+
+pub use arch::{
+    ActivationKind, Architecture, Layer, LayerKind, MAX_ACTIVATIONS, MAX_PARAMS, ParamSpec,
+};
+pub use error::{NnError, Result};
+pub use spec::{LayerSpec, ModelSpec, PaddingSpec, Size2};
+pub use summary::{bytes, commas, si, summary};
+pub use zoo::{ZOO, default_classes, default_input_shape, zoo};
