@@ -14,15 +14,29 @@
 #![warn(missing_docs)]
 
 mod arch;
+pub mod callbacks;
+mod data;
 mod error;
+pub mod io;
+mod model;
+mod optimizer;
 pub mod spec;
 mod summary;
+mod train;
 mod zoo;
 
 pub use arch::{
     ActivationKind, Architecture, Layer, LayerKind, MAX_ACTIVATIONS, MAX_PARAMS, ParamSpec,
 };
+pub use callbacks::{
+    Callback, Control, EarlyStopping, ModelCheckpoint, Monitor, ProgressBar, ReduceLrOnPlateau,
+};
+pub use data::{ArrayData, BatchSource, Targets, argmax, gather};
 pub use error::{NnError, Result};
+pub use io::{Saved, load_model, save_model};
+pub use model::{Forward, ForwardMode, Model};
+pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerConfig, OptimizerKind, Schedule};
 pub use spec::{LayerSpec, ModelSpec, PaddingSpec, Size2};
 pub use summary::{bytes, commas, si, summary};
+pub use train::{Evaluation, FitOptions, History, Loss, StepResult};
 pub use zoo::{ZOO, default_classes, default_input_shape, zoo};

@@ -1,0 +1,300 @@
+//! A model: an [`Architecture`] with its weights, run through the autograd [`Graph`].
+
+use std::ops::Range;
+
+use cnn_ops::{Activation, Graph, Var};
+use cnn_tensor::{Tensor, seeded_rng};
+use rayon::prelude::*;
+
+use crate::arch::{ActivationKind, Architecture, LayerKind};
+use crate::error::{NnError, Result};
+use crate::spec::ModelSpec;
+
+/// Where a layer's weights live in the model's parameter and state vectors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Slots {
+    params: Range<usize>,
+    state: Range<usize>,
+}
+
+/// A Sequential model with its weights. Trainable weights (`params`) and non-trainable state
+/// (batch-norm moving statistics) are kept apart so a forward pass can borrow the first while
+/// updating the second.
+#[derive(Clone, Debug)]
+pub struct Model {
+    arch: Architecture,
+    slots: Vec<Slots>,
+    params: Vec<Tensor>,
+    param_names: Vec<String>,
+    state: Vec<Tensor>,
+    state_names: Vec<String>,
+}
+
+/// How to run a forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForwardMode {
+    /// Training behaviour: dropout active, batch statistics for batch norm (and updates of the
+    /// moving statistics).
+    pub training: bool,
+    /// Leave a final softmax out so a fused cross-entropy can take the logits.
+    pub logits: bool,
+    /// Seed for this pass's dropout masks.
+    pub seed: u64,
+}
+
+impl ForwardMode {
+    /// Inference: no dropout, moving statistics, probabilities out.
+    pub fn inference() -> Self {
+        ForwardMode {
+            training: false,
+            logits: false,
+            seed: 0,
+        }
+    }
+}
+
+/// The result of [`Model::forward`].
+#[derive(Clone, Debug)]
+pub struct Forward {
+    /// The model's output (logits when the final softmax was left out).
+    pub output: Var,
+    /// Each layer's output, in layer order (for activation grids and Grad-CAM).
+    pub layer_outputs: Vec<Var>,
+    /// The graph variables of the trainable parameters, in [`Model::param_names`] order.
+    pub params: Vec<Var>,
+    /// The final activation that was left out (softmax or sigmoid), if any.
+    pub omitted: Option<ActivationKind>,
+}
+
+impl Model {
+    /// Builds a model from a spec with weights drawn from `seed` (layer by layer, in order).
+    pub fn new(spec: &ModelSpec, seed: u64) -> Result<Self> {
+        let arch = Architecture::from_spec(spec)?;
+        let mut rng = seeded_rng(seed);
+        Self::with_weights(arch, |p| Ok(p.init.init(p.shape.clone(), &mut rng)?))
+    }
+
+    /// Builds a model whose weights are all zero (to be filled by a loader).
+    pub fn zeroed(arch: Architecture) -> Result<Self> {
+        Self::with_weights(arch, |p| Ok(Tensor::zeros(p.shape.clone())?))
+    }
+
+    fn with_weights(
+        arch: Architecture,
+        mut make: impl FnMut(&crate::ParamSpec) -> Result<Tensor>,
+    ) -> Result<Self> {
+        let (mut params, mut param_names, mut state, mut state_names, mut slots) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for layer in &arch.layers {
+            let (p0, s0) = (params.len(), state.len());
+            for p in &layer.params {
+                let t = make(p)?;
+                if p.trainable {
+                    params.push(t);
+                    param_names.push(p.name.clone());
+                } else {
+                    state.push(t);
+                    state_names.push(p.name.clone());
+                }
+            }
+            slots.push(Slots {
+                params: p0..params.len(),
+                state: s0..state.len(),
+            });
+        }
+        Ok(Model {
+            arch,
+            slots,
+            params,
+            param_names,
+            state,
+            state_names,
+        })
+    }
+
+    /// The architecture.
+    pub fn architecture(&self) -> &Architecture {
+        &self.arch
+    }
+
+    /// The trainable weights, in layer order.
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// The trainable weights, mutable (optimizers update them).
+    pub fn params_mut(&mut self) -> &mut [Tensor] {
+        &mut self.params
+    }
+
+    /// Names of the trainable weights (`conv2d/kernel`, ...).
+    pub fn param_names(&self) -> &[String] {
+        &self.param_names
+    }
+
+    /// The non-trainable state (batch-norm moving statistics).
+    pub fn state(&self) -> &[Tensor] {
+        &self.state
+    }
+
+    /// Names of the state tensors.
+    pub fn state_names(&self) -> &[String] {
+        &self.state_names
+    }
+
+    /// Every weight with its name: trainable first, then state.
+    pub fn named_weights(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.param_names
+            .iter()
+            .map(String::as_str)
+            .zip(&self.params)
+            .chain(self.state_names.iter().map(String::as_str).zip(&self.state))
+    }
+
+    /// Mutable access to the weight called `name`.
+    pub fn weight_mut(&mut self, name: &str) -> Option<&mut Tensor> {
+        if let Some(i) = self.param_names.iter().position(|n| n == name) {
+            return self.params.get_mut(i);
+        }
+        let i = self.state_names.iter().position(|n| n == name)?;
+        self.state.get_mut(i)
+    }
+
+    /// Checks that `x` is a batch of the model's input shape.
+    pub fn check_input(&self, x: &Tensor) -> Result<()> {
+        let d = x.dims();
+        if d.len() != self.arch.input_shape.len() + 1 || d[1..] != self.arch.input_shape[..] {
+            let want = cnn_tensor::Shape::new(
+                std::iter::once(0)
+                    .chain(self.arch.input_shape.iter().copied())
+                    .collect::<Vec<_>>(),
+            );
+            return Err(NnError::Data(format!(
+                "model {} expects inputs of shape {}, got {}",
+                self.arch.name,
+                want.keras_batch(),
+                x.shape()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records a forward pass of `x` on `g`. Parameters enter the graph as variables (borrowed,
+    /// not copied) when `g` records, so their gradients come out of `g.backward`.
+    pub fn forward<'a>(
+        &'a mut self,
+        g: &mut Graph<'a>,
+        x: Var,
+        mode: ForwardMode,
+    ) -> Result<Forward> {
+        let Model {
+            arch,
+            slots,
+            params,
+            state,
+            ..
+        } = self;
+        let pvars: Vec<Var> = params.iter().map(|p| g.variable(p)).collect();
+        let n = arch.layers.len();
+        let mut h = x;
+        let mut outputs = Vec::with_capacity(n);
+        let mut omitted = None;
+        for (i, (layer, slot)) in arch.layers.iter().zip(slots.iter()).enumerate() {
+            let p = &pvars[slot.params.clone()];
+            let last = i + 1 == n;
+            let act = |g: &mut Graph<'a>,
+                       v: Var,
+                       a: ActivationKind,
+                       omitted: &mut Option<ActivationKind>|
+             -> Result<Var> {
+                let fusable = matches!(
+                    a,
+                    ActivationKind::Softmax | ActivationKind::Elementwise(Activation::Sigmoid)
+                );
+                if last && mode.logits && fusable {
+                    *omitted = Some(a);
+                    return Ok(v);
+                }
+                Ok(match a {
+                    ActivationKind::Softmax => g.softmax(v)?,
+                    ActivationKind::Elementwise(e) => g.activation(v, e)?,
+                })
+            };
+            h = match &layer.kind {
+                LayerKind::Conv2D {
+                    options,
+                    activation,
+                    use_bias,
+                } => {
+                    let y = g.conv2d(h, p[0], use_bias.then(|| p[1]), options)?;
+                    act(g, y, *activation, &mut omitted)?
+                }
+                LayerKind::MaxPool(o) => g.max_pool2d(h, o)?,
+                LayerKind::AvgPool(o) => g.avg_pool2d(h, o)?,
+                LayerKind::GlobalAvgPool => g.global_avg_pool2d(h)?,
+                LayerKind::Flatten => g.flatten(h)?,
+                LayerKind::Dense {
+                    activation,
+                    use_bias,
+                } => {
+                    let y = g.dense(h, p[0], use_bias.then(|| p[1]))?;
+                    act(g, y, *activation, &mut omitted)?
+                }
+                LayerKind::Dropout(rate) => {
+                    if mode.training && *rate > 0.0 {
+                        let seed = mode.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                        g.dropout(h, *rate, seed)?
+                    } else {
+                        h
+                    }
+                }
+                LayerKind::BatchNorm(o) => {
+                    let (mm, mv) = state[slot.state.clone()].split_at_mut(1);
+                    g.batch_norm(h, p[0], p[1], &mut mm[0], &mut mv[0], mode.training, o)?
+                }
+                LayerKind::Activation(a) => act(g, h, *a, &mut omitted)?,
+                LayerKind::Lrn(o) => g.lrn(h, o)?,
+            };
+            outputs.push(h);
+        }
+        Ok(Forward {
+            output: h,
+            layer_outputs: outputs,
+            params: pvars,
+            omitted,
+        })
+    }
+
+    /// Class probabilities (the model's output) for `x`, computed in batches without recording
+    /// anything for backpropagation.
+    pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        self.check_input(x)?;
+        let n = x.dims()[0];
+        let per = x.len() / n.max(1);
+        let out_len: usize = self.arch.output_shape().iter().product();
+        let mut out = Vec::with_capacity(n * out_len);
+        let bs = batch_size.max(1);
+        for start in (0..n).step_by(bs) {
+            let end = (start + bs).min(n);
+            let mut dims = x.dims().to_vec();
+            dims[0] = end - start;
+            let xb = Tensor::new(dims, x.data()[start * per..end * per].to_vec())?;
+            let mut g = Graph::inference();
+            let xv = g.constant(xb);
+            let f = self.forward(&mut g, xv, ForwardMode::inference())?;
+            out.extend_from_slice(g.value(f.output).data());
+        }
+        let mut dims = vec![n];
+        dims.extend_from_slice(self.arch.output_shape());
+        Ok(Tensor::new(dims, out)?)
+    }
+
+    /// Copies every weight from `other` (same architecture).
+    pub fn copy_weights_from(&mut self, other: &Model) {
+        self.params
+            .par_iter_mut()
+            .zip(&other.params)
+            .for_each(|(a, b)| a.clone_from(b));
+        self.state.clone_from(&other.state);
+    }
+}

@@ -1,0 +1,526 @@
+//! Optimizers with Keras 3's update rules and defaults, and learning-rate schedules.
+//!
+//! | optimizer | defaults | update |
+//! |---|---|---|
+//! | SGD | lr 0.01, momentum 0, nesterov false | `m = μm − lr·g; w += m` (Nesterov: `w += μm − lr·g`) |
+//! | RMSprop | lr 0.001, rho 0.9, momentum 0, ε 1e-7 | `v = ρv + (1−ρ)g²; w −= lr·g / sqrt(v + ε)` |
+//! | Adam | lr 0.001, β 0.9/0.999, ε 1e-7 | `α = lr·sqrt(1−β₂ᵗ)/(1−β₁ᵗ); w −= α·m / (sqrt(v) + ε)` |
+//! | AdamW | Adam's, weight decay 0.004 | `w −= w·wd·lr`, then Adam |
+
+use cnn_tensor::Tensor;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NnError, Result};
+
+/// The update rule and its hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent, optionally with (Nesterov) momentum.
+    Sgd {
+        /// Momentum μ.
+        momentum: f32,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+    /// RMSprop.
+    Rmsprop {
+        /// Discount ρ.
+        rho: f32,
+        /// Momentum.
+        momentum: f32,
+        /// ε (inside the square root, as Keras 3).
+        epsilon: f32,
+    },
+    /// Adam.
+    Adam {
+        /// β₁.
+        beta_1: f32,
+        /// β₂.
+        beta_2: f32,
+        /// ε.
+        epsilon: f32,
+    },
+    /// AdamW (decoupled weight decay).
+    Adamw {
+        /// β₁.
+        beta_1: f32,
+        /// β₂.
+        beta_2: f32,
+        /// ε.
+        epsilon: f32,
+        /// Weight decay.
+        weight_decay: f32,
+    },
+}
+
+/// A learning-rate schedule as a function of the step count (Keras's `schedules`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Schedule {
+    /// The base rate throughout.
+    #[default]
+    Constant,
+    /// `lr · rate^(step / decay_steps)` (floored exponent with `staircase`).
+    ExponentialDecay {
+        /// Steps per decay period.
+        decay_steps: u64,
+        /// Factor per period.
+        decay_rate: f32,
+        /// Decay in whole periods.
+        staircase: bool,
+    },
+    /// Cosine decay from the base rate to `alpha·lr` over `decay_steps`.
+    CosineDecay {
+        /// Length of the decay.
+        decay_steps: u64,
+        /// Final fraction of the base rate.
+        alpha: f32,
+    },
+    /// Piecewise constant factors of the base rate: `factors[i]` applies before `boundaries[i]`,
+    /// the last factor after the last boundary.
+    Piecewise {
+        /// Step boundaries, increasing.
+        boundaries: Vec<u64>,
+        /// One more factor than boundaries.
+        factors: Vec<f32>,
+    },
+}
+
+impl Schedule {
+    /// The multiplier of the base rate at `step`.
+    pub fn factor(&self, step: u64) -> f32 {
+        match self {
+            Schedule::Constant => 1.0,
+            Schedule::ExponentialDecay {
+                decay_steps,
+                decay_rate,
+                staircase,
+            } => {
+                let p = step as f64 / (*decay_steps).max(1) as f64;
+                let p = if *staircase { p.floor() } else { p };
+                (*decay_rate as f64).powf(p) as f32
+            }
+            Schedule::CosineDecay { decay_steps, alpha } => {
+                let p = (step.min(*decay_steps) as f64) / (*decay_steps).max(1) as f64;
+                let c = 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+                ((1.0 - *alpha as f64) * c + *alpha as f64) as f32
+            }
+            Schedule::Piecewise {
+                boundaries,
+                factors,
+            } => {
+                let i = boundaries.iter().take_while(|&&b| step >= b).count();
+                factors.get(i).or(factors.last()).copied().unwrap_or(1.0)
+            }
+        }
+    }
+}
+
+/// An optimizer: rule, base learning rate, schedule, step count and per-weight slots.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Optimizer {
+    /// The update rule.
+    pub kind: OptimizerKind,
+    /// The base learning rate (callbacks such as ReduceLROnPlateau change it).
+    pub learning_rate: f32,
+    /// The schedule applied on top of the base rate.
+    pub schedule: Schedule,
+    /// Steps taken so far.
+    pub iterations: u64,
+    /// Per trainable weight, the slot tensors (momentum, velocity).
+    slots: Vec<Vec<Tensor>>,
+}
+
+/// The serialisable part of an optimizer (everything but the slot tensors).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    /// The rule.
+    pub kind: OptimizerKind,
+    /// Base learning rate.
+    pub learning_rate: f32,
+    /// Schedule.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Steps taken.
+    #[serde(default)]
+    pub iterations: u64,
+}
+
+/// Names accepted by [`Optimizer::from_name`].
+pub const OPTIMIZERS: &str = "sgd, momentum, nesterov, rmsprop, adam, adamw";
+
+impl Optimizer {
+    fn with(kind: OptimizerKind, lr: f32) -> Self {
+        Optimizer {
+            kind,
+            learning_rate: lr,
+            schedule: Schedule::Constant,
+            iterations: 0,
+            slots: Vec::new(),
+        }
+    }
+
+    /// SGD, Keras defaults (lr 0.01, no momentum).
+    pub fn sgd(lr: f32) -> Self {
+        Self::with(
+            OptimizerKind::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+            },
+            lr,
+        )
+    }
+
+    /// SGD with momentum, optionally Nesterov.
+    pub fn sgd_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
+        Self::with(OptimizerKind::Sgd { momentum, nesterov }, lr)
+    }
+
+    /// RMSprop, Keras defaults.
+    pub fn rmsprop(lr: f32) -> Self {
+        Self::with(
+            OptimizerKind::Rmsprop {
+                rho: 0.9,
+                momentum: 0.0,
+                epsilon: 1e-7,
+            },
+            lr,
+        )
+    }
+
+    /// Adam, Keras defaults.
+    pub fn adam(lr: f32) -> Self {
+        Self::with(
+            OptimizerKind::Adam {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-7,
+            },
+            lr,
+        )
+    }
+
+    /// AdamW, Keras defaults (weight decay 0.004 unless given).
+    pub fn adamw(lr: f32, weight_decay: f32) -> Self {
+        Self::with(
+            OptimizerKind::Adamw {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-7,
+                weight_decay,
+            },
+            lr,
+        )
+    }
+
+    /// An optimizer by name with Keras's default learning rate unless `lr` is given:
+    /// `sgd` (0.01), `momentum` (SGD, 0.9), `nesterov` (SGD, Nesterov 0.9), `rmsprop` (0.001),
+    /// `adam` (0.001), `adamw` (0.001).
+    pub fn from_name(name: &str, lr: Option<f32>) -> Result<Self> {
+        let o = match name.to_ascii_lowercase().as_str() {
+            "sgd" => Self::sgd(lr.unwrap_or(0.01)),
+            "momentum" => Self::sgd_momentum(lr.unwrap_or(0.01), 0.9, false),
+            "nesterov" => Self::sgd_momentum(lr.unwrap_or(0.01), 0.9, true),
+            "rmsprop" => Self::rmsprop(lr.unwrap_or(0.001)),
+            "adam" => Self::adam(lr.unwrap_or(0.001)),
+            "adamw" => Self::adamw(lr.unwrap_or(0.001), 0.004),
+            _ => {
+                return Err(NnError::Unknown {
+                    kind: "optimizer",
+                    name: name.into(),
+                    known: OPTIMIZERS.into(),
+                });
+            }
+        };
+        if !(o.learning_rate.is_finite() && o.learning_rate > 0.0) {
+            return Err(NnError::Data(format!(
+                "learning rate {} must be positive",
+                o.learning_rate
+            )));
+        }
+        Ok(o)
+    }
+
+    /// The same optimizer with a schedule.
+    pub fn with_schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// The learning rate the next step will use.
+    pub fn current_lr(&self) -> f32 {
+        self.learning_rate * self.schedule.factor(self.iterations)
+    }
+
+    /// A short description (`adam(lr=0.001)`).
+    pub fn describe(&self) -> String {
+        let name = match &self.kind {
+            OptimizerKind::Sgd { momentum, nesterov } if *momentum > 0.0 => {
+                format!(
+                    "sgd(momentum={momentum}{})",
+                    if *nesterov { ", nesterov" } else { "" }
+                )
+            }
+            OptimizerKind::Sgd { .. } => "sgd".into(),
+            OptimizerKind::Rmsprop { .. } => "rmsprop".into(),
+            OptimizerKind::Adam { .. } => "adam".into(),
+            OptimizerKind::Adamw { weight_decay, .. } => {
+                format!("adamw(weight_decay={weight_decay})")
+            }
+        };
+        format!("{name}, lr={}", self.learning_rate)
+    }
+
+    fn slot_names(&self) -> &'static [&'static str] {
+        match &self.kind {
+            OptimizerKind::Sgd { momentum, .. } if *momentum > 0.0 => &["momentum"],
+            OptimizerKind::Sgd { .. } => &[],
+            OptimizerKind::Rmsprop { momentum, .. } if *momentum > 0.0 => &["velocity", "momentum"],
+            OptimizerKind::Rmsprop { .. } => &["velocity"],
+            OptimizerKind::Adam { .. } | OptimizerKind::Adamw { .. } => &["momentum", "velocity"],
+        }
+    }
+
+    fn ensure_slots(&mut self, params: &[Tensor]) -> Result<()> {
+        let k = self.slot_names().len();
+        if self.slots.len() != params.len() {
+            self.slots = params
+                .iter()
+                .map(|p| {
+                    (0..k)
+                        .map(|_| Tensor::zeros(p.shape().clone()))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(())
+    }
+
+    /// Applies one update to `params` from `grads` (same order and shapes).
+    pub fn step(&mut self, params: &mut [Tensor], grads: &[Tensor]) -> Result<()> {
+        if params.len() != grads.len() {
+            return Err(NnError::Data(format!(
+                "{} gradients for {} weights",
+                grads.len(),
+                params.len()
+            )));
+        }
+        for (p, g) in params.iter().zip(grads) {
+            if p.shape() != g.shape() {
+                return Err(NnError::Data(format!(
+                    "gradient {} for a weight of shape {}",
+                    g.shape(),
+                    p.shape()
+                )));
+            }
+        }
+        self.ensure_slots(params)?;
+        let lr = self.current_lr();
+        let t = (self.iterations + 1) as f64;
+        let kind = self.kind.clone();
+        const CHUNK: usize = 1 << 14;
+        params
+            .par_iter_mut()
+            .zip(grads.par_iter())
+            .zip(self.slots.par_iter_mut())
+            .for_each(|((p, g), slots)| {
+                let (w, g) = (p.data_mut(), g.data());
+                match kind {
+                    OptimizerKind::Sgd { momentum, nesterov } => {
+                        if momentum > 0.0 {
+                            let m = slots[0].data_mut();
+                            for ((w, &g), m) in w.iter_mut().zip(g).zip(m) {
+                                *m = momentum * *m - lr * g;
+                                *w += if nesterov { momentum * *m - lr * g } else { *m };
+                            }
+                        } else {
+                            w.iter_mut().zip(g).for_each(|(w, &g)| *w -= lr * g);
+                        }
+                    }
+                    OptimizerKind::Rmsprop {
+                        rho,
+                        momentum,
+                        epsilon,
+                    } => {
+                        let (v, rest) = slots.split_at_mut(1);
+                        let v = v[0].data_mut();
+                        for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+                            v[i] = rho * v[i] + (1.0 - rho) * g * g;
+                            let inc = lr * g / (v[i] + epsilon).sqrt();
+                            if momentum > 0.0 {
+                                let m = &mut rest[0].data_mut()[i];
+                                *m = momentum * *m + inc;
+                                *w -= *m;
+                            } else {
+                                *w -= inc;
+                            }
+                        }
+                    }
+                    OptimizerKind::Adam {
+                        beta_1,
+                        beta_2,
+                        epsilon,
+                    }
+                    | OptimizerKind::Adamw {
+                        beta_1,
+                        beta_2,
+                        epsilon,
+                        ..
+                    } => {
+                        if let OptimizerKind::Adamw { weight_decay, .. } = kind {
+                            let k = weight_decay * lr;
+                            w.iter_mut().for_each(|w| *w -= *w * k);
+                        }
+                        let alpha = (lr as f64 * (1.0 - (beta_2 as f64).powf(t)).sqrt()
+                            / (1.0 - (beta_1 as f64).powf(t)))
+                            as f32;
+                        let (m, v) = slots.split_at_mut(1);
+                        let (m, v) = (m[0].data_mut(), v[0].data_mut());
+                        w.par_chunks_mut(CHUNK)
+                            .zip(g.par_chunks(CHUNK))
+                            .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
+                            .for_each(|((w, g), (m, v))| {
+                                for (((w, &g), m), v) in
+                                    w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                                {
+                                    *m += (g - *m) * (1.0 - beta_1);
+                                    *v += (g * g - *v) * (1.0 - beta_2);
+                                    *w -= alpha * *m / (v.sqrt() + epsilon);
+                                }
+                            });
+                    }
+                }
+            });
+        self.iterations += 1;
+        Ok(())
+    }
+
+    /// The serialisable configuration.
+    pub fn config(&self) -> OptimizerConfig {
+        OptimizerConfig {
+            kind: self.kind.clone(),
+            learning_rate: self.learning_rate,
+            schedule: self.schedule.clone(),
+            iterations: self.iterations,
+        }
+    }
+
+    /// Rebuilds an optimizer from its configuration (slots empty until [`Optimizer::set_slots`]
+    /// or the first step).
+    pub fn from_config(c: OptimizerConfig) -> Self {
+        Optimizer {
+            kind: c.kind,
+            learning_rate: c.learning_rate,
+            schedule: c.schedule,
+            iterations: c.iterations,
+            slots: Vec::new(),
+        }
+    }
+
+    /// The slot tensors named `optimizer/<weight>/<slot>`, for saving.
+    pub fn named_slots<'a>(&'a self, param_names: &'a [String]) -> Vec<(String, &'a Tensor)> {
+        let names = self.slot_names();
+        self.slots
+            .iter()
+            .zip(param_names)
+            .flat_map(|(ts, p)| {
+                ts.iter()
+                    .zip(names)
+                    .map(move |(t, s)| (format!("optimizer/{p}/{s}"), t))
+            })
+            .collect()
+    }
+
+    /// The slot names this optimizer expects for `param_names`, for loading.
+    pub fn expected_slots(&self, param_names: &[String]) -> Vec<String> {
+        param_names
+            .iter()
+            .flat_map(|p| {
+                self.slot_names()
+                    .iter()
+                    .map(move |s| format!("optimizer/{p}/{s}"))
+            })
+            .collect()
+    }
+
+    /// Installs slot tensors (per weight, in [`Optimizer::expected_slots`] order).
+    pub fn set_slots(&mut self, slots: Vec<Vec<Tensor>>) {
+        self.slots = slots;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[f32]) -> Tensor {
+        Tensor::new([v.len()], v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn adam_first_step_moves_by_lr() {
+        // With bias correction the first Adam step is lr·g/(|g| + ε') ≈ lr·sign(g).
+        let mut p = vec![t(&[1.0, -2.0])];
+        let mut o = Optimizer::adam(0.1);
+        o.step(&mut p, &[t(&[0.5, -3.0])]).unwrap();
+        assert!((p[0].data()[0] - 0.9).abs() < 1e-5);
+        assert!((p[0].data()[1] + 1.9).abs() < 1e-5);
+        assert_eq!(o.iterations, 1);
+    }
+
+    #[test]
+    fn sgd_momentum_and_nesterov() {
+        let mut p = vec![t(&[0.0])];
+        let mut o = Optimizer::sgd_momentum(0.1, 0.9, false);
+        o.step(&mut p, &[t(&[1.0])]).unwrap(); // m = -0.1, w = -0.1
+        o.step(&mut p, &[t(&[1.0])]).unwrap(); // m = -0.19, w = -0.29
+        assert!((p[0].data()[0] + 0.29).abs() < 1e-6);
+        let mut p = vec![t(&[0.0])];
+        let mut o = Optimizer::sgd_momentum(0.1, 0.9, true);
+        o.step(&mut p, &[t(&[1.0])]).unwrap(); // m = -0.1, w += 0.9·(-0.1) - 0.1 = -0.19
+        assert!((p[0].data()[0] + 0.19).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rmsprop_matches_keras_formula() {
+        let mut p = vec![t(&[1.0])];
+        let mut o = Optimizer::rmsprop(0.01);
+        o.step(&mut p, &[t(&[2.0])]).unwrap();
+        let v = 0.1 * 4.0f32;
+        assert!((p[0].data()[0] - (1.0 - 0.01 * 2.0 / (v + 1e-7).sqrt())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adamw_decays_weights() {
+        let mut p = vec![t(&[1.0])];
+        let mut o = Optimizer::adamw(0.1, 0.5);
+        o.step(&mut p, &[t(&[0.0])]).unwrap();
+        assert!((p[0].data()[0] - 0.95).abs() < 1e-6);
+    }
+
+    #[test]
+    fn schedules() {
+        let e = Schedule::ExponentialDecay {
+            decay_steps: 10,
+            decay_rate: 0.5,
+            staircase: true,
+        };
+        assert_eq!(e.factor(9), 1.0);
+        assert_eq!(e.factor(10), 0.5);
+        let c = Schedule::CosineDecay {
+            decay_steps: 100,
+            alpha: 0.0,
+        };
+        assert!((c.factor(50) - 0.5).abs() < 1e-6);
+        assert!(c.factor(100).abs() < 1e-6);
+        let p = Schedule::Piecewise {
+            boundaries: vec![5, 10],
+            factors: vec![1.0, 0.1, 0.01],
+        };
+        assert_eq!((p.factor(4), p.factor(5), p.factor(12)), (1.0, 0.1, 0.01));
+        assert!(Optimizer::from_name("adagrad", None).is_err());
+        assert!(Optimizer::from_name("adam", Some(-1.0)).is_err());
+    }
+}

@@ -1,0 +1,553 @@
+//! `fit`, `evaluate` and one training step, Keras style.
+
+use std::time::Instant;
+
+use cnn_ops::{Activation, Graph, Labels};
+use cnn_tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::arch::ActivationKind;
+use crate::callbacks::{BatchLogs, Callback, Control, EpochContext, EpochLogs, TrainInfo};
+use crate::data::{ArrayData, BatchSource, Targets, argmax, gather};
+use crate::error::{NnError, Result};
+use crate::model::{ForwardMode, Model};
+use crate::optimizer::Optimizer;
+
+/// The loss to minimise (Keras names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Integer labels against a softmax output.
+    SparseCategoricalCrossentropy,
+    /// One-hot targets against a softmax output.
+    CategoricalCrossentropy,
+    /// Targets in `[0, 1]` against a sigmoid output.
+    BinaryCrossentropy,
+}
+
+impl Loss {
+    /// The Keras name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
+            Loss::CategoricalCrossentropy => "categorical_crossentropy",
+            Loss::BinaryCrossentropy => "binary_crossentropy",
+        }
+    }
+
+    /// The loss of that Keras name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "sparse_categorical_crossentropy" => Loss::SparseCategoricalCrossentropy,
+            "categorical_crossentropy" => Loss::CategoricalCrossentropy,
+            "binary_crossentropy" => Loss::BinaryCrossentropy,
+            _ => {
+                return Err(NnError::Unknown {
+                    kind: "loss",
+                    name: name.into(),
+                    known: "sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy".into(),
+                });
+            }
+        })
+    }
+}
+
+/// Options of [`Model::fit`] (Keras's `fit` arguments).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitOptions {
+    /// Index of the last epoch to run (Keras counts `initial_epoch..epochs`).
+    pub epochs: usize,
+    /// Epoch to start from (for resuming).
+    pub initial_epoch: usize,
+    /// Batches per epoch; `None` = the whole source once (`ceil(n / batch)`).
+    pub steps_per_epoch: Option<usize>,
+    /// Validation batches per evaluation; `None` = all.
+    pub validation_steps: Option<usize>,
+    /// Seed of the dropout masks (shuffling is the source's).
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            initial_epoch: 0,
+            steps_per_epoch: None,
+            validation_steps: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Per-epoch metrics, as Keras's `History.history`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Epoch numbers (1-based).
+    pub epoch: Vec<usize>,
+    /// Mean training loss.
+    pub loss: Vec<f32>,
+    /// Training accuracy.
+    pub accuracy: Vec<f32>,
+    /// Validation loss (empty without validation).
+    pub val_loss: Vec<f32>,
+    /// Validation accuracy.
+    pub val_accuracy: Vec<f32>,
+    /// Learning rate at the end of the epoch.
+    pub learning_rate: Vec<f32>,
+    /// Wall time of the epoch (training and validation).
+    pub seconds: Vec<f64>,
+    /// Training samples per second.
+    pub samples_per_second: Vec<f64>,
+}
+
+impl History {
+    /// CSV with a header, one row per epoch (Keras's `CSVLogger` columns plus time).
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from(
+            "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds,samples_per_second\n",
+        );
+        for i in 0..self.epoch.len() {
+            let opt = |v: &Vec<f32>| v.get(i).map(|x| x.to_string()).unwrap_or_default();
+            s.push_str(&format!(
+                "{},{},{},{},{},{},{:.3},{:.1}\n",
+                self.epoch[i],
+                self.loss[i],
+                self.accuracy[i],
+                opt(&self.val_loss),
+                opt(&self.val_accuracy),
+                self.learning_rate[i],
+                self.seconds[i],
+                self.samples_per_second[i]
+            ));
+        }
+        s
+    }
+
+    /// Parses [`History::to_csv`] output (and Keras `CSVLogger` files with the same columns).
+    pub fn from_csv(text: &str) -> Result<Self> {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header: Vec<&str> = lines
+            .next()
+            .ok_or_else(|| NnError::Data("empty history CSV".into()))?
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let col = |name: &str| {
+            header.iter().position(|h| {
+                *h == name
+                    || (name == "accuracy" && *h == "acc")
+                    || (name == "val_accuracy" && *h == "val_acc")
+            })
+        };
+        let mut h = History::default();
+        for (ln, line) in lines.enumerate() {
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            let get = |name: &str| -> Option<f64> {
+                col(name)
+                    .and_then(|i| f.get(i))
+                    .and_then(|v| v.parse().ok())
+            };
+            let epoch = get("epoch").map(|e| e as usize).unwrap_or(ln);
+            // Keras's CSVLogger counts epochs from 0.
+            h.epoch
+                .push(if col("epoch").is_some() && header.contains(&"lr") {
+                    epoch + 1
+                } else {
+                    epoch
+                });
+            h.loss.push(
+                get("loss")
+                    .ok_or_else(|| NnError::Data(format!("history CSV line {}: no loss", ln + 2)))?
+                    as f32,
+            );
+            h.accuracy.push(get("accuracy").unwrap_or(f64::NAN) as f32);
+            if let Some(v) = get("val_loss") {
+                h.val_loss.push(v as f32);
+            }
+            if let Some(v) = get("val_accuracy") {
+                h.val_accuracy.push(v as f32);
+            }
+            h.learning_rate.push(
+                get("learning_rate")
+                    .or_else(|| get("lr"))
+                    .unwrap_or(f64::NAN) as f32,
+            );
+            h.seconds.push(get("seconds").unwrap_or(f64::NAN));
+            h.samples_per_second
+                .push(get("samples_per_second").unwrap_or(f64::NAN));
+        }
+        Ok(h)
+    }
+
+    fn push(&mut self, l: &EpochLogs) {
+        self.epoch.push(l.epoch);
+        self.loss.push(l.loss);
+        self.accuracy.push(l.accuracy);
+        if let Some(v) = l.val_loss {
+            self.val_loss.push(v);
+        }
+        if let Some(v) = l.val_accuracy {
+            self.val_accuracy.push(v);
+        }
+        self.learning_rate.push(l.learning_rate);
+        self.seconds.push(l.seconds);
+        self.samples_per_second.push(l.samples_per_second);
+    }
+}
+
+/// Loss and accuracy over a dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Mean loss.
+    pub loss: f32,
+    /// Fraction of correct predictions.
+    pub accuracy: f32,
+    /// Samples evaluated.
+    pub samples: usize,
+}
+
+/// The result of one training step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepResult {
+    /// Mean loss of the batch (before the update).
+    pub loss: f32,
+    /// Correct predictions in the batch.
+    pub correct: usize,
+    /// Batch size.
+    pub count: usize,
+}
+
+fn correct(pred: &Tensor, targets: &Targets, binary: bool) -> usize {
+    let truth = targets.classes();
+    let k = pred.dims().get(1).copied().unwrap_or(1).max(1);
+    pred.data()
+        .chunks(k)
+        .zip(&truth)
+        .filter(|&(r, &t)| {
+            if binary || k == 1 {
+                ((r[0] >= 0.0) as usize) == t
+            } else {
+                argmax(r) == t
+            }
+        })
+        .count()
+}
+
+/// What the loss needs to know about the model's output, taken before a graph borrows it.
+struct OutputInfo {
+    model: String,
+    last_linear: bool,
+}
+
+impl OutputInfo {
+    fn of(m: &Model) -> Self {
+        let a = m.architecture();
+        let last_linear = a.layers.last().is_some_and(|l| match &l.kind {
+            crate::LayerKind::Dense { activation, .. }
+            | crate::LayerKind::Conv2D { activation, .. }
+            | crate::LayerKind::Activation(activation) => activation.is_linear(),
+            _ => false,
+        });
+        OutputInfo {
+            model: a.name.clone(),
+            last_linear,
+        }
+    }
+
+    /// The loss node of a forward pass whose final softmax/sigmoid was left out (fused).
+    fn loss(
+        &self,
+        g: &mut Graph<'_>,
+        out: cnn_ops::Var,
+        omitted: Option<ActivationKind>,
+        targets: &Targets,
+        loss: Loss,
+    ) -> Result<cnn_ops::Var> {
+        let logits_ok = |want: ActivationKind| -> Result<()> {
+            if omitted == Some(want) || self.last_linear {
+                Ok(())
+            } else {
+                let need = if want == ActivationKind::Softmax {
+                    "softmax"
+                } else {
+                    "sigmoid"
+                };
+                Err(NnError::Model {
+                    model: self.model.clone(),
+                    message: format!("{} needs a final {need} (or linear) layer", loss.name()),
+                })
+            }
+        };
+        Ok(match (loss, targets) {
+            (Loss::SparseCategoricalCrossentropy, Targets::Sparse(l)) => {
+                logits_ok(ActivationKind::Softmax)?;
+                g.softmax_cross_entropy(out, &Labels::Sparse(l.clone()))?
+            }
+            (Loss::CategoricalCrossentropy, Targets::Dense(t)) => {
+                logits_ok(ActivationKind::Softmax)?;
+                g.softmax_cross_entropy(out, &Labels::OneHot(t.clone()))?
+            }
+            (Loss::BinaryCrossentropy, Targets::Dense(t)) => {
+                logits_ok(ActivationKind::Elementwise(Activation::Sigmoid))?;
+                g.binary_cross_entropy_with_logits(out, t)?
+            }
+            (Loss::BinaryCrossentropy, Targets::Sparse(l)) => {
+                logits_ok(ActivationKind::Elementwise(Activation::Sigmoid))?;
+                let t = Tensor::new(g.value(out).dims(), l.iter().map(|&v| v as f32).collect())?;
+                g.binary_cross_entropy_with_logits(out, &t)?
+            }
+            (l, _) => {
+                let kind = if l == Loss::SparseCategoricalCrossentropy {
+                    "integer"
+                } else {
+                    "one-hot"
+                };
+                return Err(NnError::Data(format!("{} needs {kind} targets", l.name())));
+            }
+        })
+    }
+}
+
+impl Model {
+    /// One optimisation step on a batch. The update is applied only if the loss and every
+    /// gradient are finite; otherwise the weights are left as they were and an error says so.
+    pub fn train_step(
+        &mut self,
+        x: &Tensor,
+        y: &Targets,
+        loss: Loss,
+        opt: &mut Optimizer,
+        seed: u64,
+    ) -> Result<StepResult> {
+        self.check_input(x)?;
+        if y.len() != x.dims()[0] {
+            return Err(NnError::Data(format!(
+                "{} inputs but {} targets",
+                x.dims()[0],
+                y.len()
+            )));
+        }
+        let info = OutputInfo::of(self);
+        let (loss_value, correct_n, grads) = {
+            let mut g = Graph::new();
+            let xv = g.constant(x);
+            let f = self.forward(
+                &mut g,
+                xv,
+                ForwardMode {
+                    training: true,
+                    logits: true,
+                    seed,
+                },
+            )?;
+            let l = info.loss(&mut g, f.output, f.omitted, y, loss)?;
+            let lv = g.value(l).item().unwrap_or(f32::NAN);
+            let c = correct(g.value(f.output), y, loss == Loss::BinaryCrossentropy);
+            let mut grads = g.backward(l)?;
+            let gs: Vec<Tensor> = f
+                .params
+                .iter()
+                .map(|&v| {
+                    grads
+                        .take(v)
+                        .ok_or_else(|| NnError::Data("a weight got no gradient".into()))
+                })
+                .collect::<Result<_>>()?;
+            (lv, c, gs)
+        };
+        if !loss_value.is_finite() {
+            return Err(NnError::NonFinite {
+                value: loss_value,
+                epoch: 0,
+                step: 0,
+            });
+        }
+        if let Some(i) = grads.iter().position(|g| !g.all_finite()) {
+            return Err(NnError::Data(format!(
+                "the gradient of {} is not finite",
+                self.param_names()[i]
+            )));
+        }
+        opt.step(self.params_mut(), &grads)?;
+        Ok(StepResult {
+            loss: loss_value,
+            correct: correct_n,
+            count: y.len(),
+        })
+    }
+
+    /// Mean loss and accuracy over a batch source, in inference mode.
+    pub fn evaluate(
+        &mut self,
+        data: &mut dyn BatchSource,
+        loss: Loss,
+        steps: Option<usize>,
+    ) -> Result<Evaluation> {
+        let steps = steps.unwrap_or(data.steps()).min(data.steps().max(1));
+        let (mut total, mut right, mut n) = (0.0f64, 0usize, 0usize);
+        for s in 0..steps {
+            let (x, y) = data.batch(0, s)?;
+            self.check_input(&x)?;
+            let info = OutputInfo::of(self);
+            let mut g = Graph::inference();
+            let xv = g.constant(&x);
+            let f = self.forward(
+                &mut g,
+                xv,
+                ForwardMode {
+                    training: false,
+                    logits: true,
+                    seed: 0,
+                },
+            )?;
+            let l = info.loss(&mut g, f.output, f.omitted, &y, loss)?;
+            total += g.value(l).item().unwrap_or(f32::NAN) as f64 * y.len() as f64;
+            right += correct(g.value(f.output), &y, loss == Loss::BinaryCrossentropy);
+            n += y.len();
+        }
+        Ok(Evaluation {
+            loss: (total / n.max(1) as f64) as f32,
+            accuracy: right as f32 / n.max(1) as f32,
+            samples: n,
+        })
+    }
+
+    /// Evaluates in-memory arrays in batches.
+    pub fn evaluate_arrays(
+        &mut self,
+        x: &Tensor,
+        y: &Targets,
+        loss: Loss,
+        batch_size: usize,
+    ) -> Result<Evaluation> {
+        let mut d = ArrayData::new(x, y, batch_size, false, 0)?;
+        self.evaluate(&mut d, loss, None)
+    }
+
+    /// Trains for `options.initial_epoch..options.epochs` epochs on `train`, evaluating on
+    /// `validation` after each, calling the callbacks, and returns the history.
+    pub fn fit(
+        &mut self,
+        opt: &mut Optimizer,
+        loss: Loss,
+        train: &mut dyn BatchSource,
+        mut validation: Option<&mut dyn BatchSource>,
+        options: &FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        let steps = options.steps_per_epoch.unwrap_or(train.steps()).max(1);
+        let info = TrainInfo {
+            epochs: options.epochs,
+            initial_epoch: options.initial_epoch,
+            steps,
+            samples: train.samples(),
+        };
+        for c in callbacks.iter_mut() {
+            c.on_train_begin(&info)?;
+        }
+        let mut history = History::default();
+        for epoch in options.initial_epoch..options.epochs {
+            for c in callbacks.iter_mut() {
+                c.on_epoch_begin(epoch + 1, &info)?;
+            }
+            let t0 = Instant::now();
+            let (mut sum, mut right, mut count) = (0.0f64, 0usize, 0usize);
+            for step in 0..steps {
+                let (x, y) = train.batch(epoch, step)?;
+                let seed = options.seed
+                    ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+                let r = self
+                    .train_step(&x, &y, loss, opt, seed)
+                    .map_err(|e| match e {
+                        NnError::NonFinite { value, .. } => NnError::NonFinite {
+                            value,
+                            epoch: epoch + 1,
+                            step: step + 1,
+                        },
+                        e => e,
+                    })?;
+                sum += r.loss as f64 * r.count as f64;
+                right += r.correct;
+                count += r.count;
+                let logs = BatchLogs {
+                    step: step + 1,
+                    steps,
+                    loss: (sum / count as f64) as f32,
+                    accuracy: right as f32 / count as f32,
+                    elapsed: t0.elapsed().as_secs_f64(),
+                };
+                for c in callbacks.iter_mut() {
+                    c.on_batch_end(epoch + 1, &logs);
+                }
+            }
+            let train_secs = t0.elapsed().as_secs_f64();
+            let val = match validation.as_deref_mut() {
+                Some(v) => Some(self.evaluate(v, loss, options.validation_steps)?),
+                None => None,
+            };
+            let logs = EpochLogs {
+                epoch: epoch + 1,
+                loss: (sum / count.max(1) as f64) as f32,
+                accuracy: right as f32 / count.max(1) as f32,
+                val_loss: val.map(|v| v.loss),
+                val_accuracy: val.map(|v| v.accuracy),
+                learning_rate: opt.current_lr(),
+                seconds: t0.elapsed().as_secs_f64(),
+                samples_per_second: count as f64 / train_secs.max(1e-9),
+                steps,
+            };
+            history.push(&logs);
+            let mut stop = false;
+            for c in callbacks.iter_mut() {
+                let mut ctx = EpochContext {
+                    model: self,
+                    optimizer: opt,
+                    history: &history,
+                    epoch: epoch + 1,
+                };
+                if c.on_epoch_end(&mut ctx, &logs)? == Control::Stop {
+                    stop = true;
+                }
+            }
+            if stop {
+                break;
+            }
+        }
+        for c in callbacks.iter_mut() {
+            let epoch = history
+                .epoch
+                .last()
+                .copied()
+                .unwrap_or(options.initial_epoch);
+            let mut ctx = EpochContext {
+                model: self,
+                optimizer: opt,
+                history: &history,
+                epoch,
+            };
+            c.on_train_end(&mut ctx)?;
+        }
+        Ok(history)
+    }
+
+    /// The sample indices of a Keras `validation_split`: the last `fraction` of the samples.
+    pub fn validation_split(
+        x: &Tensor,
+        y: &Targets,
+        fraction: f32,
+    ) -> Result<((Tensor, Targets), (Tensor, Targets))> {
+        let n = y.len();
+        if !(0.0..1.0).contains(&fraction) {
+            return Err(NnError::Data(format!(
+                "validation_split {fraction} must be in [0, 1)"
+            )));
+        }
+        let cut = n - (n as f64 * fraction as f64) as usize;
+        let a: Vec<usize> = (0..cut).collect();
+        let b: Vec<usize> = (cut..n).collect();
+        Ok((
+            (gather(x, &a)?, y.select(&a)?),
+            (gather(x, &b)?, y.select(&b)?),
+        ))
+    }
+}
