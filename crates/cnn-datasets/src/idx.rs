@@ -132,11 +132,10 @@ pub fn max_idx_bytes() -> u64 {
 /// Reads a file, gunzipping it when it starts with the gzip magic, without ever holding more
 /// than `limit` decompressed bytes.
 pub fn read_maybe_gz(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let io = |source| DatasetError::Io {
+    let raw = std::fs::read(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
+    })?;
     let name = path.display().to_string();
     if raw.len() as u64 > limit {
         return Err(DatasetError::TooLarge {
@@ -150,20 +149,29 @@ pub fn read_maybe_gz(path: &Path, limit: u64) -> Result<Vec<u8>> {
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
+    gunzip(&raw, &name, limit)
+}
+
+/// Gunzips in-memory bytes under the global decompression limit; `name` labels errors.
+pub fn read_gz_bytes(gz: &[u8], name: &str) -> Result<Vec<u8>> {
+    gunzip(gz, name, max_idx_bytes())
+}
+
+fn gunzip(gz: &[u8], name: &str, limit: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(&raw[..])
+    flate2::read::MultiGzDecoder::new(gz)
         .take(limit + 1)
         .read_to_end(&mut out)
         .map_err(|e| {
             fmt_err(
-                &name,
+                name,
                 "gzip stream",
                 format!("corrupt or truncated gzip data: {e}"),
             )
         })?;
     if out.len() as u64 > limit {
         return Err(DatasetError::TooLarge {
-            file: name,
+            file: name.into(),
             what: "decompressed data",
             size: out.len() as u64,
             limit,

@@ -8,6 +8,8 @@
 //!   (`/usr/share/datasets/fashion-mnist/`), every file verified by the SHA-256 of its payload,
 //!   with a [`FileReport`] per file saying where it came from.
 //! - [`idx_pair`]: any IDX images + labels pair (e.g. an MNIST sample).
+//! - `fashion_mnist_sample()` (feature `sample`, default): 3,000 + 1,000 real Fashion-MNIST
+//!   images compiled in, for offline demos and tests.
 //! - [`ImageSet`]: `u8` NHWC images and labels, with conversion to `f32` tensors, one-hot
 //!   labels, seeded shuffling and train/validation splits, and [`ImageSet::keep_classes`].
 #![warn(missing_docs)]
@@ -15,6 +17,8 @@
 mod error;
 pub mod idx;
 mod mnist;
+#[cfg(feature = "sample")]
+mod sample;
 mod set;
 mod source;
 
@@ -22,5 +26,7 @@ pub use error::{DatasetError, Result};
 pub use mnist::{
     FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, LoadOptions, MNIST_CLASSES, fashion_mnist, idx_pair,
 };
+#[cfg(feature = "sample")]
+pub use sample::fashion_mnist_sample;
 pub use set::{Dataset, ImageSet};
 pub use source::{FileReport, Origin, Verification, data_dir, sha256_hex};

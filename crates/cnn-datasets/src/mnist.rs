@@ -98,7 +98,7 @@ fn read_pinned(p: &Pinned, places: &[(PathBuf, Origin)]) -> Result<Found> {
 }
 
 /// Builds an image set from IDX image bytes `[N, H, W]` and label bytes `[N]`.
-fn image_set(
+pub(crate) fn image_set(
     img: &[u8],
     img_name: &str,
     lab: &[u8],
