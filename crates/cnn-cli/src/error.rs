@@ -45,3 +45,32 @@ impl fmt::Display for UserError {
 }
 
 impl std::error::Error for UserError {}
+
+/// Any error of a command: bad input (exit 2) or a failure while doing the work (exit 1).
+#[derive(Debug)]
+pub enum CliError {
+    /// The user's input is wrong.
+    User(UserError),
+    /// The work failed (disk full, training diverged, ...).
+    Failure(anyhow::Error),
+}
+
+impl From<UserError> for CliError {
+    fn from(e: UserError) -> Self {
+        CliError::User(e)
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Failure(e)
+    }
+}
+
+/// Shorthand for command results.
+pub type CliResult<T> = Result<T, CliError>;
+
+/// Turns a library error about user input into a [`UserError`] at `location`.
+pub fn bad_input(what: &str, location: impl Into<String>, e: impl std::fmt::Display) -> UserError {
+    UserError::new(what, location.into(), e.to_string())
+}

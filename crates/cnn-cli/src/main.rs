@@ -1,15 +1,24 @@
-//! `cnn`: build, train, inspect and run convolutional networks on the CPU.
+//! `cnn`: build, train, inspect and run convolutional networks on the CPU, with Keras semantics.
 //!
-//! Exit codes: 0 success, 2 bad input (files, flags), 1 other failures.
+//! Exit codes: 0 success, 2 bad input (files, flags, models that cannot be built), 1 failures
+//! while doing the work.
 
+mod data_arg;
 mod error;
+mod evaluate_cmd;
 mod matrix;
+mod model_arg;
 mod ops_cmd;
+mod predict_cmd;
+mod summary_cmd;
+mod train_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::error::{CliError, CliResult};
 
 #[derive(Parser)]
 #[command(
@@ -17,38 +26,74 @@ use clap::{Parser, Subcommand};
     version,
     about = "Convolutional neural networks on the CPU, with Keras semantics",
     long_about = "Convolutional neural networks on the CPU, with Keras semantics.\n\n\
-                  Example: the classic vertical-edge detector\n  \
+                  Examples:\n  \
+                  cnn summary vgg16\n  \
+                  cnn train --model mnist-cnn --dataset fashion-mnist --epochs 1 --batch-size 128 --out fashion.cnn\n  \
+                  cnn evaluate --model fashion.cnn --dataset fashion-mnist\n  \
+                  cnn predict --model fashion.cnn shirt.png --invert\n  \
                   cnn ops conv2d --input examples/edge-8x8.txt --kernel examples/vertical-edge-3x3.txt --explain"
 )]
 struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print a model's layers and parameter counts like Keras's model.summary().
+    Summary(summary_cmd::SummaryArgs),
+    /// Train a model on a dataset.
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a saved model: accuracy, per-class accuracy, confusion matrix.
+    Evaluate(evaluate_cmd::EvaluateArgs),
+    /// Classify image files with a saved model.
+    Predict(predict_cmd::PredictArgs),
     /// Worked examples: convolution and pooling of plain-text matrices.
     #[command(subcommand)]
     Ops(ops_cmd::OpsCmd),
 }
 
+fn run(cli: &Cli) -> CliResult<String> {
+    match &cli.command {
+        Command::Summary(a) => summary_cmd::run(a),
+        Command::Train(a) => train_cmd::run(a),
+        Command::Evaluate(a) => evaluate_cmd::run(a),
+        Command::Predict(a) => predict_cmd::run(a),
+        Command::Ops(cmd) => ops_cmd::run(cmd).map_err(CliError::from),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Ops(cmd) => ops_cmd::run(cmd),
-    };
-    match result {
+    if let Some(n) = cli.threads
+        && (n == 0
+            || rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global()
+                .is_err())
+    {
+        eprintln!("error: bad option (--threads): {n} is not a usable thread count");
+        return ExitCode::from(2);
+    }
+    match run(&cli) {
         Ok(text) => {
             // A closed pipe (`cnn ... | head`) is not an error worth reporting.
             let _ = std::io::stdout().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err(CliError::User(e)) => {
             eprintln!("error: {e}");
             if let Some(h) = e.hint() {
                 eprintln!("hint: {h}");
             }
             ExitCode::from(2)
+        }
+        Err(CliError::Failure(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

@@ -1,11 +1,12 @@
 //! Training callbacks with Keras's names and defaults.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::io::save_model;
+use crate::io::save_model_with;
 use crate::model::Model;
 use crate::optimizer::Optimizer;
 use crate::train::History;
@@ -284,6 +285,8 @@ pub struct ModelCheckpoint {
     pub monitor: Monitor,
     /// Save only improvements.
     pub save_best_only: bool,
+    /// Extra metadata stored in every checkpoint (class names, preprocessing).
+    pub extra: HashMap<String, String>,
     best: Option<f32>,
 }
 
@@ -294,6 +297,7 @@ impl ModelCheckpoint {
             path: path.into(),
             monitor,
             save_best_only,
+            extra: HashMap::new(),
             best: None,
         }
     }
@@ -310,12 +314,13 @@ impl Callback for ModelCheckpoint {
             }
             self.best = Some(v);
         }
-        save_model(
+        save_model_with(
             &self.path,
             ctx.model,
             Some(ctx.optimizer),
             ctx.epoch,
             Some(ctx.history),
+            &self.extra,
         )?;
         Ok(Control::Continue)
     }

@@ -18,6 +18,7 @@ pub mod callbacks;
 mod data;
 mod error;
 pub mod io;
+pub mod metrics;
 mod model;
 mod optimizer;
 pub mod spec;
@@ -33,7 +34,8 @@ pub use callbacks::{
 };
 pub use data::{ArrayData, BatchSource, Targets, argmax, gather};
 pub use error::{NnError, Result};
-pub use io::{Saved, load_model, save_model};
+pub use io::{Saved, load_model, save_model, save_model_with};
+pub use metrics::{ConfusionMatrix, accuracy, top_k_accuracy};
 pub use model::{Forward, ForwardMode, Model};
 pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerConfig, OptimizerKind, Schedule};
 pub use spec::{LayerSpec, ModelSpec, PaddingSpec, Size2};

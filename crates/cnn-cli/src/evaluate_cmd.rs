@@ -1,0 +1,86 @@
+//! `cnn evaluate`: loss, accuracy, per-class accuracy and the confusion matrix on a test set.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use clap::Args;
+use cnn_nn::{ConfusionMatrix, Loss, Targets, argmax, load_model, top_k_accuracy};
+use serde_json::json;
+
+use crate::data_arg::load;
+use crate::error::{CliResult, UserError, bad_input};
+
+/// Evaluate a saved model on a dataset's test split.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// A model saved by `cnn train`.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// Dataset (as for `cnn train`); its test split is used.
+    #[arg(long, short)]
+    dataset: String,
+    /// Where datasets are cached.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command.
+pub fn run(a: &EvaluateArgs) -> CliResult<String> {
+    let name = a.model.display().to_string();
+    let mut saved = load_model(&a.model).map_err(|e| bad_input("cannot load model", &name, e))?;
+    let loaded = load(&a.dataset, a.data_dir.as_deref())?;
+    let ds = loaded.dataset;
+    let test = ds.test.as_ref().ok_or_else(|| {
+        UserError::new(
+            "no test split",
+            a.dataset.clone(),
+            "the dataset has no test images".into(),
+        )
+    })?;
+    let x = test.images_f32(1.0 / 255.0).map_err(|e| anyhow!(e))?;
+    saved
+        .model
+        .check_input(&x)
+        .map_err(|e| bad_input("model does not fit the data", &name, e))?;
+    let labels: Vec<usize> = test.labels.iter().map(|&l| l as usize).collect();
+    let y = Targets::Sparse(labels.clone());
+    let e = saved
+        .model
+        .evaluate_arrays(&x, &y, Loss::SparseCategoricalCrossentropy, 500)
+        .map_err(|e| bad_input("cannot evaluate", &name, e))?;
+    let probs = saved.model.predict(&x, 500).map_err(|e| anyhow!(e))?;
+    let k = probs.dims()[1];
+    let pred: Vec<usize> = probs.data().chunks(k).map(argmax).collect();
+    let cm = ConfusionMatrix::new(&labels, &pred, k.max(ds.class_names.len()))
+        .map_err(|e| anyhow!(e))?;
+    let top5 = top_k_accuracy(&probs, &labels, 5.min(k)).map_err(|e| anyhow!(e))?;
+    let names: Vec<String> = saved
+        .extra
+        .get("class_names")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_else(|| ds.class_names.clone());
+    if a.json {
+        let per_class: Vec<_> = cm
+            .per_class_accuracy()
+            .iter()
+            .zip(&names)
+            .map(|(acc, n)| json!({"class": n, "accuracy": acc}))
+            .collect();
+        let v = json!({"model": name, "dataset": ds.name, "samples": e.samples, "loss": e.loss, "accuracy": e.accuracy,
+            "top5_accuracy": top5, "per_class": per_class, "confusion_matrix": cm.counts});
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    Ok(format!(
+        "{} on {} ({} test images): loss {:.4}, accuracy {:.4}, top-5 accuracy {:.4}\n\n{}",
+        name,
+        ds.name,
+        e.samples,
+        e.loss,
+        e.accuracy,
+        top5,
+        cm.to_text(&names)
+    ))
+}

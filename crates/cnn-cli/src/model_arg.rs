@@ -1,0 +1,65 @@
+//! Resolving a `--model` argument: a zoo name, a JSON spec file, or a saved `.cnn` model.
+
+use std::path::Path;
+
+use cnn_nn::{ModelSpec, ZOO, load_model, zoo};
+
+use crate::error::{UserError, bad_input};
+
+/// What a model argument names.
+pub enum ModelSource {
+    /// A spec (from the zoo or a JSON file), to be built with fresh weights.
+    Spec(ModelSpec),
+    /// A saved model file.
+    Saved(Box<cnn_nn::Saved>),
+}
+
+/// Parses `64x64x3` (or `64,64,3`) into dimensions.
+pub fn parse_shape(s: &str) -> Result<Vec<usize>, UserError> {
+    let dims: Result<Vec<usize>, _> = s
+        .split(['x', 'X', ','])
+        .map(|d| d.trim().parse::<usize>())
+        .collect();
+    match dims {
+        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0 && x <= 1 << 20) => Ok(d),
+        _ => Err(UserError::new(
+            "bad option",
+            "--input-shape".into(),
+            format!("`{s}` is not HxWxC with positive sizes (e.g. 28x28x1)"),
+        )),
+    }
+}
+
+/// Resolves `arg`. Zoo models take `input_shape` / `classes` when given.
+pub fn resolve(
+    arg: &str,
+    input_shape: Option<&[usize]>,
+    classes: Option<usize>,
+) -> Result<ModelSource, UserError> {
+    if ZOO.contains(&arg) {
+        return zoo(arg, input_shape, classes)
+            .map(ModelSource::Spec)
+            .map_err(|e| bad_input("bad model", arg, e));
+    }
+    let path = Path::new(arg);
+    if !path.exists() {
+        return Err(UserError::new(
+            "unknown model",
+            arg.into(),
+            format!("not a zoo model and no such file; zoo: {}", ZOO.join(", ")),
+        )
+        .with_hint("pass a zoo name, a JSON spec file, or a .cnn model saved by `cnn train`"));
+    }
+    let head = std::fs::read(path).map_err(|e| bad_input("cannot read model", arg, e))?;
+    if head.first() == Some(&b'{') {
+        let text = String::from_utf8_lossy(&head);
+        let mut spec: ModelSpec = serde_json::from_str(&text)
+            .map_err(|e| bad_input("bad model spec", format!("{arg}:{}", e.line()), e))?;
+        if let Some(s) = input_shape {
+            spec.input_shape = s.to_vec();
+        }
+        return Ok(ModelSource::Spec(spec));
+    }
+    let saved = load_model(path).map_err(|e| bad_input("cannot load model", arg, e))?;
+    Ok(ModelSource::Saved(Box::new(saved)))
+}

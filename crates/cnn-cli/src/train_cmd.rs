@@ -1,0 +1,282 @@
+//! `cnn train`: train a model on a dataset, with checkpoints every epoch and `--resume`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::anyhow;
+use clap::Args;
+use cnn_nn::{
+    ArrayData, Callback, EarlyStopping, FitOptions, Loss, Model, ModelCheckpoint, Monitor,
+    Optimizer, ProgressBar, Targets, load_model, save_model_with,
+};
+use serde_json::json;
+
+use crate::data_arg::load;
+use crate::error::{CliResult, UserError, bad_input};
+use crate::model_arg::{ModelSource, resolve};
+
+/// Train a model (Keras's `fit`) and save it, checkpointing after every epoch.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// A zoo name, a JSON spec file, or a saved model to keep training.
+    #[arg(long, short)]
+    model: String,
+    /// fashion-mnist (Debian's copy or the data dir), fashion-mnist-sample (bundled), or a
+    /// directory of IDX files.
+    #[arg(long, short)]
+    dataset: String,
+    /// Where datasets are cached (default: $CNN_DATA_DIR, else ~/.cache/cnn).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Train until this epoch (counting epochs already done when resuming).
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Samples per step.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// sgd, momentum, nesterov, rmsprop, adam or adamw.
+    #[arg(long, default_value = "adam")]
+    optimizer: String,
+    /// Learning rate (default: Keras's for the optimizer).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Seed for weights, shuffling and dropout.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Fraction of the training set held out for validation (the last samples, like Keras).
+    #[arg(long, default_value_t = 0.0)]
+    validation_split: f32,
+    /// Use only the first N training samples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Stop when validation loss (training loss without validation) has not improved for N
+    /// epochs, restoring the best weights.
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// The model file to write (a checkpoint after every epoch, atomically).
+    #[arg(long, short, default_value = "model.cnn")]
+    out: PathBuf,
+    /// Continue from the checkpoint in --out (weights, optimizer state, epoch).
+    #[arg(long)]
+    resume: bool,
+    /// Also write a JSON report (history, test metrics, timing).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Runs the command.
+pub fn run(a: &TrainArgs) -> CliResult<String> {
+    if a.batch_size == 0 || a.epochs == 0 {
+        return Err(UserError::new(
+            "bad option",
+            "--batch-size/--epochs".into(),
+            "must be at least 1".into(),
+        )
+        .into());
+    }
+    // Check the cheap flags before loading any data.
+    let fresh_opt = Optimizer::from_name(&a.optimizer, a.lr)
+        .map_err(|e| bad_input("bad option", "--optimizer/--lr", e))?;
+    let loaded = load(&a.dataset, a.data_dir.as_deref())?;
+    for n in &loaded.notes {
+        eprintln!("{n}");
+    }
+    let ds = loaded.dataset;
+    let mut train = ds.train.clone();
+    if let Some(n) = a.limit {
+        train = train.take(n);
+    }
+    let classes = ds.class_names.len();
+    let input = [train.height, train.width, train.channels];
+    let (mut model, mut opt, initial_epoch) = if a.resume && a.out.exists() {
+        let s = load_model(&a.out)
+            .map_err(|e| bad_input("cannot resume", a.out.display().to_string(), e))?;
+        let opt = s.optimizer.ok_or_else(|| {
+            UserError::new(
+                "cannot resume",
+                a.out.display().to_string(),
+                "the file has no optimizer state".into(),
+            )
+        })?;
+        eprintln!("resuming from {} after epoch {}", a.out.display(), s.epoch);
+        (s.model, opt, s.epoch)
+    } else {
+        let opt = fresh_opt;
+        let model = match resolve(&a.model, Some(&input), Some(classes))? {
+            ModelSource::Spec(spec) => {
+                Model::new(&spec, a.seed).map_err(|e| bad_input("impossible model", &a.model, e))?
+            }
+            ModelSource::Saved(s) => s.model,
+        };
+        (model, opt, 0)
+    };
+    if initial_epoch >= a.epochs {
+        return Ok(format!(
+            "{} already holds {initial_epoch} epochs (--epochs {}); nothing to do\n",
+            a.out.display(),
+            a.epochs
+        ));
+    }
+    let arch = model.architecture();
+    if arch.input_shape != input {
+        return Err(UserError::new(
+            "model does not fit the data",
+            a.model.clone(),
+            format!("model input {:?}, images {:?}", arch.input_shape, input),
+        )
+        .into());
+    }
+    let out_classes = arch.output_shape().iter().product::<usize>();
+    if out_classes < classes {
+        return Err(UserError::new(
+            "model does not fit the data",
+            a.model.clone(),
+            format!("{out_classes} outputs for {classes} classes"),
+        )
+        .into());
+    }
+    let to_xy = |s: &cnn_datasets::ImageSet| -> CliResult<_> {
+        let x = s.images_f32(1.0 / 255.0).map_err(|e| anyhow!(e))?;
+        Ok((
+            x,
+            Targets::Sparse(s.labels.iter().map(|&l| l as usize).collect()),
+        ))
+    };
+    let (x_all, y_all) = to_xy(&train)?;
+    let (train_xy, val_xy) = if a.validation_split > 0.0 {
+        let (t, v) = Model::validation_split(&x_all, &y_all, a.validation_split)
+            .map_err(|e| bad_input("bad option", "--validation-split", e))?;
+        (t, Some(v))
+    } else {
+        ((x_all, y_all), None)
+    };
+    let mut data = ArrayData::new(&train_xy.0, &train_xy.1, a.batch_size, true, a.seed)
+        .map_err(|e| bad_input("bad data", &a.dataset, e))?;
+    let mut val = match &val_xy {
+        Some((x, y)) => Some(
+            ArrayData::new(x, y, 256, false, 0)
+                .map_err(|e| bad_input("bad option", "--validation-split", e))?,
+        ),
+        None => None,
+    };
+    let mut extra = HashMap::new();
+    extra.insert(
+        "class_names".to_string(),
+        serde_json::to_string(&ds.class_names).unwrap_or_default(),
+    );
+    extra.insert("rescale".to_string(), (1.0f32 / 255.0).to_string());
+    extra.insert("dataset".to_string(), ds.name.clone());
+    let mut checkpoint = ModelCheckpoint::new(&a.out, Monitor::Loss, false);
+    checkpoint.extra = extra.clone();
+    let mut progress = ProgressBar::default();
+    let monitor = if val.is_some() {
+        Monitor::ValLoss
+    } else {
+        Monitor::Loss
+    };
+    let mut early = a.early_stopping.map(|p| {
+        let mut e = EarlyStopping::new(monitor, p);
+        e.restore_best_weights = true;
+        e
+    });
+    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut checkpoint];
+    if !a.quiet {
+        callbacks.insert(0, &mut progress);
+    }
+    if let Some(e) = early.as_mut() {
+        callbacks.push(e);
+    }
+    eprintln!(
+        "training {} ({} params) on {} samples of {}, {}, batch {}, {} threads",
+        model.architecture().name,
+        cnn_nn::commas(model.architecture().param_counts().0),
+        train_xy.1.len(),
+        ds.name,
+        opt.describe(),
+        a.batch_size,
+        rayon::current_num_threads()
+    );
+    let t0 = Instant::now();
+    let fit = FitOptions {
+        epochs: a.epochs,
+        initial_epoch,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let history = model
+        .fit(
+            &mut opt,
+            Loss::SparseCategoricalCrossentropy,
+            &mut data,
+            val.as_mut().map(|v| v as &mut dyn cnn_nn::BatchSource),
+            &fit,
+            &mut callbacks,
+        )
+        .map_err(|e| {
+            anyhow!(
+                "training failed: {e} (the last checkpoint in {} is intact)",
+                a.out.display()
+            )
+        })?;
+    let train_secs = t0.elapsed().as_secs_f64();
+    let last_epoch = initial_epoch + history.epoch.len();
+    save_model_with(
+        &a.out,
+        &model,
+        Some(&opt),
+        last_epoch,
+        Some(&history),
+        &extra,
+    )
+    .map_err(|e| anyhow!("saving {}: {e}", a.out.display()))?;
+    let mut out = String::new();
+    let samples_per_s = history.samples_per_second.iter().sum::<f64>()
+        / history.samples_per_second.len().max(1) as f64;
+    out.push_str(&format!(
+        "trained {} epochs in {train_secs:.1} s ({samples_per_s:.0} samples/s); final loss {:.4}, accuracy {:.4}\n",
+        history.epoch.len(),
+        history.loss.last().unwrap_or(&f32::NAN),
+        history.accuracy.last().unwrap_or(&f32::NAN)
+    ));
+    let test_eval = match &ds.test {
+        Some(t) => {
+            let (x, y) = to_xy(t)?;
+            let e = model
+                .evaluate_arrays(&x, &y, Loss::SparseCategoricalCrossentropy, 500)
+                .map_err(|e| anyhow!(e))?;
+            out.push_str(&format!(
+                "test accuracy {:.4}, test loss {:.4} ({} images)\n",
+                e.accuracy, e.loss, e.samples
+            ));
+            Some(e)
+        }
+        None => None,
+    };
+    out.push_str(&format!("saved {}\n", a.out.display()));
+    if let Some(r) = &a.report {
+        let report = json!({
+            "model": model.architecture().name,
+            "params": model.architecture().param_counts().0,
+            "dataset": ds.name,
+            "train_samples": train_xy.1.len(),
+            "optimizer": opt.describe(),
+            "batch_size": a.batch_size,
+            "seed": a.seed,
+            "threads": rayon::current_num_threads(),
+            "epochs": last_epoch,
+            "seconds": train_secs,
+            "samples_per_second": samples_per_s,
+            "history": history,
+            "test": test_eval,
+        });
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        cnn_tensor::io::write_atomic(r, text.as_bytes())
+            .map_err(|e| anyhow!("writing the report: {e}"))?;
+        out.push_str(&format!("report {}\n", r.display()));
+    }
+    Ok(out)
+}

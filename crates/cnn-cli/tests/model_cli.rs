@@ -1,0 +1,245 @@
+//! `cnn summary | train | evaluate | predict` as a user runs them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cnn"))
+        .args(args)
+        .output()
+        .expect("run cnn")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = cnn(args);
+    assert!(o.status.success(), "{args:?} failed: {}", text(&o.stderr));
+    text(&o.stdout)
+}
+
+fn user_error(args: &[&str], needle: &str) {
+    let o = cnn(args);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.lines().any(|l| l.starts_with("error: ")), "{err}");
+    assert!(err.contains(needle), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn summary_of_zoo_and_spec_files() {
+    let s = ok(&["summary", "mnist-cnn"]);
+    assert!(
+        s.contains("conv2d_1 (Conv2D)            (None, 24, 24, 64)        18496"),
+        "{s}"
+    );
+    assert!(s.contains("Total params: 1,199,882"), "{s}");
+    assert!(ok(&["summary", "vgg16"]).contains("Total params: 138,357,544"));
+    let s = ok(&[
+        "summary",
+        "mnist-cnn",
+        "--input-shape",
+        "32x32x3",
+        "--classes",
+        "5",
+    ]);
+    assert!(
+        s.contains("(None, 30, 30, 32)") && s.contains("(None, 5)"),
+        "{s}"
+    );
+    assert!(ok(&["summary", "lenet5", "--flops"]).contains("Multiply-adds per sample"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("m.json");
+    std::fs::write(
+        &spec,
+        r#"{"name": "tiny", "input_shape": [8, 8, 1], "layers": [
+        {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
+        {"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}]}"#,
+    )
+    .unwrap();
+    let s = ok(&["summary", spec.to_str().unwrap()]);
+    assert!(
+        s.contains("Model: \"tiny\"") && s.contains("Total params: 330"),
+        "{s}"
+    );
+
+    std::fs::write(&spec, r#"{"input_shape": [4, 4, 1], "layers": [{"type": "Conv2D", "filters": 4, "kernel_size": 5}]}"#).unwrap();
+    user_error(
+        &["summary", spec.to_str().unwrap()],
+        "layer conv2d (Conv2D)",
+    );
+    std::fs::write(
+        &spec,
+        r#"{"input_shape": [4, 4, 1], "layers": [{"type": "Dense", "unit": 4}]}"#,
+    )
+    .unwrap();
+    user_error(&["summary", spec.to_str().unwrap()], "unit");
+    user_error(&["summary", "resnet-9000"], "unknown model");
+    user_error(
+        &["summary", "mnist-cnn", "--input-shape", "28x0x1"],
+        "--input-shape",
+    );
+    user_error(
+        &["summary", "mnist-cnn", "--input-shape", "5x5x1"],
+        "larger than the padded input",
+    );
+}
+
+#[test]
+fn train_resume_evaluate_predict_on_the_bundled_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("fm.cnn");
+    let report = dir.path().join("r.json");
+    let m = model.to_str().unwrap();
+    let out = ok(&[
+        "train",
+        "-m",
+        "dense-mnist",
+        "-d",
+        "fashion-mnist-sample",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--out",
+        m,
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+        "--seed",
+        "7",
+    ]);
+    assert!(out.contains("test accuracy"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let acc = r["test"]["accuracy"].as_f64().unwrap();
+    // Ten classes: chance is 0.1; a working model is far above it after one epoch.
+    assert!(acc > 0.55, "test accuracy {acc}");
+    assert_eq!(r["epochs"], 1);
+
+    let o = cnn(&[
+        "train",
+        "-m",
+        "dense-mnist",
+        "-d",
+        "fashion-mnist-sample",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--out",
+        m,
+        "--resume",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("resuming from") && text(&o.stderr).contains("after epoch 1"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        ok(&[
+            "train",
+            "-m",
+            "dense-mnist",
+            "-d",
+            "fashion-mnist-sample",
+            "--epochs",
+            "2",
+            "--out",
+            m,
+            "--resume"
+        ])
+        .contains("nothing to do")
+    );
+
+    let ev: serde_json::Value = serde_json::from_str(&ok(&[
+        "evaluate",
+        "-m",
+        m,
+        "-d",
+        "fashion-mnist-sample",
+        "--json",
+    ]))
+    .unwrap();
+    let cm_total: u64 = ev["confusion_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(cm_total, 1000);
+    assert_eq!(ev["per_class"][9]["class"], "Ankle boot");
+    assert!(ok(&["evaluate", "-m", m, "-d", "fashion-mnist-sample"]).contains("[9] Ankle boot"));
+
+    // Predict on real test images written as PNG files.
+    let data = cnn_datasets::fashion_mnist_sample().unwrap();
+    let test = data.test.unwrap();
+    let mut paths = Vec::new();
+    for i in 0..20 {
+        let px = test.images[i * 784..(i + 1) * 784].to_vec();
+        let p = dir.path().join(format!("item{i}.png"));
+        image::GrayImage::from_raw(28, 28, px)
+            .unwrap()
+            .save(&p)
+            .unwrap();
+        paths.push(p.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["predict", "-m", m, "--json", "--top", "2"];
+    args.extend(paths.iter().map(String::as_str));
+    let preds: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    let right = (0..20)
+        .filter(|&i| preds[i]["top"][0]["class"] == data.class_names[test.labels[i] as usize])
+        .count();
+    assert!(right >= 10, "only {right}/20 test images classified right");
+    let s = ok(&["predict", "-m", m, &paths[0]]);
+    assert!(s.contains("item0.png: ") && s.contains('%'), "{s}");
+
+    // Hostile inputs.
+    let bad = dir.path().join("bad.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    user_error(
+        &["predict", "-m", m, bad.to_str().unwrap()],
+        "cannot decode image",
+    );
+    let trunc = dir.path().join("trunc.cnn");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&trunc, &bytes[..bytes.len() / 2]).unwrap();
+    user_error(
+        &[
+            "evaluate",
+            "-m",
+            trunc.to_str().unwrap(),
+            "-d",
+            "fashion-mnist-sample",
+        ],
+        "cannot load model",
+    );
+    user_error(
+        &["train", "-m", "mnist-cnn", "-d", "imagenet"],
+        "unknown dataset",
+    );
+    user_error(
+        &[
+            "train",
+            "-m",
+            "mnist-cnn",
+            "-d",
+            "fashion-mnist-sample",
+            "--optimizer",
+            "adagrad",
+        ],
+        "unknown optimizer `adagrad`",
+    );
+    user_error(
+        &["train", "-m", "alexnet", "-d", "fashion-mnist-sample"],
+        "alexnet",
+    );
+    assert!(!Path::new("model.cnn").exists() || Path::new("model.cnn").is_file());
+}
