@@ -361,6 +361,47 @@ fn default_model_name() -> String {
     "sequential".into()
 }
 
+impl ModelSpec {
+    /// An empty Sequential model taking inputs of `input_shape` (without the batch dimension),
+    /// to be filled with [`ModelSpec::add`]:
+    ///
+    /// ```
+    /// use cnn_nn::{ModelSpec, spec::layers::*};
+    /// let spec = ModelSpec::new("mnist-cnn", [28, 28, 1])
+    ///     .add(conv2d(32, 3, "relu"))
+    ///     .add(conv2d(64, 3, "relu"))
+    ///     .add(max_pool(2))
+    ///     .add(flatten())
+    ///     .add(dense(128, "relu"))
+    ///     .add(dense(10, "softmax"));
+    /// let arch = cnn_nn::Architecture::from_spec(&spec).unwrap();
+    /// assert_eq!(arch.param_counts().0, 1_199_882);
+    /// ```
+    pub fn new(name: impl Into<String>, input_shape: impl Into<Vec<usize>>) -> Self {
+        ModelSpec {
+            name: name.into(),
+            input_shape: input_shape.into(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// Appends a layer.
+    pub fn add(mut self, layer: LayerSpec) -> Self {
+        self.layers.push(layer);
+        self
+    }
+
+    /// Parses a JSON spec.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The spec as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
 /// Short constructors for the common layers, with Keras's defaults.
 pub mod layers {
     use super::*;

@@ -344,3 +344,36 @@ fn automatic_names_follow_tf_keras() {
     let names: Vec<String> = arch(&spec).layers.iter().map(|l| l.name.clone()).collect();
     assert_eq!(names, ["dense_1", "dense", "dense_2"]);
 }
+
+#[test]
+fn every_zoo_model_summarises_with_one_row_per_layer() {
+    for name in ZOO {
+        let a = arch(&zoo(name, None, None).unwrap());
+        let s = summary(&a, false);
+        let rows = s
+            .lines()
+            .filter(|l| l.contains(" (") && l.contains("(None"))
+            .count();
+        assert_eq!(rows, a.layers.len(), "{name}:\n{s}");
+        let (total, _, _) = a.param_counts();
+        assert!(
+            s.contains(&format!("Total params: {}", commas(total))),
+            "{name}"
+        );
+        // A JSON round trip gives the same architecture.
+        let back = ModelSpec::from_json(&a.to_spec().to_json()).unwrap();
+        assert_eq!(Architecture::from_spec(&back).unwrap(), a, "{name}");
+    }
+    // Zoo models take other input shapes and class counts where meaningful.
+    let a = arch(&zoo("alexnet-cifar", Some(&[64, 64, 3]), Some(4)).unwrap());
+    assert_eq!(a.output_shape(), &[4]);
+    let a = arch(&zoo("vgg16", Some(&[32, 32, 3]), Some(10)).unwrap());
+    assert_eq!(
+        a.layers
+            .iter()
+            .find(|l| l.name == "block5_pool")
+            .unwrap()
+            .output_shape,
+        vec![1, 1, 512]
+    );
+}
