@@ -385,7 +385,8 @@ impl ModelSpec {
         }
     }
 
-    /// Appends a layer.
+    /// Appends a layer (Keras's `model.add`; the name is kept for parity, not `ops::Add`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: LayerSpec) -> Self {
         self.layers.push(layer);
         self
