@@ -61,6 +61,14 @@ pub enum DatasetError {
         /// How to raise the limit.
         how: &'static str,
     },
+    /// A download failed on every URL; `message` lists what each one answered.
+    #[error("downloading {file} failed: {message}")]
+    Download {
+        /// The file.
+        file: String,
+        /// What happened.
+        message: String,
+    },
     /// A tensor conversion failed.
     #[error(transparent)]
     Tensor(#[from] cnn_tensor::TensorError),

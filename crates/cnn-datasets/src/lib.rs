@@ -14,6 +14,9 @@
 //!   labels, seeded shuffling and train/validation splits, and [`ImageSet::keep_classes`].
 #![warn(missing_docs)]
 
+mod digest;
+#[cfg(feature = "download")]
+mod download;
 mod error;
 pub mod idx;
 mod mnist;
@@ -22,6 +25,9 @@ mod sample;
 mod set;
 mod source;
 
+pub use digest::{Digest, Pins};
+#[cfg(feature = "download")]
+pub use download::{DEFAULT_MAX_DOWNLOAD, Downloader, RemoteFile};
 pub use error::{DatasetError, Result};
 pub use mnist::{
     FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, LoadOptions, MNIST_CLASSES, fashion_mnist, idx_pair,

@@ -14,6 +14,8 @@ pub enum Origin {
     System,
     /// A directory the caller named explicitly.
     Directory,
+    /// Downloaded from this URL into the data directory.
+    Download(String),
 }
 
 /// How a file's integrity was established.
@@ -21,6 +23,10 @@ pub enum Origin {
 pub enum Verification {
     /// The SHA-256 of the decompressed payload matched the pinned digest.
     PayloadSha256(String),
+    /// The file's SHA-256 matched the pinned digest.
+    ArchiveSha256(String),
+    /// The file's MD5 matched the digest its publisher gives.
+    ArchiveMd5(String),
     /// No digest is pinned for this file (a user-supplied directory); only the format was checked.
     FormatOnly,
 }
@@ -40,14 +46,22 @@ pub struct FileReport {
 
 impl std::fmt::Display for FileReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let from = match self.origin {
-            Origin::Cache => "cache",
-            Origin::System => "system copy",
-            Origin::Directory => "directory",
+        let from = match &self.origin {
+            Origin::Cache => "cache".to_string(),
+            Origin::System => "system copy".to_string(),
+            Origin::Directory => "directory".to_string(),
+            Origin::Download(url) => format!("downloaded from {url} to"),
         };
         let check = match &self.verification {
             Verification::PayloadSha256(d) => format!(
                 "SHA-256 of the payload matches ({}…)",
+                &d[..12.min(d.len())]
+            ),
+            Verification::ArchiveSha256(d) => {
+                format!("SHA-256 matches ({}…)", &d[..12.min(d.len())])
+            }
+            Verification::ArchiveMd5(d) => format!(
+                "MD5 matches the published digest ({}…)",
                 &d[..12.min(d.len())]
             ),
             Verification::FormatOnly => "format checked (no pinned digest)".to_string(),
