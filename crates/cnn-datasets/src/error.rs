@@ -35,7 +35,7 @@ pub enum DatasetError {
         actual: String,
     },
     /// Required files were found nowhere.
-    #[error("{dataset}: missing {}; put them in {} (or set CNN_DATA_DIR / --data-dir)", files.join(", "), place.display())]
+    #[error("{dataset}: missing {}; put them in {} (or set CNN_DATA_DIR / --data-dir){why}", files.join(", "), place.display())]
     Missing {
         /// The dataset.
         dataset: String,
@@ -43,6 +43,8 @@ pub enum DatasetError {
         files: Vec<String>,
         /// Where to put them.
         place: PathBuf,
+        /// Why they could not be fetched (empty, or `"; offline"`, or the download errors).
+        why: String,
     },
     /// Two files that must agree do not (e.g. image and label counts).
     #[error("{0}")]

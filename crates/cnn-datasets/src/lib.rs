@@ -14,10 +14,12 @@
 //!   labels, seeded shuffling and train/validation splits, and [`ImageSet::keep_classes`].
 #![warn(missing_docs)]
 
+pub mod catalog;
 mod digest;
 #[cfg(feature = "download")]
 mod download;
 mod error;
+mod fetch;
 pub mod idx;
 mod mnist;
 #[cfg(feature = "sample")]
@@ -29,8 +31,9 @@ pub use digest::{Digest, Pins};
 #[cfg(feature = "download")]
 pub use download::{DEFAULT_MAX_DOWNLOAD, Downloader, RemoteFile};
 pub use error::{DatasetError, Result};
+pub use fetch::{LoadOptions, fetch};
 pub use mnist::{
-    FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, LoadOptions, MNIST_CLASSES, fashion_mnist, idx_pair,
+    FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, MNIST_CLASSES, fashion_mnist, idx_pair, mnist,
 };
 #[cfg(feature = "sample")]
 pub use sample::fashion_mnist_sample;

@@ -1,11 +1,13 @@
 //! MNIST-family loaders (IDX image + label files): Fashion-MNIST with pinned digests, and any
 //! directory of IDX files (e.g. an MNIST sample).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::catalog::{CatalogEntry, FASHION_MNIST, MNIST};
 use crate::error::{DatasetError, Result};
+use crate::fetch::{LoadOptions, fetch_entry};
 use crate::idx::{max_idx_bytes, parse_idx, read_maybe_gz};
-use crate::source::{FileReport, Origin, Verification, data_dir, sha256_hex};
+use crate::source::{FileReport, Origin, Verification};
 use crate::{Dataset, ImageSet};
 
 /// Fashion-MNIST's class names, by label.
@@ -25,77 +27,8 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 /// MNIST's class names (the digits).
 pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
-/// One official file with the SHA-256 of its decompressed payload.
-struct Pinned {
-    name: &'static str,
-    payload_sha256: &'static str,
-}
-
-/// Fashion-MNIST files and the SHA-256 of their decompressed payloads. They equal upstream's
-/// decompressed bytes (zalandoresearch/fashion-mnist) and Debian's recompressed copies, whose
-/// gzip headers differ, so the payload rather than the archive is pinned.
-const FASHION: [Pinned; 4] = [
-    Pinned {
-        name: "train-images-idx3-ubyte.gz",
-        payload_sha256: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    },
-    Pinned {
-        name: "train-labels-idx1-ubyte.gz",
-        payload_sha256: "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    },
-    Pinned {
-        name: "t10k-images-idx3-ubyte.gz",
-        payload_sha256: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    },
-    Pinned {
-        name: "t10k-labels-idx1-ubyte.gz",
-        payload_sha256: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-    },
-];
-
 /// Where Debian's `dataset-fashion-mnist` installs the original files.
 pub const FASHION_SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
-
-/// Options for the loaders.
-#[derive(Clone, Debug, Default)]
-pub struct LoadOptions {
-    /// The data directory (else `CNN_DATA_DIR`, else the platform cache dir).
-    pub data_dir: Option<PathBuf>,
-    /// Extra system directories to look in after the defaults (tests use this).
-    pub system_dirs: Vec<PathBuf>,
-    /// Do not look at system copies.
-    pub no_system: bool,
-}
-
-/// A file's decompressed bytes and its report, if it was found.
-type Found = Option<(Vec<u8>, FileReport)>;
-
-/// Reads one pinned file from the first place it exists, verifying its payload digest.
-fn read_pinned(p: &Pinned, places: &[(PathBuf, Origin)]) -> Result<Found> {
-    for (dir, origin) in places {
-        let path = dir.join(p.name);
-        if !path.is_file() {
-            continue;
-        }
-        let bytes = read_maybe_gz(&path, max_idx_bytes())?;
-        let digest = sha256_hex(&bytes);
-        if digest != p.payload_sha256 {
-            return Err(DatasetError::Checksum {
-                path,
-                expected: p.payload_sha256.to_string(),
-                actual: digest,
-            });
-        }
-        let report = FileReport {
-            name: p.name.to_string(),
-            path,
-            origin: origin.clone(),
-            verification: Verification::PayloadSha256(digest),
-        };
-        return Ok(Some((bytes, report)));
-    }
-    Ok(None)
-}
 
 /// Builds an image set from IDX image bytes `[N, H, W]` and label bytes `[N]`.
 pub(crate) fn image_set(
@@ -141,24 +74,21 @@ pub(crate) fn image_set(
     })
 }
 
-/// Loads Fashion-MNIST (60,000 train + 10,000 test 28x28 grayscale images, 10 classes) from the
-/// data directory's `fashion-mnist/` folder or Debian's system copy, verifying every file's
-/// payload SHA-256. Returns the dataset and a report line per file.
-pub fn fashion_mnist(opts: &LoadOptions) -> Result<(Dataset, Vec<FileReport>)> {
-    let cache = data_dir(opts.data_dir.as_deref()).join("fashion-mnist");
-    let mut places = vec![(cache.clone(), Origin::Cache)];
-    if !opts.no_system {
-        places.push((PathBuf::from(FASHION_SYSTEM_DIR), Origin::System));
-        places.extend(opts.system_dirs.iter().map(|d| (d.clone(), Origin::System)));
-    }
-    // The four files are independent: decompress and hash them in parallel.
-    let results: Vec<Result<Found>> = std::thread::scope(|s| {
-        let handles: Vec<_> = FASHION
+/// Loads an IDX dataset (train images, train labels, test images, test labels, in catalog
+/// order) after locating and verifying its files.
+fn idx_dataset(
+    e: &CatalogEntry,
+    opts: &LoadOptions,
+    classes: &[&str],
+) -> Result<(Dataset, Vec<FileReport>)> {
+    let reports = fetch_entry(e, opts)?;
+    let limit = max_idx_bytes();
+    let payloads: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
+        let hs: Vec<_> = reports
             .iter()
-            .map(|p| s.spawn(|| read_pinned(p, &places)))
+            .map(|r| s.spawn(move || read_maybe_gz(&r.path, limit)))
             .collect();
-        handles
-            .into_iter()
+        hs.into_iter()
             .map(|h| {
                 h.join().unwrap_or(Err(DatasetError::Mismatch(
                     "a reader thread panicked".into(),
@@ -166,40 +96,34 @@ pub fn fashion_mnist(opts: &LoadOptions) -> Result<(Dataset, Vec<FileReport>)> {
             })
             .collect()
     });
-    let mut files = Vec::new();
-    let mut missing = Vec::new();
-    for (p, r) in FASHION.iter().zip(results) {
-        match r? {
-            Some(f) => files.push(f),
-            None => missing.push(p.name.to_string()),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(DatasetError::Missing {
-            dataset: "fashion-mnist".into(),
-            files: missing,
-            place: cache,
-        });
-    }
-    let names: Vec<String> = files
+    let p: Vec<Vec<u8>> = payloads.into_iter().collect::<Result<_>>()?;
+    let names: Vec<String> = reports
         .iter()
-        .map(|(_, r)| r.path.display().to_string())
+        .map(|r| r.path.display().to_string())
         .collect();
-    let train = image_set(&files[0].0, &names[0], &files[1].0, &names[1], 10)?;
-    let test = image_set(&files[2].0, &names[2], &files[3].0, &names[3], 10)?;
-    let reports = files.into_iter().map(|(_, r)| r).collect();
-    Ok((
-        Dataset {
-            name: "fashion-mnist".into(),
-            train,
-            test: Some(test),
-            class_names: FASHION_MNIST_CLASSES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        },
-        reports,
-    ))
+    let k = classes.len();
+    let train = image_set(&p[0], &names[0], &p[1], &names[1], k)?;
+    let test = image_set(&p[2], &names[2], &p[3], &names[3], k)?;
+    let dataset = Dataset {
+        name: e.name.into(),
+        train,
+        test: Some(test),
+        class_names: classes.iter().map(|s| s.to_string()).collect(),
+    };
+    Ok((dataset, reports))
+}
+
+/// Fashion-MNIST (60,000 train + 10,000 test 28x28 grayscale images, 10 classes), like
+/// `keras.datasets.fashion_mnist.load_data()`: from the data directory's `fashion-mnist/`,
+/// Debian's system copy, or a download, every file verified. Returns a report per file.
+pub fn fashion_mnist(opts: &LoadOptions) -> Result<(Dataset, Vec<FileReport>)> {
+    idx_dataset(&FASHION_MNIST, opts, &FASHION_MNIST_CLASSES)
+}
+
+/// MNIST (60,000 + 10,000 handwritten digits), from the data directory's `mnist/` or a
+/// download, every file verified against the digests torchvision pins.
+pub fn mnist(opts: &LoadOptions) -> Result<(Dataset, Vec<FileReport>)> {
+    idx_dataset(&MNIST, opts, &MNIST_CLASSES)
 }
 
 /// Loads one IDX image file and its label file (raw or `.gz`) as an image set, checking the
