@@ -14,7 +14,9 @@
 //!   labels, seeded shuffling and train/validation splits, and [`ImageSet::keep_classes`].
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod catalog;
+mod cifar;
 mod digest;
 #[cfg(feature = "download")]
 mod download;
@@ -27,6 +29,10 @@ mod sample;
 mod set;
 mod source;
 
+pub use cifar::{
+    CIFAR10_CLASSES, Cifar100Labels, cifar10, cifar10_from, cifar100, cifar100_from,
+    parse_records as parse_cifar_records, write_records as write_cifar_records,
+};
 pub use digest::{Digest, Pins};
 #[cfg(feature = "download")]
 pub use download::{DEFAULT_MAX_DOWNLOAD, Downloader, RemoteFile};

@@ -1,0 +1,253 @@
+//! Reading and extracting `.tar.gz` archives safely: entries with absolute paths, `..`
+//! components or links are refused, and sizes are capped so a decompression bomb stops early.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{DatasetError, Result};
+
+/// Size limits for archive reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest single entry, in bytes.
+    pub max_entry: u64,
+    /// Largest total of all entries read or written, in bytes.
+    pub max_total: u64,
+    /// Most entries.
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    /// 1 GiB per entry, 8 GiB in all, one million entries.
+    fn default() -> Self {
+        Limits {
+            max_entry: 1 << 30,
+            max_total: 8 << 30,
+            max_entries: 1_000_000,
+        }
+    }
+}
+
+fn err(file: &Path, at: impl Into<String>, message: impl Into<String>) -> DatasetError {
+    DatasetError::Format {
+        file: file.display().to_string(),
+        at: at.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks that an entry path stays inside the destination: relative, no `..`, no root.
+pub fn safe_relative(path: &Path) -> bool {
+    path.components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && path.components().any(|c| matches!(c, Component::Normal(_)))
+}
+
+fn entries<'a>(
+    archive: &'a mut tar::Archive<MultiGzDecoder<std::fs::File>>,
+    file: &Path,
+) -> Result<tar::Entries<'a, MultiGzDecoder<std::fs::File>>> {
+    archive
+        .entries()
+        .map_err(|e| err(file, "archive", e.to_string()))
+}
+
+fn open(file: &Path) -> Result<tar::Archive<MultiGzDecoder<std::fs::File>>> {
+    let f = std::fs::File::open(file).map_err(|source| DatasetError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    Ok(tar::Archive::new(MultiGzDecoder::new(f)))
+}
+
+/// Reads the members named in `wanted` (paths inside the archive) into memory, without
+/// extracting anything. Every entry path is checked; a missing member is an error naming it.
+pub fn read_members(
+    file: &Path,
+    wanted: &[&str],
+    limits: Limits,
+) -> Result<HashMap<String, Vec<u8>>> {
+    let mut archive = open(file)?;
+    let mut out = HashMap::new();
+    let mut total = 0u64;
+    for (i, entry) in entries(&mut archive, file)?.enumerate() {
+        if i >= limits.max_entries {
+            return Err(err(
+                file,
+                format!("entry {i}"),
+                format!("more than {} entries", limits.max_entries),
+            ));
+        }
+        let mut entry = entry.map_err(|e| {
+            err(
+                file,
+                format!("entry {i}"),
+                format!("corrupt or truncated archive: {e}"),
+            )
+        })?;
+        let path = entry
+            .path()
+            .map_err(|e| err(file, format!("entry {i}"), e.to_string()))?
+            .into_owned();
+        if !safe_relative(&path) {
+            return Err(err(
+                file,
+                path.display().to_string(),
+                "refusing an entry with an absolute path or `..`",
+            ));
+        }
+        let name = path.to_string_lossy().trim_start_matches("./").to_string();
+        if !wanted.contains(&name.as_str()) {
+            continue;
+        }
+        if !entry.header().entry_type().is_file() {
+            return Err(err(file, &name, "is not a regular file"));
+        }
+        let size = entry
+            .header()
+            .size()
+            .map_err(|e| err(file, &name, e.to_string()))?;
+        if size > limits.max_entry || total + size > limits.max_total {
+            return Err(err(
+                file,
+                &name,
+                format!(
+                    "{size} bytes is over the archive limits ({} per entry, {} in all)",
+                    limits.max_entry, limits.max_total
+                ),
+            ));
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        (&mut entry)
+            .take(size)
+            .read_to_end(&mut buf)
+            .map_err(|e| err(file, &name, format!("corrupt or truncated archive: {e}")))?;
+        if buf.len() as u64 != size {
+            return Err(err(
+                file,
+                &name,
+                format!("truncated: {} of {size} bytes", buf.len()),
+            ));
+        }
+        total += size;
+        out.insert(name, buf);
+    }
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|w| !out.contains_key(*w))
+        .collect();
+    if !missing.is_empty() {
+        return Err(err(
+            file,
+            "members",
+            format!("missing {}", missing.join(", ")),
+        ));
+    }
+    Ok(out)
+}
+
+/// Extracts regular files and directories into `dest`, refusing links, absolute paths and
+/// `..`, within the limits. Returns the files written.
+pub fn extract(file: &Path, dest: &Path, limits: Limits) -> Result<Vec<PathBuf>> {
+    let mut archive = open(file)?;
+    let io = |p: &Path, source| DatasetError::Io {
+        path: p.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dest).map_err(|e| io(dest, e))?;
+    let mut written = Vec::new();
+    let mut total = 0u64;
+    for (i, entry) in entries(&mut archive, file)?.enumerate() {
+        if i >= limits.max_entries {
+            return Err(err(
+                file,
+                format!("entry {i}"),
+                format!("more than {} entries", limits.max_entries),
+            ));
+        }
+        let mut entry = entry.map_err(|e| {
+            err(
+                file,
+                format!("entry {i}"),
+                format!("corrupt or truncated archive: {e}"),
+            )
+        })?;
+        let path = entry
+            .path()
+            .map_err(|e| err(file, format!("entry {i}"), e.to_string()))?
+            .into_owned();
+        if !safe_relative(&path) {
+            return Err(err(
+                file,
+                path.display().to_string(),
+                "refusing an entry with an absolute path or `..`",
+            ));
+        }
+        let kind = entry.header().entry_type();
+        let target = dest.join(&path);
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| io(&target, e))?;
+            continue;
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            return Err(err(file, path.display().to_string(), "refusing a link"));
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let size = entry
+            .header()
+            .size()
+            .map_err(|e| err(file, path.display().to_string(), e.to_string()))?;
+        if size > limits.max_entry || total + size > limits.max_total {
+            return Err(err(
+                file,
+                path.display().to_string(),
+                format!(
+                    "{size} bytes is over the archive limits ({} per entry, {} in all)",
+                    limits.max_entry, limits.max_total
+                ),
+            ));
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        let mut out = std::fs::File::create(&target).map_err(|e| io(&target, e))?;
+        let copied = std::io::copy(&mut (&mut entry).take(size), &mut out).map_err(|e| {
+            err(
+                file,
+                path.display().to_string(),
+                format!("corrupt or truncated archive: {e}"),
+            )
+        })?;
+        if copied != size {
+            return Err(err(
+                file,
+                path.display().to_string(),
+                format!("truncated: {copied} of {size} bytes"),
+            ));
+        }
+        total += size;
+        written.push(target);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_safety() {
+        assert!(safe_relative(Path::new("a/b.bin")));
+        assert!(safe_relative(Path::new("./a")));
+        assert!(!safe_relative(Path::new("../a")));
+        assert!(!safe_relative(Path::new("a/../../b")));
+        assert!(!safe_relative(Path::new("/etc/passwd")));
+        assert!(!safe_relative(Path::new(".")));
+    }
+}
