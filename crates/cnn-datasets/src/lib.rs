@@ -22,6 +22,7 @@ mod digest;
 mod download;
 mod error;
 mod fetch;
+mod folder;
 pub mod idx;
 mod mnist;
 #[cfg(feature = "sample")]
@@ -38,6 +39,10 @@ pub use digest::{Digest, Pins};
 pub use download::{DEFAULT_MAX_DOWNLOAD, Downloader, RemoteFile};
 pub use error::{DatasetError, Result};
 pub use fetch::{LoadOptions, fetch};
+pub use folder::{
+    ColorMode, FolderIndex, FolderOptions, IMAGE_EXTENSIONS, Interpolation, Skipped,
+    decode as decode_image, image_folder, scan as scan_folder, zip_folder,
+};
 pub use mnist::{
     FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, MNIST_CLASSES, fashion_mnist, idx_pair, mnist,
 };
