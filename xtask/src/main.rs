@@ -1,6 +1,7 @@
 //! Workspace automation. `cargo xtask test` is the gate CI runs: formatting, lints, then the
-//! whole test suite. Later subcommands (fetch-data, exercises, bench) grow here.
+//! whole test suite. `cargo xtask fetch-data` fetches and verifies datasets.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -18,6 +19,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Fetch datasets into the data directory, verifying every file's checksum, and say where
+    /// each file came from (cache, system copy, download).
+    FetchData {
+        /// all, mnist, fashion-mnist, cifar10 or cifar100.
+        #[arg(default_value = "all")]
+        dataset: String,
+        /// Where to keep the files (default: $CNN_DATA_DIR, else ~/.cache/cnn).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Base URL holding the upstream file names; missing files come from there (system
+        /// copies are then not used).
+        #[arg(long)]
+        mirror: Option<String>,
+        /// Never touch the network: report what is present and what is missing.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Check formatting, run clippy with warnings as errors, then run every test.
     Test {
         /// Skip `cargo fmt --check` and clippy (tests only).
@@ -39,8 +57,62 @@ fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn fetch_data(
+    dataset: &str,
+    data_dir: Option<PathBuf>,
+    mirror: Option<String>,
+    offline: bool,
+) -> Result<()> {
+    let names: Vec<&str> = match dataset {
+        "all" => vec!["mnist", "fashion-mnist", "cifar10", "cifar100"],
+        d => vec![d],
+    };
+    let opts = cnn_datasets::LoadOptions {
+        data_dir,
+        mirror,
+        offline,
+        progress: true,
+        ..Default::default()
+    };
+    let mut failed = Vec::new();
+    for name in names {
+        println!("{name}:");
+        match cnn_datasets::fetch(name, &opts) {
+            Ok(reports) => {
+                for r in reports {
+                    println!("  {r}");
+                }
+            }
+            Err(e) => {
+                println!("  error: {e}");
+                failed.push(name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("not fetched: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     match Cli::parse().command {
+        Cmd::FetchData {
+            dataset,
+            data_dir,
+            mirror,
+            offline,
+        } => fetch_data(&dataset, data_dir, mirror, offline)?,
         Cmd::Test { no_lint } => {
             if !no_lint {
                 cargo(&["fmt", "--all", "--", "--check"])?;
