@@ -7,7 +7,7 @@ use clap::Args;
 use cnn_nn::{ConfusionMatrix, Loss, Targets, argmax, load_model, top_k_accuracy};
 use serde_json::json;
 
-use crate::data_arg::load;
+use crate::data_arg::{DataFlags, load};
 use crate::error::{CliResult, UserError, bad_input};
 
 /// Evaluate a saved model on a dataset's test split.
@@ -19,9 +19,8 @@ pub struct EvaluateArgs {
     /// Dataset (as for `cnn train`); its test split is used.
     #[arg(long, short)]
     dataset: String,
-    /// Where datasets are cached.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataFlags,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -31,7 +30,7 @@ pub struct EvaluateArgs {
 pub fn run(a: &EvaluateArgs) -> CliResult<String> {
     let name = a.model.display().to_string();
     let mut saved = load_model(&a.model).map_err(|e| bad_input("cannot load model", &name, e))?;
-    let loaded = load(&a.dataset, a.data_dir.as_deref())?;
+    let loaded = load(&a.dataset, &a.data)?;
     let ds = loaded.dataset;
     let test = ds.test.as_ref().ok_or_else(|| {
         UserError::new(

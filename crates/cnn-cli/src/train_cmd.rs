@@ -12,7 +12,7 @@ use cnn_nn::{
 };
 use serde_json::json;
 
-use crate::data_arg::load;
+use crate::data_arg::{DataFlags, load};
 use crate::error::{CliResult, UserError, bad_input};
 use crate::model_arg::{ModelSource, resolve};
 
@@ -22,13 +22,12 @@ pub struct TrainArgs {
     /// A zoo name, a JSON spec file, or a saved model to keep training.
     #[arg(long, short)]
     model: String,
-    /// fashion-mnist (Debian's copy or the data dir), fashion-mnist-sample (bundled), or a
-    /// directory of IDX files.
+    /// fashion-mnist, fashion-mnist-sample (bundled), mnist, cifar10, cifar100, a directory of
+    /// IDX files or of image folders (train/<class>/…, test/<class>/…), or a .zip of those.
     #[arg(long, short)]
     dataset: String,
-    /// Where datasets are cached (default: $CNN_DATA_DIR, else ~/.cache/cnn).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataFlags,
     /// Train until this epoch (counting epochs already done when resuming).
     #[arg(long, default_value_t = 1)]
     epochs: usize,
@@ -81,7 +80,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     // Check the cheap flags before loading any data.
     let fresh_opt = Optimizer::from_name(&a.optimizer, a.lr)
         .map_err(|e| bad_input("bad option", "--optimizer/--lr", e))?;
-    let loaded = load(&a.dataset, a.data_dir.as_deref())?;
+    let loaded = load(&a.dataset, &a.data)?;
     for n in &loaded.notes {
         eprintln!("{n}");
     }

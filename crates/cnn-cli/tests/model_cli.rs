@@ -243,3 +243,92 @@ fn train_resume_evaluate_predict_on_the_bundled_sample() {
     );
     assert!(!Path::new("model.cnn").exists() || Path::new("model.cnn").is_file());
 }
+
+#[test]
+fn train_from_image_folders_and_zip() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("fm");
+    let data = cnn_datasets::fashion_mnist_sample().unwrap();
+    let write = |split: &str, set: &cnn_datasets::ImageSet, n: usize| {
+        for i in 0..n {
+            let class = &data.class_names[set.labels[i] as usize].replace('/', "-");
+            let p = root.join(split).join(class).join(format!("{i:04}.png"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            image::GrayImage::from_raw(28, 28, set.images[i * 784..(i + 1) * 784].to_vec())
+                .unwrap()
+                .save(&p)
+                .unwrap();
+        }
+    };
+    write("train", &data.train, 600);
+    write("test", data.test.as_ref().unwrap(), 200);
+    std::fs::write(root.join("train/Bag/broken.png"), b"nope").unwrap();
+    let model = dir.path().join("m.cnn");
+    let r = dir.path().join("r.json");
+    let o = cnn(&[
+        "train",
+        "-m",
+        "dense-mnist",
+        "-d",
+        root.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--out",
+        model.to_str().unwrap(),
+        "--report",
+        r.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("600 training images in 10 classes") && err.contains("skipped Bag/broken.png"),
+        "{err}"
+    );
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+    assert!(rep["test"]["accuracy"].as_f64().unwrap() > 0.4, "{rep}");
+    // The same tree as a zip.
+    let z = dir.path().join("fm.zip");
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import shutil,sys; shutil.make_archive(sys.argv[1], 'zip', sys.argv[2])",
+            z.with_extension("").to_str().unwrap(),
+            root.to_str().unwrap(),
+        ])
+        .status();
+    if status.is_ok_and(|s| s.success()) {
+        let o = cnn(&[
+            "train",
+            "-m",
+            "dense-mnist",
+            "-d",
+            z.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--out",
+            model.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("600 training images"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    user_error(
+        &[
+            "train",
+            "-m",
+            "dense-mnist",
+            "-d",
+            "mnist",
+            "--offline",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        "offline",
+    );
+}
