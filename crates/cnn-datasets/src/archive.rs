@@ -70,10 +70,28 @@ pub fn read_members(
     wanted: &[&str],
     limits: Limits,
 ) -> Result<HashMap<String, Vec<u8>>> {
-    let mut archive = open(file)?;
+    let f = std::fs::File::open(file).map_err(|source| DatasetError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    read_members_from(f, file, wanted, limits)
+}
+
+/// [`read_members`] from any reader of `.tar.gz` bytes; `label` names the source in errors.
+pub fn read_members_from(
+    reader: impl Read,
+    label: &Path,
+    wanted: &[&str],
+    limits: Limits,
+) -> Result<HashMap<String, Vec<u8>>> {
+    let file = label;
+    let mut archive = tar::Archive::new(MultiGzDecoder::new(reader));
     let mut out = HashMap::new();
     let mut total = 0u64;
-    for (i, entry) in entries(&mut archive, file)?.enumerate() {
+    let entries = archive
+        .entries()
+        .map_err(|e| err(file, "archive", e.to_string()))?;
+    for (i, entry) in entries.enumerate() {
         if i >= limits.max_entries {
             return Err(err(
                 file,
@@ -120,7 +138,7 @@ pub fn read_members(
                 ),
             ));
         }
-        let mut buf = Vec::with_capacity(size as usize);
+        let mut buf = Vec::new();
         (&mut entry)
             .take(size)
             .read_to_end(&mut buf)

@@ -114,7 +114,16 @@ pub fn load_model(path: &Path) -> Result<Saved> {
         )));
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let mut named = from_safetensors_bytes(&bytes, &path.display().to_string())?;
+    load_model_bytes(&bytes, path)
+}
+
+/// [`load_model`] from bytes already in memory; `path` names the source in errors.
+pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<Saved> {
+    let file_err = |message: String| NnError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut named = from_safetensors_bytes(bytes, &path.display().to_string())?;
     let meta = std::mem::take(&mut named.metadata);
     match meta.get("cnn.format").map(String::as_str) {
         Some(FORMAT) => {}

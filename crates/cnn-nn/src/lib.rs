@@ -34,7 +34,7 @@ pub use callbacks::{
 };
 pub use data::{ArrayData, BatchSource, Targets, argmax, gather};
 pub use error::{NnError, Result};
-pub use io::{Saved, load_model, save_model, save_model_with};
+pub use io::{Saved, load_model, load_model_bytes, save_model, save_model_with};
 pub use metrics::{ConfusionMatrix, accuracy, top_k_accuracy};
 pub use model::{Forward, ForwardMode, Model};
 pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerConfig, OptimizerKind, Schedule};
