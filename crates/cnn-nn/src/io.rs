@@ -162,26 +162,35 @@ pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<Saved> {
         None => None,
     };
     let mut by_name: HashMap<String, Tensor> = named.tensors.into_iter().collect();
-    let mut model = Model::zeroed(arch)?;
-    let names: Vec<String> = model.named_weights().map(|(n, _)| n.to_string()).collect();
-    let mut problems = Vec::new();
-    for n in &names {
-        match by_name.remove(n) {
-            Some(t) => {
-                let w = model.weight_mut(n).expect("name comes from the model");
-                if t.shape() != w.shape() {
-                    problems.push(format!(
-                        "`{n}` has shape {} but the architecture needs {}",
-                        t.shape(),
-                        w.shape()
-                    ));
-                } else {
-                    *w = t;
-                }
-            }
-            None => problems.push(format!("`{n}` is missing")),
+    // Check every weight against the architecture before building anything, so memory use is
+    // bounded by the file's own tensors, whatever the architecture claims.
+    let (mut problems, mut missing) = (Vec::new(), Vec::new());
+    for p in arch.params() {
+        match by_name.get(&p.name) {
+            Some(t) if t.dims() != p.shape.as_slice() => problems.push(format!(
+                "`{}` has shape {} but the architecture needs {}",
+                p.name,
+                t.shape(),
+                cnn_tensor::Shape::new(p.shape.clone())
+            )),
+            Some(_) => {}
+            None => missing.push(format!("`{}` is missing", p.name)),
         }
     }
+    // Shape mismatches say the most; list them first.
+    problems.append(&mut missing);
+    if !problems.is_empty() {
+        let known: std::collections::HashSet<&str> =
+            arch.params().map(|p| p.name.as_str()).collect();
+        let mut unexpected: Vec<String> = by_name
+            .keys()
+            .filter(|k| !known.contains(k.as_str()) && !k.starts_with("optimizer/"))
+            .cloned()
+            .collect();
+        unexpected.sort();
+        return Err(mismatch(path, &problems, &unexpected));
+    }
+    let model = Model::from_tensors(arch, &mut by_name)?;
     let optimizer = match optimizer {
         Some(mut o) => {
             let expected = o.expected_slots(model.param_names());
@@ -210,24 +219,10 @@ pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<Saved> {
         }
         None => None,
     };
-    let mut extra_names: Vec<&String> = by_name.keys().collect();
-    extra_names.sort();
-    problems.extend(
-        extra_names
-            .iter()
-            .map(|n| format!("unexpected tensor `{n}`")),
-    );
-    if !problems.is_empty() {
-        let shown: Vec<String> = problems.iter().take(5).cloned().collect();
-        let more = if problems.len() > 5 {
-            format!(" (and {} more)", problems.len() - 5)
-        } else {
-            String::new()
-        };
-        return Err(file_err(format!(
-            "weights do not match the architecture: {}{more}",
-            shown.join("; ")
-        )));
+    let mut unexpected: Vec<String> = by_name.into_keys().collect();
+    unexpected.sort();
+    if !problems.is_empty() || !unexpected.is_empty() {
+        return Err(mismatch(path, &problems, &unexpected));
     }
     let extra = meta
         .iter()
@@ -240,4 +235,30 @@ pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<Saved> {
         history,
         extra,
     })
+}
+
+/// The "weights do not match" error, listing up to five problems and unexpected tensors.
+fn mismatch(path: &Path, problems: &[String], unexpected: &[String]) -> NnError {
+    let all: Vec<String> = problems
+        .iter()
+        .cloned()
+        .chain(
+            unexpected
+                .iter()
+                .map(|n| format!("unexpected tensor `{n}`")),
+        )
+        .collect();
+    let shown: Vec<String> = all.iter().take(5).cloned().collect();
+    let more = if all.len() > 5 {
+        format!(" (and {} more)", all.len() - 5)
+    } else {
+        String::new()
+    };
+    NnError::File {
+        path: path.to_path_buf(),
+        message: format!(
+            "weights do not match the architecture: {}{more}",
+            shown.join("; ")
+        ),
+    }
 }

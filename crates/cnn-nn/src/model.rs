@@ -74,6 +74,24 @@ impl Model {
         Self::with_weights(arch, |p| Ok(p.init.init(p.shape.clone(), &mut rng)?))
     }
 
+    /// Builds a model taking each weight by name from `tensors` (removing it), e.g. from a
+    /// model file. Names and shapes must match the architecture.
+    pub fn from_tensors(
+        arch: Architecture,
+        tensors: &mut std::collections::HashMap<String, Tensor>,
+    ) -> Result<Self> {
+        Self::with_weights(arch, |p| match tensors.remove(&p.name) {
+            Some(t) if t.dims() == p.shape.as_slice() => Ok(t),
+            Some(t) => Err(NnError::Data(format!(
+                "`{}` has shape {} but the architecture needs {:?}",
+                p.name,
+                t.shape(),
+                p.shape
+            ))),
+            None => Err(NnError::Data(format!("`{}` is missing", p.name))),
+        })
+    }
+
     /// Builds a model whose weights are all zero (to be filled by a loader).
     pub fn zeroed(arch: Architecture) -> Result<Self> {
         Self::with_weights(arch, |p| Ok(Tensor::zeros(p.shape.clone())?))
