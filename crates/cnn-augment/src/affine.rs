@@ -1,0 +1,179 @@
+//! The single affine resample of `ImageDataGenerator` (Keras's `apply_affine_transform`):
+//! `M = R(θ) · T(tx, ty) · Sh(shear) · Z(zx, zy)`, about the centre `((H−1)/2, (W−1)/2)`,
+//! pulled from each output pixel to its input position (as `scipy.ndimage.affine_transform`
+//! does), sampled with nearest or bilinear interpolation.
+//!
+//! Coordinates are `(row, column)` — the documented axes: the height shift moves content
+//! vertically, the width shift horizontally. With `keras_axis_compat` the matrix acts on
+//! `(column, row)` instead, reproducing current Keras, whose axis swap makes
+//! `height_shift_range` shift horizontally (keras-team/keras#17398).
+
+use crate::params::TransformParams;
+
+/// How sample points outside the input are filled (Keras's documented patterns for an input
+/// `abcd`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FillMode {
+    /// `kkkkkkkk|abcd|kkkkkkkk` with `k = cval`.
+    Constant,
+    /// `aaaaaaaa|abcd|dddddddd`.
+    #[default]
+    Nearest,
+    /// `abcddcba|abcd|dcbaabcd`.
+    Reflect,
+    /// `abcdabcd|abcd|abcdabcd`.
+    Wrap,
+}
+
+impl FillMode {
+    /// Parses a Keras `fill_mode` name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "constant" => FillMode::Constant,
+            "nearest" => FillMode::Nearest,
+            "reflect" => FillMode::Reflect,
+            "wrap" => FillMode::Wrap,
+            _ => return None,
+        })
+    }
+
+    /// Maps an index (possibly outside `0..n`) into the input, or `None` for `Constant`.
+    #[inline]
+    fn index(self, i: i64, n: i64) -> Option<i64> {
+        if (0..n).contains(&i) {
+            return Some(i);
+        }
+        match self {
+            FillMode::Constant => None,
+            FillMode::Nearest => Some(i.clamp(0, n - 1)),
+            FillMode::Reflect => {
+                // Half-sample symmetric: period 2n, mirror in the second half.
+                let p = 2 * n;
+                let m = i.rem_euclid(p);
+                Some(if m < n { m } else { p - 1 - m })
+            }
+            FillMode::Wrap => Some(i.rem_euclid(n)),
+        }
+    }
+}
+
+/// A 2x3 affine map from output `(row, col)` to input `(row, col)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine {
+    /// Linear part, row-major.
+    pub a: [[f64; 2]; 2],
+    /// Offset.
+    pub b: [f64; 2],
+}
+
+fn mul(x: &[[f64; 3]; 3], y: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let mut z = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            z[i][j] = (0..3).map(|k| x[i][k] * y[k][j]).sum();
+        }
+    }
+    z
+}
+
+impl Affine {
+    /// Keras's matrix for `p` on an `h × w` image, centred.
+    pub fn keras(p: &TransformParams, h: usize, w: usize) -> Affine {
+        let (t, s) = (p.theta.to_radians(), p.shear.to_radians());
+        let r = [
+            [t.cos(), -t.sin(), 0.0],
+            [t.sin(), t.cos(), 0.0],
+            [0.0, 0.0, 1.0],
+        ];
+        let tr = [[1.0, 0.0, p.tx], [0.0, 1.0, p.ty], [0.0, 0.0, 1.0]];
+        let sh = [[1.0, -s.sin(), 0.0], [0.0, s.cos(), 0.0], [0.0, 0.0, 1.0]];
+        let z = [[p.zx, 0.0, 0.0], [0.0, p.zy, 0.0], [0.0, 0.0, 1.0]];
+        let m = mul(&mul(&mul(&r, &tr), &sh), &z);
+        let (o1, o2) = (h as f64 / 2.0 - 0.5, w as f64 / 2.0 - 0.5);
+        let off = [[1.0, 0.0, o1], [0.0, 1.0, o2], [0.0, 0.0, 1.0]];
+        let back = [[1.0, 0.0, -o1], [0.0, 1.0, -o2], [0.0, 0.0, 1.0]];
+        let m = mul(&mul(&off, &m), &back);
+        Affine {
+            a: [[m[0][0], m[0][1]], [m[1][0], m[1][1]]],
+            b: [m[0][2], m[1][2]],
+        }
+    }
+
+    /// Whether this is the identity.
+    pub fn is_identity(&self) -> bool {
+        self.a == [[1.0, 0.0], [0.0, 1.0]] && self.b == [0.0, 0.0]
+    }
+}
+
+/// Resamples an `h × w × c` image through `m` (output → input). `order` 0 is nearest, 1
+/// bilinear. With `swap_axes` the map acts on `(col, row)` (Keras compat).
+#[allow(clippy::too_many_arguments)]
+pub fn resample(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    c: usize,
+    m: &Affine,
+    fill: FillMode,
+    cval: f32,
+    order: u8,
+    swap_axes: bool,
+    dst: &mut [f32],
+) {
+    let (hi, wi) = (h as i64, w as i64);
+    // Tolerance so that coordinates that are integers up to rounding count as inside.
+    const EPS: f64 = 1e-9;
+    for r in 0..h {
+        for col in 0..w {
+            let (u, v) = if swap_axes {
+                (col as f64, r as f64)
+            } else {
+                (r as f64, col as f64)
+            };
+            let x0 = m.a[0][0] * u + m.a[0][1] * v + m.b[0];
+            let x1 = m.a[1][0] * u + m.a[1][1] * v + m.b[1];
+            let (y, x) = if swap_axes { (x1, x0) } else { (x0, x1) };
+            let out = &mut dst[(r * w + col) * c..(r * w + col + 1) * c];
+            if fill == FillMode::Constant
+                && (y < -EPS || x < -EPS || y > (h - 1) as f64 + EPS || x > (w - 1) as f64 + EPS)
+            {
+                out.fill(cval);
+                continue;
+            }
+            if order == 0 {
+                let (yi, xi) = ((y + 0.5).floor() as i64, (x + 0.5).floor() as i64);
+                match (fill.index(yi, hi), fill.index(xi, wi)) {
+                    (Some(a), Some(b)) => out.copy_from_slice(
+                        &src[((a * wi + b) as usize) * c..((a * wi + b) as usize + 1) * c],
+                    ),
+                    _ => out.fill(cval),
+                }
+                continue;
+            }
+            let (yf, xf) = (y.floor(), x.floor());
+            let (dy, dx) = ((y - yf) as f32, (x - xf) as f32);
+            let (y0, x0i) = (yf as i64, xf as i64);
+            out.fill(0.0);
+            for (yy, wy) in [(y0, 1.0 - dy), (y0 + 1, dy)] {
+                if wy == 0.0 {
+                    continue;
+                }
+                for (xx, wx) in [(x0i, 1.0 - dx), (x0i + 1, dx)] {
+                    if wx == 0.0 {
+                        continue;
+                    }
+                    let wgt = wy * wx;
+                    match (fill.index(yy, hi), fill.index(xx, wi)) {
+                        (Some(a), Some(b)) => {
+                            let base = ((a * wi + b) as usize) * c;
+                            out.iter_mut()
+                                .zip(&src[base..base + c])
+                                .for_each(|(o, s)| *o += wgt * s);
+                        }
+                        _ => out.iter_mut().for_each(|o| *o += wgt * cval),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! One image through Keras's pipeline: `apply_transform` (one affine resample, channel shift,
+//! horizontal flip, vertical flip, brightness) then `standardize` (preprocessing function,
+//! rescale, samplewise centre/std, featurewise centre/std).
+
+use crate::affine::{Affine, resample};
+use crate::params::{AugmentConfig, TransformParams};
+
+/// An `h × w × c` image of `f32` (0–255 before rescaling, like Keras's `img_to_array`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Pixels, HWC.
+    pub data: Vec<f32>,
+}
+
+/// Per-channel dataset statistics for featurewise standardisation (from `fit`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeatureStats {
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel (after centring).
+    pub std: Vec<f32>,
+}
+
+/// Applies `p` to `img` (Keras's `apply_transform`).
+pub fn apply_transform(img: &Image, p: &TransformParams, cfg: &AugmentConfig) -> Image {
+    let (h, w, c) = (img.h, img.w, img.c);
+    let m = Affine::keras(p, h, w);
+    let mut data = if m.is_identity() {
+        img.data.clone()
+    } else {
+        let mut out = vec![0.0f32; img.data.len()];
+        resample(
+            &img.data,
+            h,
+            w,
+            c,
+            &m,
+            cfg.fill_mode,
+            cfg.cval,
+            cfg.interpolation_order,
+            cfg.keras_axis_compat,
+            &mut out,
+        );
+        out
+    };
+    if let Some(i) = p.channel_shift_intensity {
+        let (lo, hi) = data
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        data.iter_mut().for_each(|v| *v = (*v + i).clamp(lo, hi));
+    }
+    if p.flip_horizontal {
+        for row in data.chunks_exact_mut(w * c) {
+            for x in 0..w / 2 {
+                for k in 0..c {
+                    row.swap(x * c + k, (w - 1 - x) * c + k);
+                }
+            }
+        }
+    }
+    if p.flip_vertical {
+        for y in 0..h / 2 {
+            let (top, bottom) = data.split_at_mut((h - 1 - y) * w * c);
+            top[y * w * c..(y + 1) * w * c].swap_with_slice(&mut bottom[..w * c]);
+        }
+    }
+    if let Some(b) = p.brightness {
+        brightness(&mut data, b);
+    }
+    Image { h, w, c, data }
+}
+
+/// Keras's brightness shift: the image is scaled to 0–255 by its own range (`array_to_img`),
+/// multiplied by `b` and clipped and quantised through `u8` (PIL's `ImageEnhance.Brightness`),
+/// then scaled back to its original range.
+fn brightness(data: &mut [f32], b: f32) {
+    let (lo, hi) = data
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, m), &v| (a.min(v), m.max(v)));
+    let span = hi - lo;
+    if span <= 0.0 {
+        return;
+    }
+    for v in data.iter_mut() {
+        let px = ((*v - lo) / span * 255.0).clamp(0.0, 255.0).round();
+        let out = (px * b).clamp(0.0, 255.0).round();
+        *v = out / 255.0 * span + lo;
+    }
+}
+
+/// Keras's `standardize`, in its order. `pre` is the preprocessing function, if any.
+pub fn standardize(
+    img: &mut Image,
+    cfg: &AugmentConfig,
+    stats: Option<&FeatureStats>,
+    pre: Option<&(dyn Fn(&mut Image) + Sync)>,
+) {
+    if let Some(f) = pre {
+        f(img);
+    }
+    if let Some(r) = cfg.rescale {
+        img.data.iter_mut().for_each(|v| *v *= r);
+    }
+    let n = img.data.len() as f64;
+    if cfg.samplewise_center || cfg.samplewise_std_normalization {
+        let mean = img.data.iter().map(|&v| v as f64).sum::<f64>() / n;
+        img.data.iter_mut().for_each(|v| *v -= mean as f32);
+    }
+    if cfg.samplewise_std_normalization {
+        let std = (img.data.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n).sqrt();
+        img.data.iter_mut().for_each(|v| *v /= (std + 1e-6) as f32);
+    }
+    if let Some(s) = stats {
+        let c = img.c;
+        if (cfg.featurewise_center || cfg.featurewise_std_normalization) && s.mean.len() == c {
+            img.data
+                .chunks_exact_mut(c)
+                .for_each(|px| px.iter_mut().zip(&s.mean).for_each(|(v, m)| *v -= m));
+        }
+        if cfg.featurewise_std_normalization && s.std.len() == c {
+            img.data.chunks_exact_mut(c).for_each(|px| {
+                px.iter_mut()
+                    .zip(&s.std)
+                    .for_each(|(v, sd)| *v /= sd + 1e-6)
+            });
+        }
+    }
+}
