@@ -2,13 +2,28 @@
 //!
 //! Keras's `ImageDataGenerator`, in Rust: the same options with the same meanings and defaults
 //! ([`AugmentConfig`]), one affine resample per image ([`affine`]), channel shift, flips,
-//! brightness and standardisation in Keras's order ([`transform`]).
+//! brightness and standardisation in Keras's order ([`transform`]); [`ImageDataGenerator::fit`]
+//! for featurewise statistics; [`Flow`] (Keras's `flow`) and [`DirectoryFlow`]
+//! (`flow_from_directory`) as batch sources for `cnn_nn::Model::fit`; [`Prefetch`] to produce
+//! batches on a background thread. Images in a batch are augmented in parallel; each image's
+//! transform comes from its own seed, so the same seed gives the same batches whatever the
+//! thread count.
 #![warn(missing_docs)]
 
 pub mod affine;
+mod directory;
+mod error;
+mod flow;
+mod generator;
 mod params;
+mod prefetch;
 pub mod transform;
 
 pub use affine::{Affine, FillMode, resample};
+pub use directory::{ClassMode, DirectoryFlow, DirectoryOptions};
+pub use error::{AugmentError, Result};
+pub use flow::{Flow, FlowOptions, Subset};
+pub use generator::{ImageDataGenerator, PreprocessFn, image_seed};
 pub use params::{AugmentConfig, ShiftRange, TransformParams};
+pub use prefetch::Prefetch;
 pub use transform::{FeatureStats, Image, apply_transform, standardize};

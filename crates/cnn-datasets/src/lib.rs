@@ -40,7 +40,7 @@ pub use download::{DEFAULT_MAX_DOWNLOAD, Downloader, RemoteFile};
 pub use error::{DatasetError, Result};
 pub use fetch::{LoadOptions, fetch};
 pub use folder::{
-    ColorMode, FolderIndex, FolderOptions, IMAGE_EXTENSIONS, Interpolation, Skipped,
+    ColorMode, Decoded, FolderIndex, FolderOptions, IMAGE_EXTENSIONS, Interpolation, Skipped,
     decode as decode_image, image_folder, scan as scan_folder, zip_folder,
 };
 pub use mnist::{

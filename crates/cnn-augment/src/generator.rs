@@ -1,0 +1,156 @@
+//! `ImageDataGenerator`: configuration, dataset statistics (`fit`) and the per-image pipeline
+//! with deterministic per-image seeds.
+
+use std::sync::Arc;
+
+use cnn_tensor::Tensor;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{AugmentError, Result};
+use crate::params::AugmentConfig;
+use crate::transform::{FeatureStats, Image, apply_transform, standardize};
+
+/// A user function applied first in `standardize` (Keras's `preprocessing_function`).
+pub type PreprocessFn = Arc<dyn Fn(&mut Image) + Send + Sync>;
+
+/// Keras's `ImageDataGenerator`.
+#[derive(Clone, Default)]
+pub struct ImageDataGenerator {
+    /// The options.
+    pub config: AugmentConfig,
+    /// Featurewise statistics from [`ImageDataGenerator::fit`].
+    pub stats: Option<FeatureStats>,
+    /// Applied first in standardisation.
+    pub preprocessing_function: Option<PreprocessFn>,
+}
+
+impl std::fmt::Debug for ImageDataGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageDataGenerator")
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .field(
+                "preprocessing_function",
+                &self.preprocessing_function.is_some(),
+            )
+            .finish()
+    }
+}
+
+/// The seed of image `index` (position in the epoch's order) in `epoch`: a pure function, so
+/// the same seed gives the same transforms whatever the thread count.
+pub fn image_seed(seed: u64, epoch: usize, index: usize) -> u64 {
+    let mut z = seed
+        ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (index as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl ImageDataGenerator {
+    /// A generator with these options.
+    pub fn new(config: AugmentConfig) -> Self {
+        ImageDataGenerator {
+            config,
+            stats: None,
+            preprocessing_function: None,
+        }
+    }
+
+    /// Sets the preprocessing function.
+    pub fn with_preprocessing(mut self, f: impl Fn(&mut Image) + Send + Sync + 'static) -> Self {
+        self.preprocessing_function = Some(Arc::new(f));
+        self
+    }
+
+    /// Computes the per-channel mean and std of `x` (`[N, H, W, C]`, rescaled first as Keras
+    /// does) for featurewise standardisation.
+    pub fn fit(&mut self, x: &Tensor) -> Result<()> {
+        let d = x.dims();
+        if d.len() != 4 || d[0] == 0 {
+            return Err(AugmentError::Shape(format!(
+                "fit needs a non-empty [N, H, W, C] batch, got {}",
+                x.shape()
+            )));
+        }
+        let c = d[3];
+        let r = self.config.rescale.unwrap_or(1.0) as f64;
+        let n = (x.len() / c) as f64;
+        let mut mean = vec![0.0f64; c];
+        for px in x.data().chunks_exact(c) {
+            mean.iter_mut()
+                .zip(px)
+                .for_each(|(m, &v)| *m += v as f64 * r);
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0f64; c];
+        for px in x.data().chunks_exact(c) {
+            var.iter_mut()
+                .zip(px)
+                .zip(&mean)
+                .for_each(|((s, &v), m)| *s += (v as f64 * r - m).powi(2));
+        }
+        self.stats = Some(FeatureStats {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std: var.iter().map(|&s| (s / n).sqrt() as f32).collect(),
+        });
+        Ok(())
+    }
+
+    /// The full per-image pipeline (random transform, then standardisation) with the
+    /// transform drawn from `seed`.
+    pub fn augment(&self, img: &Image, seed: u64) -> Image {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let p = self.config.draw(img.h, img.w, &mut rng);
+        let mut out = apply_transform(img, &p, &self.config);
+        self.standardize(&mut out);
+        out
+    }
+
+    /// Only the random transform (no standardisation), as Keras's `random_transform`.
+    pub fn random_transform(&self, img: &Image, seed: u64) -> Image {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let p = self.config.draw(img.h, img.w, &mut rng);
+        apply_transform(img, &p, &self.config)
+    }
+
+    /// Keras's `standardize` with this generator's statistics and preprocessing function.
+    pub fn standardize(&self, img: &mut Image) {
+        let pre = self
+            .preprocessing_function
+            .as_deref()
+            .map(|f| f as &(dyn Fn(&mut Image) + Sync));
+        standardize(img, &self.config, self.stats.as_ref(), pre);
+    }
+
+    /// Checks options that need data or ranges.
+    pub fn validate(&self) -> Result<()> {
+        let c = &self.config;
+        if (c.featurewise_center || c.featurewise_std_normalization) && self.stats.is_none() {
+            return Err(AugmentError::Config(
+                "featurewise standardisation needs fit() on data first".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&c.validation_split) {
+            return Err(AugmentError::Config(format!(
+                "validation_split {} must be in [0, 1)",
+                c.validation_split
+            )));
+        }
+        if c.zoom_range.0 <= 0.0 || c.zoom_range.0 > c.zoom_range.1 {
+            return Err(AugmentError::Config(format!(
+                "zoom_range {:?} must be (lo, hi) with 0 < lo <= hi",
+                c.zoom_range
+            )));
+        }
+        if c.interpolation_order > 1 {
+            return Err(AugmentError::Config(format!(
+                "interpolation_order {} (0 nearest or 1 bilinear)",
+                c.interpolation_order
+            )));
+        }
+        Ok(())
+    }
+}
