@@ -123,25 +123,30 @@ pub fn resample(
     let (hi, wi) = (h as i64, w as i64);
     // Tolerance so that coordinates that are integers up to rounding count as inside.
     const EPS: f64 = 1e-9;
+    // Input position of output (r, col) is base(r) + col * step, with the roles of rows and
+    // columns swapped in compat mode.
+    let (step_y, step_x, row_y, row_x, b_y, b_x) = if swap_axes {
+        (m.a[1][0], m.a[0][0], m.a[1][1], m.a[0][1], m.b[1], m.b[0])
+    } else {
+        (m.a[0][1], m.a[1][1], m.a[0][0], m.a[1][0], m.b[0], m.b[1])
+    };
+    let (ymax, xmax) = ((h - 1) as f64, (w - 1) as f64);
     for r in 0..h {
+        let mut y = row_y * r as f64 + b_y;
+        let mut x = row_x * r as f64 + b_x;
         for col in 0..w {
-            let (u, v) = if swap_axes {
-                (col as f64, r as f64)
-            } else {
-                (r as f64, col as f64)
-            };
-            let x0 = m.a[0][0] * u + m.a[0][1] * v + m.b[0];
-            let x1 = m.a[1][0] * u + m.a[1][1] * v + m.b[1];
-            let (y, x) = if swap_axes { (x1, x0) } else { (x0, x1) };
+            let (yy, xx) = (y, x);
+            y += step_y;
+            x += step_x;
             let out = &mut dst[(r * w + col) * c..(r * w + col + 1) * c];
             if fill == FillMode::Constant
-                && (y < -EPS || x < -EPS || y > (h - 1) as f64 + EPS || x > (w - 1) as f64 + EPS)
+                && (yy < -EPS || xx < -EPS || yy > ymax + EPS || xx > xmax + EPS)
             {
                 out.fill(cval);
                 continue;
             }
             if order == 0 {
-                let (yi, xi) = ((y + 0.5).floor() as i64, (x + 0.5).floor() as i64);
+                let (yi, xi) = ((yy + 0.5).floor() as i64, (xx + 0.5).floor() as i64);
                 match (fill.index(yi, hi), fill.index(xi, wi)) {
                     (Some(a), Some(b)) => out.copy_from_slice(
                         &src[((a * wi + b) as usize) * c..((a * wi + b) as usize + 1) * c],
@@ -150,20 +155,37 @@ pub fn resample(
                 }
                 continue;
             }
-            let (yf, xf) = (y.floor(), x.floor());
-            let (dy, dx) = ((y - yf) as f32, (x - xf) as f32);
-            let (y0, x0i) = (yf as i64, xf as i64);
+            let (yf, xf) = (yy.floor(), xx.floor());
+            let (dy, dx) = ((yy - yf) as f32, (xx - xf) as f32);
+            let (y0, x0) = (yf as i64, xf as i64);
+            if y0 >= 0 && x0 >= 0 && y0 + 1 < hi && x0 + 1 < wi {
+                // Interior: all four taps inside, no fill-mode mapping.
+                let i00 = ((y0 * wi + x0) as usize) * c;
+                let i10 = i00 + w * c;
+                let (w00, w01, w10, w11) = (
+                    (1.0 - dy) * (1.0 - dx),
+                    (1.0 - dy) * dx,
+                    dy * (1.0 - dx),
+                    dy * dx,
+                );
+                let (p00, p01) = (&src[i00..i00 + c], &src[i00 + c..i00 + 2 * c]);
+                let (p10, p11) = (&src[i10..i10 + c], &src[i10 + c..i10 + 2 * c]);
+                for k in 0..c {
+                    out[k] = w00 * p00[k] + w01 * p01[k] + w10 * p10[k] + w11 * p11[k];
+                }
+                continue;
+            }
             out.fill(0.0);
-            for (yy, wy) in [(y0, 1.0 - dy), (y0 + 1, dy)] {
+            for (ty, wy) in [(y0, 1.0 - dy), (y0 + 1, dy)] {
                 if wy == 0.0 {
                     continue;
                 }
-                for (xx, wx) in [(x0i, 1.0 - dx), (x0i + 1, dx)] {
+                for (tx, wx) in [(x0, 1.0 - dx), (x0 + 1, dx)] {
                     if wx == 0.0 {
                         continue;
                     }
                     let wgt = wy * wx;
-                    match (fill.index(yy, hi), fill.index(xx, wi)) {
+                    match (fill.index(ty, hi), fill.index(tx, wi)) {
                         (Some(a), Some(b)) => {
                             let base = ((a * wi + b) as usize) * c;
                             out.iter_mut()
