@@ -112,14 +112,7 @@ impl Flow {
         let per = h * w * c;
         let xs = self.x.data();
         let plan = BatchPlan::new(&self.indices, self.opts, epoch, step);
-        let x = plan.augment(&self.generator, (h, w, c), |i| {
-            Ok(Image {
-                h,
-                w,
-                c,
-                data: xs[i * per..(i + 1) * per].to_vec(),
-            })
-        })?;
+        let x = plan.augment_slices(&self.generator, (h, w, c), |i| &xs[i * per..(i + 1) * per])?;
         Ok((x, plan.idx))
     }
 }
@@ -151,6 +144,30 @@ impl BatchPlan {
             start,
             seed: opts.seed,
         }
+    }
+
+    /// Augments in-memory images (`src(i)` is sample `i`'s HWC slice) in parallel, each written
+    /// straight into its place in the batch.
+    pub(crate) fn augment_slices<'s>(
+        &self,
+        generator: &ImageDataGenerator,
+        (h, w, c): (usize, usize, usize),
+        src: impl Fn(usize) -> &'s [f32] + Sync,
+    ) -> Result<Tensor> {
+        let per = h * w * c;
+        let mut data = vec![0.0f32; self.idx.len() * per];
+        data.par_chunks_mut(per.max(1))
+            .zip(self.idx.par_iter())
+            .enumerate()
+            .for_each(|(k, (out, &i))| {
+                generator.augment_into(
+                    src(i),
+                    (h, w, c),
+                    image_seed(self.seed, self.pass_epoch, self.start + k),
+                    out,
+                );
+            });
+        Ok(Tensor::new([self.idx.len(), h, w, c], data)?)
     }
 
     /// Loads and augments the batch's images in parallel into one `[B, H, W, C]` tensor.

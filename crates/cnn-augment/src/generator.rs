@@ -9,7 +9,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{AugmentError, Result};
 use crate::params::AugmentConfig;
-use crate::transform::{FeatureStats, Image, apply_transform, standardize};
+use crate::transform::{
+    FeatureStats, Image, apply_transform, apply_transform_into, standardize, standardize_slice,
+};
 
 /// A user function applied first in `standardize` (Keras's `preprocessing_function`).
 pub type PreprocessFn = Arc<dyn Fn(&mut Image) + Send + Sync>;
@@ -107,6 +109,31 @@ impl ImageDataGenerator {
         let mut out = apply_transform(img, &p, &self.config);
         self.standardize(&mut out);
         out
+    }
+
+    /// [`ImageDataGenerator::augment`] from an HWC slice straight into `out` (same length),
+    /// allocating nothing unless a preprocessing function needs an [`Image`].
+    pub fn augment_into(
+        &self,
+        src: &[f32],
+        shape: (usize, usize, usize),
+        seed: u64,
+        out: &mut [f32],
+    ) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let p = self.config.draw(shape.0, shape.1, &mut rng);
+        apply_transform_into(src, shape, &p, &self.config, out);
+        if let Some(f) = &self.preprocessing_function {
+            let mut img = Image {
+                h: shape.0,
+                w: shape.1,
+                c: shape.2,
+                data: out.to_vec(),
+            };
+            f(&mut img);
+            out.copy_from_slice(&img.data);
+        }
+        standardize_slice(out, shape.2, &self.config, self.stats.as_ref());
     }
 
     /// Only the random transform (no standardisation), as Keras's `random_transform`.

@@ -29,14 +29,30 @@ pub struct FeatureStats {
 
 /// Applies `p` to `img` (Keras's `apply_transform`).
 pub fn apply_transform(img: &Image, p: &TransformParams, cfg: &AugmentConfig) -> Image {
-    let (h, w, c) = (img.h, img.w, img.c);
+    let mut data = vec![0.0f32; img.data.len()];
+    apply_transform_into(&img.data, (img.h, img.w, img.c), p, cfg, &mut data);
+    Image {
+        h: img.h,
+        w: img.w,
+        c: img.c,
+        data,
+    }
+}
+
+/// [`apply_transform`] from an HWC slice into `data` (same length), without allocating.
+pub fn apply_transform_into(
+    src: &[f32],
+    (h, w, c): (usize, usize, usize),
+    p: &TransformParams,
+    cfg: &AugmentConfig,
+    data: &mut [f32],
+) {
     let m = Affine::keras(p, h, w);
-    let mut data = if m.is_identity() {
-        img.data.clone()
+    if m.is_identity() {
+        data.copy_from_slice(src);
     } else {
-        let mut out = vec![0.0f32; img.data.len()];
         resample(
-            &img.data,
+            src,
             h,
             w,
             c,
@@ -45,10 +61,9 @@ pub fn apply_transform(img: &Image, p: &TransformParams, cfg: &AugmentConfig) ->
             cfg.cval,
             cfg.interpolation_order,
             cfg.keras_axis_compat,
-            &mut out,
+            data,
         );
-        out
-    };
+    }
     if let Some(i) = p.channel_shift_intensity {
         let (lo, hi) = data
             .iter()
@@ -71,9 +86,8 @@ pub fn apply_transform(img: &Image, p: &TransformParams, cfg: &AugmentConfig) ->
         }
     }
     if let Some(b) = p.brightness {
-        brightness(&mut data, b);
+        brightness(data, b);
     }
-    Image { h, w, c, data }
 }
 
 /// Keras's brightness shift: the image is scaled to 0–255 by its own range (`array_to_img`),
@@ -104,27 +118,35 @@ pub fn standardize(
     if let Some(f) = pre {
         f(img);
     }
+    standardize_slice(&mut img.data, img.c, cfg, stats);
+}
+
+/// The steps of [`standardize`] after the preprocessing function, on an HWC slice.
+pub fn standardize_slice(
+    data: &mut [f32],
+    c: usize,
+    cfg: &AugmentConfig,
+    stats: Option<&FeatureStats>,
+) {
     if let Some(r) = cfg.rescale {
-        img.data.iter_mut().for_each(|v| *v *= r);
+        data.iter_mut().for_each(|v| *v *= r);
     }
-    let n = img.data.len() as f64;
+    let n = data.len() as f64;
     if cfg.samplewise_center || cfg.samplewise_std_normalization {
-        let mean = img.data.iter().map(|&v| v as f64).sum::<f64>() / n;
-        img.data.iter_mut().for_each(|v| *v -= mean as f32);
+        let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
+        data.iter_mut().for_each(|v| *v -= mean as f32);
     }
     if cfg.samplewise_std_normalization {
-        let std = (img.data.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n).sqrt();
-        img.data.iter_mut().for_each(|v| *v /= (std + 1e-6) as f32);
+        let std = (data.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n).sqrt();
+        data.iter_mut().for_each(|v| *v /= (std + 1e-6) as f32);
     }
     if let Some(s) = stats {
-        let c = img.c;
         if (cfg.featurewise_center || cfg.featurewise_std_normalization) && s.mean.len() == c {
-            img.data
-                .chunks_exact_mut(c)
+            data.chunks_exact_mut(c)
                 .for_each(|px| px.iter_mut().zip(&s.mean).for_each(|(v, m)| *v -= m));
         }
         if cfg.featurewise_std_normalization && s.std.len() == c {
-            img.data.chunks_exact_mut(c).for_each(|px| {
+            data.chunks_exact_mut(c).for_each(|px| {
                 px.iter_mut()
                     .zip(&s.std)
                     .for_each(|(v, sd)| *v /= sd + 1e-6)

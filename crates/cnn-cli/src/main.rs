@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 2 bad input (files, flags, models that cannot be built), 1 failures
 //! while doing the work.
 
+mod augment_cmd;
 mod data_arg;
 mod error;
 mod evaluate_cmd;
@@ -31,6 +32,7 @@ use crate::error::{CliError, CliResult};
                   cnn train --model mnist-cnn --dataset fashion-mnist --epochs 1 --batch-size 128 --out fashion.cnn\n  \
                   cnn evaluate --model fashion.cnn --dataset fashion-mnist\n  \
                   cnn predict --model fashion.cnn shirt.png --invert\n  \
+                  cnn augment cat.jpg --rotation 40 --width-shift 0.2 --height-shift 0.2 --zoom 0.2 --horizontal-flip --out grid.png\n  \
                   cnn ops conv2d --input examples/edge-8x8.txt --kernel examples/vertical-edge-3x3.txt --explain"
 )]
 struct Cli {
@@ -51,6 +53,8 @@ enum Command {
     Evaluate(evaluate_cmd::EvaluateArgs),
     /// Classify image files with a saved model.
     Predict(predict_cmd::PredictArgs),
+    /// Preview ImageDataGenerator augmentations of an image as a grid.
+    Augment(augment_cmd::AugmentArgs),
     /// Worked examples: convolution and pooling of plain-text matrices.
     #[command(subcommand)]
     Ops(ops_cmd::OpsCmd),
@@ -62,6 +66,7 @@ fn run(cli: &Cli) -> CliResult<String> {
         Command::Train(a) => train_cmd::run(a),
         Command::Evaluate(a) => evaluate_cmd::run(a),
         Command::Predict(a) => predict_cmd::run(a),
+        Command::Augment(a) => augment_cmd::run(a),
         Command::Ops(cmd) => ops_cmd::run(cmd).map_err(CliError::from),
     }
 }

@@ -1,0 +1,236 @@
+//! `cnn augment`: a preview grid of ImageDataGenerator variants of one image.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use clap::Args;
+use cnn_augment::{AugmentConfig, FillMode, Image, ImageDataGenerator, ShiftRange};
+
+use crate::error::{CliResult, UserError, bad_input};
+
+/// Write a grid of an image and its augmented variants (like the cat pictures of Chollet §5.2).
+/// Options take Keras's `ImageDataGenerator` meanings: degrees for rotation and shear (so
+/// Chollet's `shear_range=0.2` is 0.2°), fractions of the side for shifts below 1 and pixels
+/// from 1 up, `--zoom z` for `[1 − z, 1 + z]`.
+#[derive(Args, Debug)]
+pub struct AugmentArgs {
+    /// An image file, or a folder (its first image in Keras's file order is used).
+    input: PathBuf,
+    /// Rotation range in degrees.
+    #[arg(long, default_value_t = 0.0)]
+    rotation: f32,
+    /// Horizontal shift (fraction of the width if < 1, else pixels).
+    #[arg(long, default_value_t = 0.0)]
+    width_shift: f32,
+    /// Vertical shift (fraction of the height if < 1, else pixels).
+    #[arg(long, default_value_t = 0.0)]
+    height_shift: f32,
+    /// Shear range in degrees.
+    #[arg(long, default_value_t = 0.0)]
+    shear: f32,
+    /// Zoom range z: factors in [1 − z, 1 + z], drawn per axis.
+    #[arg(long, default_value_t = 0.0)]
+    zoom: f32,
+    /// Flip left-right half of the time.
+    #[arg(long)]
+    horizontal_flip: bool,
+    /// Flip top-bottom half of the time.
+    #[arg(long)]
+    vertical_flip: bool,
+    /// nearest, constant, reflect or wrap.
+    #[arg(long, default_value = "nearest")]
+    fill_mode: String,
+    /// Fill value for --fill-mode constant (0–255).
+    #[arg(long, default_value_t = 0.0)]
+    cval: f32,
+    /// Brightness range "lo,hi" (e.g. 0.5,1.5).
+    #[arg(long)]
+    brightness: Option<String>,
+    /// Channel shift range (0–255 scale).
+    #[arg(long, default_value_t = 0.0)]
+    channel_shift: f32,
+    /// Number of variants.
+    #[arg(long, default_value_t = 8)]
+    count: usize,
+    /// Seed of the variants.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Pixels per cell side in the grid (the image is scaled up with nearest neighbours).
+    #[arg(long, default_value_t = 128)]
+    cell: u32,
+    /// Also write every variant as a PNG into this folder (Keras's save_to_dir).
+    #[arg(long)]
+    save_to_dir: Option<PathBuf>,
+    /// The grid PNG to write.
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+fn first_image(dir: &Path) -> Result<PathBuf, UserError> {
+    if dir.is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    let idx = cnn_datasets::scan_folder(dir, &cnn_datasets::FolderOptions::default())
+        .map_err(|e| bad_input("cannot read folder", dir.display().to_string(), e))?;
+    idx.files.first().map(|f| dir.join(f)).ok_or_else(|| {
+        UserError::new(
+            "no image",
+            dir.display().to_string(),
+            "no images in class folders".into(),
+        )
+    })
+}
+
+fn to_rgb(img: &Image) -> image::RgbImage {
+    let px = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    image::RgbImage::from_fn(img.w as u32, img.h as u32, |x, y| {
+        let i = (y as usize * img.w + x as usize) * img.c;
+        if img.c == 1 {
+            let v = px(img.data[i]);
+            image::Rgb([v, v, v])
+        } else {
+            image::Rgb([px(img.data[i]), px(img.data[i + 1]), px(img.data[i + 2])])
+        }
+    })
+}
+
+/// Runs the command.
+pub fn run(a: &AugmentArgs) -> CliResult<String> {
+    let path = first_image(&a.input)?;
+    let name = path.display().to_string();
+    let bytes = std::fs::read(&path).map_err(|e| bad_input("cannot read image", &name, e))?;
+    let folder = cnn_datasets::FolderOptions::default();
+    let (h, w, data) = cnn_datasets::decode_image(&bytes, &folder)
+        .map_err(|e| UserError::new("cannot decode image", name.clone(), e))?;
+    let img = Image {
+        h,
+        w,
+        c: 3,
+        data: data.into_iter().map(f32::from).collect(),
+    };
+    let fill_mode = FillMode::from_name(&a.fill_mode).ok_or_else(|| {
+        UserError::new(
+            "bad option",
+            "--fill-mode".into(),
+            format!(
+                "`{}` is not nearest, constant, reflect or wrap",
+                a.fill_mode
+            ),
+        )
+    })?;
+    let brightness = match &a.brightness {
+        None => None,
+        Some(s) => {
+            let v: Vec<f32> = s.split(',').filter_map(|p| p.trim().parse().ok()).collect();
+            match v[..] {
+                [lo, hi] if lo <= hi && lo >= 0.0 => Some((lo, hi)),
+                _ => {
+                    return Err(UserError::new(
+                        "bad option",
+                        "--brightness".into(),
+                        format!("`{s}` is not lo,hi with 0 <= lo <= hi"),
+                    )
+                    .into());
+                }
+            }
+        }
+    };
+    if a.zoom < 0.0
+        || a.zoom >= 1.0
+        || a.count == 0
+        || a.count > 256
+        || a.cell == 0
+        || a.cell > 1024
+    {
+        return Err(UserError::new(
+            "bad option",
+            "--zoom/--count/--cell".into(),
+            "zoom in [0, 1), count in 1..=256, cell in 1..=1024".into(),
+        )
+        .into());
+    }
+    let g = ImageDataGenerator::new(AugmentConfig {
+        rotation_range: a.rotation,
+        width_shift_range: ShiftRange::Float(a.width_shift),
+        height_shift_range: ShiftRange::Float(a.height_shift),
+        shear_range: a.shear,
+        zoom_range: AugmentConfig::zoom(a.zoom),
+        horizontal_flip: a.horizontal_flip,
+        vertical_flip: a.vertical_flip,
+        fill_mode,
+        cval: a.cval,
+        brightness_range: brightness,
+        channel_shift_range: a.channel_shift,
+        ..Default::default()
+    });
+    g.validate()
+        .map_err(|e| UserError::new("bad option", "augmentation".into(), e.to_string()))?;
+    let variants: Vec<Image> = (0..a.count)
+        .map(|i| g.random_transform(&img, cnn_augment::image_seed(a.seed, 0, i)))
+        .collect();
+    if let Some(dir) = &a.save_to_dir {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+        for (i, v) in variants.iter().enumerate() {
+            let p = dir.join(format!("aug_{i:03}.png"));
+            to_rgb(v)
+                .save(&p)
+                .map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        }
+    }
+    // Original first, then the variants, four or more per row, with margins.
+    let cells: Vec<image::RgbImage> = std::iter::once(&img)
+        .chain(&variants)
+        .map(|v| {
+            image::imageops::resize(
+                &to_rgb(v),
+                a.cell,
+                a.cell * h as u32 / w.max(1) as u32,
+                image::imageops::FilterType::Nearest,
+            )
+        })
+        .collect();
+    let cols = ((cells.len() as f64).sqrt().ceil() as u32).max(3);
+    let rows = (cells.len() as u32).div_ceil(cols);
+    let (cw, ch, m) = (cells[0].width(), cells[0].height(), 6u32);
+    let mut grid = image::RgbImage::from_pixel(
+        cols * (cw + m) + m,
+        rows * (ch + m) + m,
+        image::Rgb([255, 255, 255]),
+    );
+    for (i, cell) in cells.iter().enumerate() {
+        let (gx, gy) = (i as u32 % cols, i as u32 / cols);
+        image::imageops::replace(
+            &mut grid,
+            cell,
+            (m + gx * (cw + m)) as i64,
+            (m + gy * (ch + m)) as i64,
+        );
+        if i == 0 {
+            // A dark frame marks the original.
+            for x in 0..cw + 4 {
+                for (y0, y1) in [(0, 1), (ch + 3, ch + 4)] {
+                    for y in y0..y1 {
+                        grid.put_pixel(m + x - 2, m + y - 2, image::Rgb([40, 40, 40]));
+                    }
+                }
+            }
+            for y in 0..ch + 4 {
+                for x in [0u32, 1, cw + 2, cw + 3] {
+                    grid.put_pixel(m + x - 2, m + y - 2, image::Rgb([40, 40, 40]));
+                }
+            }
+        }
+    }
+    cnn_tensor::io::write_atomic(&a.out, &{
+        let mut buf = Vec::new();
+        grid.write_to(&mut std::io::Cursor::new(&mut buf), image::ImageFormat::Png)
+            .map_err(|e| anyhow!(e))?;
+        buf
+    })
+    .map_err(|e| anyhow!("{}: {e}", a.out.display()))?;
+    Ok(format!(
+        "wrote {} (original, framed, and {} variants of {name})\n",
+        a.out.display(),
+        a.count
+    ))
+}
