@@ -332,3 +332,61 @@ fn train_from_image_folders_and_zip() {
         "offline",
     );
 }
+
+#[test]
+fn augment_writes_a_preview_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("item.png");
+    let data = cnn_datasets::fashion_mnist_sample().unwrap();
+    image::GrayImage::from_raw(28, 28, data.test.as_ref().unwrap().images[..784].to_vec())
+        .unwrap()
+        .save(&src)
+        .unwrap();
+    let out = dir.path().join("grid.png");
+    let saved = dir.path().join("variants");
+    let s = ok(&[
+        "augment",
+        src.to_str().unwrap(),
+        "--rotation",
+        "30",
+        "--zoom",
+        "0.2",
+        "--horizontal-flip",
+        "--count",
+        "5",
+        "--cell",
+        "56",
+        "--save-to-dir",
+        saved.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(s.contains("5 variants"), "{s}");
+    let grid = image::open(&out).unwrap();
+    // Six cells (original + 5) in rows of three, 56 px each, with 6 px margins.
+    assert_eq!(
+        (grid.width(), grid.height()),
+        (3 * (56 + 6) + 6, 2 * (56 + 6) + 6)
+    );
+    assert_eq!(std::fs::read_dir(&saved).unwrap().count(), 5);
+    user_error(
+        &[
+            "augment",
+            src.to_str().unwrap(),
+            "--fill-mode",
+            "mirror",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "--fill-mode",
+    );
+    user_error(
+        &[
+            "augment",
+            dir.path().join("none.png").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "none.png",
+    );
+}
