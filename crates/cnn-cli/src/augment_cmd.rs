@@ -8,47 +8,121 @@ use cnn_augment::{AugmentConfig, FillMode, Image, ImageDataGenerator, ShiftRange
 
 use crate::error::{CliResult, UserError, bad_input};
 
+/// Keras `ImageDataGenerator` options on the command line. Rotation and shear are in degrees
+/// (so Chollet's `shear_range=0.2` is 0.2°); shifts below 1 are fractions of the side, from 1 up
+/// pixels; `--zoom z` draws factors in `[1 − z, 1 + z]` per axis.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AugmentFlags {
+    /// Rotation range in degrees.
+    #[arg(long, default_value_t = 0.0)]
+    pub rotation: f32,
+    /// Horizontal shift (fraction of the width if < 1, else pixels).
+    #[arg(long, default_value_t = 0.0)]
+    pub width_shift: f32,
+    /// Vertical shift (fraction of the height if < 1, else pixels).
+    #[arg(long, default_value_t = 0.0)]
+    pub height_shift: f32,
+    /// Shear range in degrees.
+    #[arg(long, default_value_t = 0.0)]
+    pub shear: f32,
+    /// Zoom range z: factors in [1 − z, 1 + z], drawn per axis.
+    #[arg(long, default_value_t = 0.0)]
+    pub zoom: f32,
+    /// Flip left-right half of the time.
+    #[arg(long)]
+    pub horizontal_flip: bool,
+    /// Flip top-bottom half of the time.
+    #[arg(long)]
+    pub vertical_flip: bool,
+    /// nearest, constant, reflect or wrap.
+    #[arg(long, default_value = "nearest")]
+    pub fill_mode: String,
+    /// Fill value for --fill-mode constant (0–255).
+    #[arg(long, default_value_t = 0.0)]
+    pub cval: f32,
+    /// Brightness range "lo,hi" (e.g. 0.5,1.5).
+    #[arg(long)]
+    pub brightness: Option<String>,
+    /// Channel shift range (0–255 scale).
+    #[arg(long, default_value_t = 0.0)]
+    pub channel_shift: f32,
+}
+
+impl AugmentFlags {
+    /// The generator options these flags describe.
+    pub fn config(&self) -> Result<AugmentConfig, UserError> {
+        let fill_mode = FillMode::from_name(&self.fill_mode).ok_or_else(|| {
+            UserError::new(
+                "bad option",
+                "--fill-mode".into(),
+                format!(
+                    "`{}` is not nearest, constant, reflect or wrap",
+                    self.fill_mode
+                ),
+            )
+        })?;
+        let brightness_range = match &self.brightness {
+            None => None,
+            Some(s) => {
+                let v: Vec<f32> = s.split(',').filter_map(|p| p.trim().parse().ok()).collect();
+                match v[..] {
+                    [lo, hi] if lo <= hi && lo >= 0.0 => Some((lo, hi)),
+                    _ => {
+                        return Err(UserError::new(
+                            "bad option",
+                            "--brightness".into(),
+                            format!("`{s}` is not lo,hi with 0 <= lo <= hi"),
+                        ));
+                    }
+                }
+            }
+        };
+        if !(0.0..1.0).contains(&self.zoom) {
+            return Err(UserError::new(
+                "bad option",
+                "--zoom".into(),
+                format!("{} is not in [0, 1)", self.zoom),
+            ));
+        }
+        let cfg = AugmentConfig {
+            rotation_range: self.rotation,
+            width_shift_range: ShiftRange::Float(self.width_shift),
+            height_shift_range: ShiftRange::Float(self.height_shift),
+            shear_range: self.shear,
+            zoom_range: AugmentConfig::zoom(self.zoom),
+            horizontal_flip: self.horizontal_flip,
+            vertical_flip: self.vertical_flip,
+            fill_mode,
+            cval: self.cval,
+            brightness_range,
+            channel_shift_range: self.channel_shift,
+            ..Default::default()
+        };
+        ImageDataGenerator::new(cfg.clone())
+            .validate()
+            .map_err(|e| UserError::new("bad option", "augmentation".into(), e.to_string()))?;
+        Ok(cfg)
+    }
+
+    /// Whether any augmentation is asked for.
+    pub fn any(&self) -> bool {
+        self.config().is_ok_and(|c| {
+            c.has_affine()
+                || c.horizontal_flip
+                || c.vertical_flip
+                || c.brightness_range.is_some()
+                || c.channel_shift_range != 0.0
+        })
+    }
+}
+
 /// Write a grid of an image and its augmented variants (like the cat pictures of Chollet §5.2).
-/// Options take Keras's `ImageDataGenerator` meanings: degrees for rotation and shear (so
-/// Chollet's `shear_range=0.2` is 0.2°), fractions of the side for shifts below 1 and pixels
-/// from 1 up, `--zoom z` for `[1 − z, 1 + z]`.
 #[derive(Args, Debug)]
 pub struct AugmentArgs {
     /// An image file, or a folder (its first image in Keras's file order is used).
     input: PathBuf,
-    /// Rotation range in degrees.
-    #[arg(long, default_value_t = 0.0)]
-    rotation: f32,
-    /// Horizontal shift (fraction of the width if < 1, else pixels).
-    #[arg(long, default_value_t = 0.0)]
-    width_shift: f32,
-    /// Vertical shift (fraction of the height if < 1, else pixels).
-    #[arg(long, default_value_t = 0.0)]
-    height_shift: f32,
-    /// Shear range in degrees.
-    #[arg(long, default_value_t = 0.0)]
-    shear: f32,
-    /// Zoom range z: factors in [1 − z, 1 + z], drawn per axis.
-    #[arg(long, default_value_t = 0.0)]
-    zoom: f32,
-    /// Flip left-right half of the time.
-    #[arg(long)]
-    horizontal_flip: bool,
-    /// Flip top-bottom half of the time.
-    #[arg(long)]
-    vertical_flip: bool,
-    /// nearest, constant, reflect or wrap.
-    #[arg(long, default_value = "nearest")]
-    fill_mode: String,
-    /// Fill value for --fill-mode constant (0–255).
-    #[arg(long, default_value_t = 0.0)]
-    cval: f32,
-    /// Brightness range "lo,hi" (e.g. 0.5,1.5).
-    #[arg(long)]
-    brightness: Option<String>,
-    /// Channel shift range (0–255 scale).
-    #[arg(long, default_value_t = 0.0)]
-    channel_shift: f32,
+    #[command(flatten)]
+    flags: AugmentFlags,
     /// Number of variants.
     #[arg(long, default_value_t = 8)]
     count: usize,
@@ -108,63 +182,15 @@ pub fn run(a: &AugmentArgs) -> CliResult<String> {
         c: 3,
         data: data.into_iter().map(f32::from).collect(),
     };
-    let fill_mode = FillMode::from_name(&a.fill_mode).ok_or_else(|| {
-        UserError::new(
-            "bad option",
-            "--fill-mode".into(),
-            format!(
-                "`{}` is not nearest, constant, reflect or wrap",
-                a.fill_mode
-            ),
-        )
-    })?;
-    let brightness = match &a.brightness {
-        None => None,
-        Some(s) => {
-            let v: Vec<f32> = s.split(',').filter_map(|p| p.trim().parse().ok()).collect();
-            match v[..] {
-                [lo, hi] if lo <= hi && lo >= 0.0 => Some((lo, hi)),
-                _ => {
-                    return Err(UserError::new(
-                        "bad option",
-                        "--brightness".into(),
-                        format!("`{s}` is not lo,hi with 0 <= lo <= hi"),
-                    )
-                    .into());
-                }
-            }
-        }
-    };
-    if a.zoom < 0.0
-        || a.zoom >= 1.0
-        || a.count == 0
-        || a.count > 256
-        || a.cell == 0
-        || a.cell > 1024
-    {
+    if a.count == 0 || a.count > 256 || a.cell == 0 || a.cell > 1024 {
         return Err(UserError::new(
             "bad option",
-            "--zoom/--count/--cell".into(),
-            "zoom in [0, 1), count in 1..=256, cell in 1..=1024".into(),
+            "--count/--cell".into(),
+            "count in 1..=256, cell in 1..=1024".into(),
         )
         .into());
     }
-    let g = ImageDataGenerator::new(AugmentConfig {
-        rotation_range: a.rotation,
-        width_shift_range: ShiftRange::Float(a.width_shift),
-        height_shift_range: ShiftRange::Float(a.height_shift),
-        shear_range: a.shear,
-        zoom_range: AugmentConfig::zoom(a.zoom),
-        horizontal_flip: a.horizontal_flip,
-        vertical_flip: a.vertical_flip,
-        fill_mode,
-        cval: a.cval,
-        brightness_range: brightness,
-        channel_shift_range: a.channel_shift,
-        ..Default::default()
-    });
-    g.validate()
-        .map_err(|e| UserError::new("bad option", "augmentation".into(), e.to_string()))?;
+    let g = ImageDataGenerator::new(a.flags.config()?);
     let variants: Vec<Image> = (0..a.count)
         .map(|i| g.random_transform(&img, cnn_augment::image_seed(a.seed, 0, i)))
         .collect();

@@ -28,6 +28,8 @@ pub struct TrainArgs {
     dataset: String,
     #[command(flatten)]
     data: DataFlags,
+    #[command(flatten)]
+    augment: crate::augment_cmd::AugmentFlags,
     /// Train until this epoch (counting epochs already done when resuming).
     #[arg(long, default_value_t = 1)]
     epochs: usize,
@@ -155,6 +157,30 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     };
     let mut data = ArrayData::new(&train_xy.0, &train_xy.1, a.batch_size, true, a.seed)
         .map_err(|e| bad_input("bad data", &a.dataset, e))?;
+    // With augmentation, batches come from an ImageDataGenerator flow (pixels 0-255, rescaled
+    // after augmenting, as Keras does), prefetched on a worker thread.
+    let mut augmented = if a.augment.any() {
+        let mut cfg = a.augment.config()?;
+        cfg.rescale = Some(1.0 / 255.0);
+        let mut x255 = train_xy.0.clone();
+        x255.map_inplace(|v| v * 255.0);
+        let g = std::sync::Arc::new(cnn_augment::ImageDataGenerator::new(cfg));
+        let flow = cnn_augment::Flow::new(
+            g,
+            std::sync::Arc::new(x255),
+            std::sync::Arc::new(train_xy.1.clone()),
+            cnn_augment::FlowOptions {
+                batch_size: a.batch_size,
+                shuffle: true,
+                seed: a.seed,
+                subset: None,
+            },
+        )
+        .map_err(|e| bad_input("bad option", "augmentation", e))?;
+        Some(cnn_augment::Prefetch::new(flow, 4))
+    } else {
+        None
+    };
     let mut val = match &val_xy {
         Some((x, y)) => Some(
             ArrayData::new(x, y, 256, false, 0)
@@ -210,7 +236,10 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         .fit(
             &mut opt,
             Loss::SparseCategoricalCrossentropy,
-            &mut data,
+            match augmented.as_mut() {
+                Some(p) => p as &mut dyn cnn_nn::BatchSource,
+                None => &mut data,
+            },
             val.as_mut().map(|v| v as &mut dyn cnn_nn::BatchSource),
             &fit,
             &mut callbacks,
@@ -222,6 +251,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             )
         })?;
     let train_secs = t0.elapsed().as_secs_f64();
+    let waited = augmented.as_ref().map(|p| p.waited().as_secs_f64());
     let last_epoch = initial_epoch + history.epoch.len();
     save_model_with(
         &a.out,
@@ -241,6 +271,12 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         history.loss.last().unwrap_or(&f32::NAN),
         history.accuracy.last().unwrap_or(&f32::NAN)
     ));
+    if let Some(w) = waited {
+        out.push_str(&format!(
+            "augmentation: the training loop waited {w:.2} s for data ({:.1}% of the training time)\n",
+            100.0 * w / train_secs.max(1e-9)
+        ));
+    }
     let test_eval = match &ds.test {
         Some(t) => {
             let (x, y) = to_xy(t)?;
@@ -271,6 +307,8 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             "samples_per_second": samples_per_s,
             "history": history,
             "test": test_eval,
+            "augmentation": a.augment.any().then(|| format!("{:?}", a.augment)),
+            "waited_for_data_seconds": waited,
         });
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
         cnn_tensor::io::write_atomic(r, text.as_bytes())

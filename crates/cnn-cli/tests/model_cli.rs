@@ -390,3 +390,54 @@ fn augment_writes_a_preview_grid() {
         "none.png",
     );
 }
+
+#[test]
+fn train_with_augmentation_reports_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("a.cnn");
+    let r = dir.path().join("r.json");
+    let out = ok(&[
+        "train",
+        "-m",
+        "dense-mnist",
+        "-d",
+        "fashion-mnist-sample",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--rotation",
+        "10",
+        "--width-shift",
+        "0.1",
+        "--height-shift",
+        "2",
+        "--zoom",
+        "0.1",
+        "--out",
+        m.to_str().unwrap(),
+        "--report",
+        r.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.contains("augmentation: the training loop waited"),
+        "{out}"
+    );
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+    assert!(rep["waited_for_data_seconds"].as_f64().is_some(), "{rep}");
+    assert!(rep["test"]["accuracy"].as_f64().unwrap() > 0.5, "{rep}");
+    user_error(
+        &[
+            "train",
+            "-m",
+            "dense-mnist",
+            "-d",
+            "fashion-mnist-sample",
+            "--zoom",
+            "1.5",
+        ],
+        "--zoom",
+    );
+}
