@@ -104,15 +104,18 @@ impl AugmentFlags {
         Ok(cfg)
     }
 
-    /// Whether any augmentation is asked for.
+    /// Whether any augmentation is asked for (valid or not: check values with
+    /// [`AugmentFlags::config`]).
     pub fn any(&self) -> bool {
-        self.config().is_ok_and(|c| {
-            c.has_affine()
-                || c.horizontal_flip
-                || c.vertical_flip
-                || c.brightness_range.is_some()
-                || c.channel_shift_range != 0.0
-        })
+        self.rotation != 0.0
+            || self.width_shift != 0.0
+            || self.height_shift != 0.0
+            || self.shear != 0.0
+            || self.zoom != 0.0
+            || self.horizontal_flip
+            || self.vertical_flip
+            || self.brightness.is_some()
+            || self.channel_shift != 0.0
     }
 }
 

@@ -80,6 +80,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         .into());
     }
     // Check the cheap flags before loading any data.
+    let augment_cfg = a.augment.any().then(|| a.augment.config()).transpose()?;
     let fresh_opt = Optimizer::from_name(&a.optimizer, a.lr)
         .map_err(|e| bad_input("bad option", "--optimizer/--lr", e))?;
     let loaded = load(&a.dataset, &a.data)?;
@@ -159,8 +160,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         .map_err(|e| bad_input("bad data", &a.dataset, e))?;
     // With augmentation, batches come from an ImageDataGenerator flow (pixels 0-255, rescaled
     // after augmenting, as Keras does), prefetched on a worker thread.
-    let mut augmented = if a.augment.any() {
-        let mut cfg = a.augment.config()?;
+    let mut augmented = if let Some(mut cfg) = augment_cfg {
         cfg.rescale = Some(1.0 / 255.0);
         let mut x255 = train_xy.0.clone();
         x255.map_inplace(|v| v * 255.0);
