@@ -29,7 +29,7 @@ enum Cmd {
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Base URL holding the upstream file names; missing files come from there (system
-        /// copies are then not used).
+        /// copies are then not used). Default: $CNN_DATASET_MIRROR when set.
         #[arg(long)]
         mirror: Option<String>,
         /// Never touch the network: report what is present and what is missing.

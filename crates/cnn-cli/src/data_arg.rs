@@ -20,7 +20,8 @@ pub struct DataFlags {
     /// Where datasets are cached (default: $CNN_DATA_DIR, else ~/.cache/cnn).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Download missing dataset files from this base URL instead of the official mirrors.
+    /// Download missing dataset files from this base URL instead of the official mirrors
+    /// (default: $CNN_DATASET_MIRROR when set).
     #[arg(long)]
     pub mirror: Option<String>,
     /// Never download; use local copies only.

@@ -17,7 +17,8 @@ pub struct LoadOptions {
     /// Do not look at system copies.
     pub no_system: bool,
     /// Download missing files from this base URL (holding the upstream file names) instead of
-    /// the official mirrors; system copies are then not used.
+    /// the official mirrors; system copies are then not used. When `None`, the
+    /// `CNN_DATASET_MIRROR` environment variable is used if set.
     pub mirror: Option<String>,
     /// Never touch the network.
     pub offline: bool,
@@ -36,7 +37,20 @@ pub fn fetch(name: &str, opts: &LoadOptions) -> Result<Vec<FileReport>> {
     fetch_entry(e, opts)
 }
 
+/// The environment variable naming a mirror base URL when none is given.
+pub const MIRROR_ENV: &str = "CNN_DATASET_MIRROR";
+
 pub(crate) fn fetch_entry(e: &CatalogEntry, opts: &LoadOptions) -> Result<Vec<FileReport>> {
+    let mut resolved;
+    let opts = if opts.mirror.is_none()
+        && let Some(m) = std::env::var(MIRROR_ENV).ok().filter(|m| !m.is_empty())
+    {
+        resolved = opts.clone();
+        resolved.mirror = Some(m);
+        &resolved
+    } else {
+        opts
+    };
     let cache = data_dir(opts.data_dir.as_deref()).join(e.name);
     let mut system: Vec<PathBuf> = Vec::new();
     if !opts.no_system && opts.mirror.is_none() {

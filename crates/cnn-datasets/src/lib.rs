@@ -38,7 +38,7 @@ pub use digest::{Digest, Pins};
 #[cfg(feature = "download")]
 pub use download::{DEFAULT_MAX_DOWNLOAD, Downloader, RemoteFile};
 pub use error::{DatasetError, Result};
-pub use fetch::{LoadOptions, fetch};
+pub use fetch::{LoadOptions, MIRROR_ENV, fetch};
 pub use folder::{
     ColorMode, Decoded, FolderIndex, FolderOptions, IMAGE_EXTENSIONS, Interpolation, Skipped,
     decode as decode_image, image_folder, scan as scan_folder, zip_folder,

@@ -128,3 +128,45 @@ fn no_network_and_no_copy_names_every_file() {
         "{err}"
     );
 }
+
+/// `CNN_DATASET_MIRROR` stands in for `--mirror` (run as a child process so the variable does
+/// not leak into other tests).
+#[test]
+fn the_mirror_can_come_from_the_environment() {
+    if std::env::var("CNN_MIRROR_CHILD").is_ok() {
+        let data = std::env::var("CNN_MIRROR_DATA").unwrap();
+        let err = mnist(&LoadOptions {
+            data_dir: Some(data.into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(&std::env::var(MIRROR_ENV).unwrap()), "{err}");
+        return;
+    }
+    let s = Server::start();
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "the_mirror_can_come_from_the_environment",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("CNN_MIRROR_CHILD", "1")
+        .env("CNN_MIRROR_DATA", data.path())
+        .env(MIRROR_ENV, s.url("/env-mirror"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        s.requests()
+            .iter()
+            .any(|r| r.contains("/env-mirror/train-images-idx3-ubyte.gz")),
+        "{:?}",
+        s.requests()
+    );
+}
