@@ -46,48 +46,16 @@ pub fn safe_relative(path: &Path) -> bool {
         && path.components().any(|c| matches!(c, Component::Normal(_)))
 }
 
-fn entries<'a>(
-    archive: &'a mut tar::Archive<MultiGzDecoder<std::fs::File>>,
+/// Walks the entries of a `.tar.gz` stream with the checks every reader needs — the entry
+/// count limit, a readable header, a relative path without `..` — and calls `f` on each entry
+/// with its path.
+fn for_each_entry<R: Read>(
+    reader: R,
     file: &Path,
-) -> Result<tar::Entries<'a, MultiGzDecoder<std::fs::File>>> {
-    archive
-        .entries()
-        .map_err(|e| err(file, "archive", e.to_string()))
-}
-
-fn open(file: &Path) -> Result<tar::Archive<MultiGzDecoder<std::fs::File>>> {
-    let f = std::fs::File::open(file).map_err(|source| DatasetError::Io {
-        path: file.to_path_buf(),
-        source,
-    })?;
-    Ok(tar::Archive::new(MultiGzDecoder::new(f)))
-}
-
-/// Reads the members named in `wanted` (paths inside the archive) into memory, without
-/// extracting anything. Every entry path is checked; a missing member is an error naming it.
-pub fn read_members(
-    file: &Path,
-    wanted: &[&str],
     limits: Limits,
-) -> Result<HashMap<String, Vec<u8>>> {
-    let f = std::fs::File::open(file).map_err(|source| DatasetError::Io {
-        path: file.to_path_buf(),
-        source,
-    })?;
-    read_members_from(f, file, wanted, limits)
-}
-
-/// [`read_members`] from any reader of `.tar.gz` bytes; `label` names the source in errors.
-pub fn read_members_from(
-    reader: impl Read,
-    label: &Path,
-    wanted: &[&str],
-    limits: Limits,
-) -> Result<HashMap<String, Vec<u8>>> {
-    let file = label;
+    mut f: impl FnMut(&mut tar::Entry<'_, MultiGzDecoder<R>>, PathBuf) -> Result<()>,
+) -> Result<()> {
     let mut archive = tar::Archive::new(MultiGzDecoder::new(reader));
-    let mut out = HashMap::new();
-    let mut total = 0u64;
     let entries = archive
         .entries()
         .map_err(|e| err(file, "archive", e.to_string()))?;
@@ -117,29 +85,71 @@ pub fn read_members_from(
                 "refusing an entry with an absolute path or `..`",
             ));
         }
+        f(&mut entry, path)?;
+    }
+    Ok(())
+}
+
+/// The size of a regular-file entry, checked against the per-entry and total limits.
+fn checked_size<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    file: &Path,
+    name: &str,
+    total: u64,
+    limits: Limits,
+) -> Result<u64> {
+    let size = entry
+        .header()
+        .size()
+        .map_err(|e| err(file, name, e.to_string()))?;
+    if size > limits.max_entry || total + size > limits.max_total {
+        return Err(err(
+            file,
+            name,
+            format!(
+                "{size} bytes is over the archive limits ({} per entry, {} in all)",
+                limits.max_entry, limits.max_total
+            ),
+        ));
+    }
+    Ok(size)
+}
+
+/// Reads the members named in `wanted` (paths inside the archive) into memory, without
+/// extracting anything. Every entry path is checked; a missing member is an error naming it.
+pub fn read_members(
+    file: &Path,
+    wanted: &[&str],
+    limits: Limits,
+) -> Result<HashMap<String, Vec<u8>>> {
+    let f = std::fs::File::open(file).map_err(|source| DatasetError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    read_members_from(f, file, wanted, limits)
+}
+
+/// [`read_members`] from any reader of `.tar.gz` bytes; `label` names the source in errors.
+pub fn read_members_from(
+    reader: impl Read,
+    label: &Path,
+    wanted: &[&str],
+    limits: Limits,
+) -> Result<HashMap<String, Vec<u8>>> {
+    let file = label;
+    let mut out = HashMap::new();
+    let mut total = 0u64;
+    for_each_entry(reader, file, limits, |entry, path| {
         let name = path.to_string_lossy().trim_start_matches("./").to_string();
         if !wanted.contains(&name.as_str()) {
-            continue;
+            return Ok(());
         }
         if !entry.header().entry_type().is_file() {
             return Err(err(file, &name, "is not a regular file"));
         }
-        let size = entry
-            .header()
-            .size()
-            .map_err(|e| err(file, &name, e.to_string()))?;
-        if size > limits.max_entry || total + size > limits.max_total {
-            return Err(err(
-                file,
-                &name,
-                format!(
-                    "{size} bytes is over the archive limits ({} per entry, {} in all)",
-                    limits.max_entry, limits.max_total
-                ),
-            ));
-        }
+        let size = checked_size(entry, file, &name, total, limits)?;
         let mut buf = Vec::new();
-        (&mut entry)
+        entry
             .take(size)
             .read_to_end(&mut buf)
             .map_err(|e| err(file, &name, format!("corrupt or truncated archive: {e}")))?;
@@ -152,7 +162,8 @@ pub fn read_members_from(
         }
         total += size;
         out.insert(name, buf);
-    }
+        Ok(())
+    })?;
     let missing: Vec<&str> = wanted
         .iter()
         .copied()
@@ -171,87 +182,45 @@ pub fn read_members_from(
 /// Extracts regular files and directories into `dest`, refusing links, absolute paths and
 /// `..`, within the limits. Returns the files written.
 pub fn extract(file: &Path, dest: &Path, limits: Limits) -> Result<Vec<PathBuf>> {
-    let mut archive = open(file)?;
     let io = |p: &Path, source| DatasetError::Io {
         path: p.to_path_buf(),
         source,
     };
+    let f = std::fs::File::open(file).map_err(|e| io(file, e))?;
     std::fs::create_dir_all(dest).map_err(|e| io(dest, e))?;
     let mut written = Vec::new();
     let mut total = 0u64;
-    for (i, entry) in entries(&mut archive, file)?.enumerate() {
-        if i >= limits.max_entries {
-            return Err(err(
-                file,
-                format!("entry {i}"),
-                format!("more than {} entries", limits.max_entries),
-            ));
-        }
-        let mut entry = entry.map_err(|e| {
-            err(
-                file,
-                format!("entry {i}"),
-                format!("corrupt or truncated archive: {e}"),
-            )
-        })?;
-        let path = entry
-            .path()
-            .map_err(|e| err(file, format!("entry {i}"), e.to_string()))?
-            .into_owned();
-        if !safe_relative(&path) {
-            return Err(err(
-                file,
-                path.display().to_string(),
-                "refusing an entry with an absolute path or `..`",
-            ));
-        }
+    for_each_entry(f, file, limits, |entry, path| {
         let kind = entry.header().entry_type();
         let target = dest.join(&path);
+        let name = path.display().to_string();
         if kind.is_dir() {
-            std::fs::create_dir_all(&target).map_err(|e| io(&target, e))?;
-            continue;
+            return std::fs::create_dir_all(&target).map_err(|e| io(&target, e));
         }
         if kind.is_symlink() || kind.is_hard_link() {
-            return Err(err(file, path.display().to_string(), "refusing a link"));
+            return Err(err(file, name, "refusing a link"));
         }
         if !kind.is_file() {
-            continue;
+            return Ok(());
         }
-        let size = entry
-            .header()
-            .size()
-            .map_err(|e| err(file, path.display().to_string(), e.to_string()))?;
-        if size > limits.max_entry || total + size > limits.max_total {
-            return Err(err(
-                file,
-                path.display().to_string(),
-                format!(
-                    "{size} bytes is over the archive limits ({} per entry, {} in all)",
-                    limits.max_entry, limits.max_total
-                ),
-            ));
-        }
+        let size = checked_size(entry, file, &name, total, limits)?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         }
         let mut out = std::fs::File::create(&target).map_err(|e| io(&target, e))?;
-        let copied = std::io::copy(&mut (&mut entry).take(size), &mut out).map_err(|e| {
-            err(
-                file,
-                path.display().to_string(),
-                format!("corrupt or truncated archive: {e}"),
-            )
-        })?;
+        let copied = std::io::copy(&mut entry.take(size), &mut out)
+            .map_err(|e| err(file, &name, format!("corrupt or truncated archive: {e}")))?;
         if copied != size {
             return Err(err(
                 file,
-                path.display().to_string(),
+                name,
                 format!("truncated: {copied} of {size} bytes"),
             ));
         }
         total += size;
         written.push(target);
-    }
+        Ok(())
+    })?;
     Ok(written)
 }
 

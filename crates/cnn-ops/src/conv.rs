@@ -221,6 +221,19 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeometry, p0: usize, p1: usize, dx: &mut [
     }
 }
 
+/// Runs `f` on the patch matrix (`rows × kh·kw·C`) of a tile: the input pixels themselves for a
+/// pointwise convolution, else the tile unfolded into this thread's scratch buffer.
+fn with_patches<R>(g: &Conv2dGeometry, xn: &[f32], t: &Tile, f: impl FnOnce(&[f32]) -> R) -> R {
+    let k = g.patch_len();
+    if g.is_pointwise() {
+        return f(&xn[t.p0 * k..t.p1 * k]);
+    }
+    with_scratch(t.rows() * k, |cols| {
+        im2col(xn, g, t.p0, t.p1, cols);
+        f(cols)
+    })
+}
+
 /// Splits `buf` into one mutable slice per tile, `len_of(tile)` elements each, in tile order.
 fn split_by_tiles<'b>(
     mut buf: &'b mut [f32],
@@ -269,8 +282,7 @@ pub fn conv2d_forward(
             out.chunks_exact_mut(f)
                 .for_each(|r| r.copy_from_slice(b.data()));
         }
-        if g.is_pointwise() {
-            let a = &xn[t.p0 * k..t.p1 * k];
+        with_patches(&g, xn, t, |a| {
             sgemm(
                 t.rows(),
                 f,
@@ -282,24 +294,8 @@ pub fn conv2d_forward(
                 out,
                 b.is_some(),
                 1,
-            );
-        } else {
-            with_scratch(t.rows() * k, |cols| {
-                im2col(xn, &g, t.p0, t.p1, cols);
-                sgemm(
-                    t.rows(),
-                    f,
-                    k,
-                    cols,
-                    Trans::No,
-                    ws,
-                    Trans::No,
-                    out,
-                    b.is_some(),
-                    1,
-                );
-            });
-        }
+            )
+        });
     });
     debug_assert_eq!(pout * g.batch * f, y.len());
     Ok(y)
@@ -447,8 +443,7 @@ fn kernel_bias_grad(
                     continue;
                 }
                 let xn = &xs[t.n * pin * g.channels..(t.n + 1) * pin * g.channels];
-                if g.is_pointwise() {
-                    let a = &xn[t.p0 * k..t.p1 * k];
+                with_patches(g, xn, t, |a| {
                     sgemm(
                         k,
                         f,
@@ -460,24 +455,8 @@ fn kernel_bias_grad(
                         &mut dw,
                         true,
                         1,
-                    );
-                } else {
-                    with_scratch(t.rows() * k, |cols| {
-                        im2col(xn, g, t.p0, t.p1, cols);
-                        sgemm(
-                            k,
-                            f,
-                            t.rows(),
-                            cols,
-                            Trans::Yes,
-                            dyt,
-                            Trans::No,
-                            &mut dw,
-                            true,
-                            1,
-                        );
-                    });
-                }
+                    )
+                });
             }
             (dw, db)
         })
