@@ -53,6 +53,8 @@ pub enum CliError {
     User(UserError),
     /// The work failed (disk full, training diverged, ...).
     Failure(anyhow::Error),
+    /// Stopped by Ctrl-C after saving what was done (exit 130).
+    Interrupted(String),
 }
 
 impl From<UserError> for CliError {

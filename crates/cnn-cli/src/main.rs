@@ -1,7 +1,7 @@
 //! `cnn`: build, train, inspect and run convolutional networks on the CPU, with Keras semantics.
 //!
 //! Exit codes: 0 success, 2 bad input (files, flags, models that cannot be built), 1 failures
-//! while doing the work.
+//! while doing the work, 130 interrupted by Ctrl-C (after saving a checkpoint).
 
 mod augment_cmd;
 mod data_arg;
@@ -95,6 +95,10 @@ fn main() -> ExitCode {
                 eprintln!("hint: {h}");
             }
             ExitCode::from(2)
+        }
+        Err(CliError::Interrupted(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(130)
         }
         Err(CliError::Failure(e)) => {
             eprintln!("error: {e:#}");

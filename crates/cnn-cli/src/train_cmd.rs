@@ -13,7 +13,7 @@ use cnn_nn::{
 use serde_json::json;
 
 use crate::data_arg::{DataFlags, load};
-use crate::error::{CliResult, UserError, bad_input};
+use crate::error::{CliError, CliResult, UserError, bad_input};
 use crate::model_arg::{ModelSource, resolve};
 
 /// Train a model (Keras's `fit`) and save it, checkpointing after every epoch.
@@ -208,7 +208,12 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         e.restore_best_weights = true;
         e
     });
-    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut checkpoint];
+    // Ctrl-C stops after the current step; the model is then saved (below).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    let mut interrupt = cnn_nn::StopFlag(stop);
+    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut checkpoint, &mut interrupt];
     if !a.quiet {
         callbacks.insert(0, &mut progress);
     }
@@ -262,6 +267,13 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         &extra,
     )
     .map_err(|e| anyhow!("saving {}: {e}", a.out.display()))?;
+    if let Some((e, st)) = history.interrupted {
+        return Err(CliError::Interrupted(format!(
+            "interrupted during epoch {e} after step {st}: saved {} ({last_epoch} complete epoch(s); the weights include the \
+             interrupted epoch's steps). Continue with the same command plus --resume; it restarts epoch {e}.",
+            a.out.display()
+        )));
+    }
     let mut out = String::new();
     let samples_per_s = history.samples_per_second.iter().sum::<f64>()
         / history.samples_per_second.len().max(1) as f64;

@@ -441,3 +441,67 @@ fn train_with_augmentation_reports_waiting() {
         "--zoom",
     );
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("int.cnn");
+    let args = [
+        "train",
+        "-m",
+        "dense-mnist",
+        "-d",
+        "fashion-mnist-sample",
+        "--epochs",
+        "100000",
+        "--batch-size",
+        "64",
+        "--quiet",
+        "--out",
+        m.to_str().unwrap(),
+    ];
+    let child = Command::new(env!("CARGO_BIN_EXE_cnn"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training runs (the first checkpoint exists), then interrupt.
+    let t0 = std::time::Instant::now();
+    while !m.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted during epoch") && err.contains("--resume"),
+        "{err}"
+    );
+    let saved = cnn_nn::load_model(&m).unwrap();
+    assert!(saved.epoch >= 1 && saved.optimizer.is_some());
+    let next = (saved.epoch + 1).to_string();
+    let o = cnn(&[
+        "train",
+        "-m",
+        "dense-mnist",
+        "-d",
+        "fashion-mnist-sample",
+        "--epochs",
+        &next,
+        "--batch-size",
+        "64",
+        "--quiet",
+        "--resume",
+        "--out",
+        m.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(cnn_nn::load_model(&m).unwrap().epoch, saved.epoch + 1);
+}

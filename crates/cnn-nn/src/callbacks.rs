@@ -143,6 +143,11 @@ pub trait Callback {
     }
     /// After each batch.
     fn on_batch_end(&mut self, _epoch: usize, _logs: &BatchLogs) {}
+    /// Checked after every batch: `true` stops training right there (e.g. on Ctrl-C); the
+    /// interrupted epoch is not recorded and `History::interrupted` says where it stopped.
+    fn stop_requested(&self) -> bool {
+        false
+    }
     /// After each epoch; may stop training.
     fn on_epoch_end(&mut self, _ctx: &mut EpochContext<'_>, _logs: &EpochLogs) -> Result<Control> {
         Ok(Control::Continue)
@@ -469,6 +474,15 @@ impl Callback for ProgressBar {
             Self::line(l.steps, l.steps, l.seconds, true, &m)
         );
         Ok(Control::Continue)
+    }
+}
+
+/// Stops training after the current step once `flag` is set (by a Ctrl-C handler, say).
+pub struct StopFlag(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Callback for StopFlag {
+    fn stop_requested(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

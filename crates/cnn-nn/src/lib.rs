@@ -31,6 +31,7 @@ pub use arch::{
 };
 pub use callbacks::{
     Callback, Control, EarlyStopping, ModelCheckpoint, Monitor, ProgressBar, ReduceLrOnPlateau,
+    StopFlag,
 };
 pub use data::{ArrayData, BatchSource, Targets, argmax, gather};
 pub use error::{NnError, Result};

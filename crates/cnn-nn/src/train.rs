@@ -98,6 +98,9 @@ pub struct History {
     pub seconds: Vec<f64>,
     /// Training samples per second.
     pub samples_per_second: Vec<f64>,
+    /// `(epoch, step)` (1-based) after which a callback stopped training mid-epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<(usize, usize)>,
 }
 
 impl History {
@@ -446,7 +449,7 @@ impl Model {
             c.on_train_begin(&info)?;
         }
         let mut history = History::default();
-        for epoch in options.initial_epoch..options.epochs {
+        'epochs: for epoch in options.initial_epoch..options.epochs {
             for c in callbacks.iter_mut() {
                 c.on_epoch_begin(epoch + 1, &info)?;
             }
@@ -478,6 +481,10 @@ impl Model {
                 };
                 for c in callbacks.iter_mut() {
                     c.on_batch_end(epoch + 1, &logs);
+                }
+                if callbacks.iter().any(|c| c.stop_requested()) {
+                    history.interrupted = Some((epoch + 1, step + 1));
+                    break 'epochs;
                 }
             }
             let train_secs = t0.elapsed().as_secs_f64();
