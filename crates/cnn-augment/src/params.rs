@@ -206,11 +206,9 @@ impl AugmentConfig {
             let r = self.rotation_range as f64;
             p.theta = rng.random_range(-r..=r);
         }
-        let (h_side, w_side) = if self.keras_axis_compat {
-            (w, h)
-        } else {
-            (h, w)
-        };
+        // Keras scales the height range by the height and the width range by the width in
+        // both conventions; keras_axis_compat only changes which axis the matrix moves.
+        let (h_side, w_side) = (h, w);
         if !self.height_shift_range.is_zero() {
             p.tx = self.height_shift_range.draw(h_side, rng);
         }

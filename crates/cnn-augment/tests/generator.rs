@@ -541,3 +541,43 @@ fn flow_from_directory_on_the_real_cifar10_jpegs() {
     let (x, _) = train.batch(0, 781).unwrap();
     assert_eq!(x.dims(), &[50_000 - 781 * 64, 32, 32, 3]);
 }
+
+#[test]
+fn keras_axis_compat_swaps_the_axes_the_shift_moves() {
+    // 3x4 image, value = 10 * row + col.
+    let x = Image {
+        h: 3,
+        w: 4,
+        c: 1,
+        data: (0..12).map(|i| (10 * (i / 4) + i % 4) as f32).collect(),
+    };
+    let p = TransformParams {
+        tx: 1.0,
+        ..Default::default()
+    }; // from height_shift_range
+    let documented = apply_transform(&x, &p, &AugmentConfig::default());
+    // Documented axes: the height shift moves content vertically (pull: out[r][c] = in[r+1][c]).
+    assert_eq!(&documented.data[..4], &[10., 11., 12., 13.]);
+    let compat = apply_transform(
+        &x,
+        &p,
+        &AugmentConfig {
+            keras_axis_compat: true,
+            ..Default::default()
+        },
+    );
+    // Current Keras: the same parameter moves content horizontally (out[r][c] = in[r][c+1]).
+    assert_eq!(&compat.data[..4], &[1., 2., 3., 3.]);
+    // Either way, the height range is scaled by the height (3), the width range by the width (4).
+    for compat in [false, true] {
+        let cfg = AugmentConfig {
+            height_shift_range: ShiftRange::Float(0.5),
+            keras_axis_compat: compat,
+            ..Default::default()
+        };
+        for seed in 0..200 {
+            let t = cfg.draw(3, 4, &mut seeded_rng(seed));
+            assert!(t.tx.abs() <= 1.5 + 1e-9, "tx {} with compat {compat}", t.tx);
+        }
+    }
+}
