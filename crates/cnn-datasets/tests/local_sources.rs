@@ -5,22 +5,12 @@
 //! data folder beside the repository; they fail under `CI=true` when either is missing and are
 //! skipped with a message elsewhere.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use cnn_datasets::*;
-
-fn require(path: &Path) -> bool {
-    if path.exists() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "{} is required in CI",
-        path.display()
-    );
-    eprintln!("skipping: {} not present", path.display());
-    false
-}
+use common::require;
 
 fn system_only() -> LoadOptions {
     // An empty data dir, so the system copy is what gets used.

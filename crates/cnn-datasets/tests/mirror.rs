@@ -5,20 +5,7 @@ mod common;
 use std::path::Path;
 
 use cnn_datasets::*;
-use common::Server;
-
-fn require(path: &Path) -> bool {
-    if path.exists() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "{} is required in CI",
-        path.display()
-    );
-    eprintln!("skipping: {} not present", path.display());
-    false
-}
+use common::{Server, require};
 
 #[test]
 fn fashion_mnist_downloads_from_a_mirror_and_verifies() {

@@ -10,6 +10,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Whether a real-data path exists: in CI it must (the test fails), elsewhere the test is
+/// skipped with a message.
+pub fn require(path: &std::path::Path) -> bool {
+    if path.exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "{} is required in CI",
+        path.display()
+    );
+    eprintln!("skipping: {} not present", path.display());
+    false
+}
+
 /// What to do with one request for a path.
 #[derive(Clone, Debug)]
 pub enum Fault {
