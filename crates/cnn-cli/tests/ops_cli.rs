@@ -69,8 +69,9 @@ fn same_padding_and_stride() {
     // 5x5 of ones, 3x3 ones kernel, same padding, stride 2 → 3x3 (ceil(5/2)), pad 1 each side.
     let ones = "1 1 1 1 1\n".repeat(5);
     let k = "1,1,1\n1,1,1\n1,1,1\n";
-    std::fs::write(std::env::temp_dir().join("cnn-ones-k.txt"), k).unwrap();
-    let kp = std::env::temp_dir().join("cnn-ones-k.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let kp = dir.path().join("ones-k.txt");
+    std::fs::write(&kp, k).unwrap();
     let out = cnn(
         &[
             "ops",
