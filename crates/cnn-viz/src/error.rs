@@ -1,0 +1,43 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong when drawing or saving a picture.
+#[derive(Debug, thiserror::Error)]
+pub enum VizError {
+    /// The data cannot be drawn (empty history, mismatched sizes, absurd dimensions).
+    #[error("cannot draw {what}: {why}")]
+    Input {
+        /// The picture being drawn.
+        what: String,
+        /// Why not.
+        why: String,
+    },
+    /// The drawing backend failed.
+    #[error("drawing {what} failed: {why}")]
+    Draw {
+        /// The picture being drawn.
+        what: String,
+        /// The backend's message.
+        why: String,
+    },
+    /// Encoding or writing the file failed (the previous file, if any, is intact).
+    #[error("cannot write {}: {why}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        why: String,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, VizError>;
+
+/// Wraps a plotters error as [`VizError::Draw`].
+pub(crate) fn draw_err<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> VizError + '_ {
+    move |e| VizError::Draw {
+        what: what.into(),
+        why: e.to_string(),
+    }
+}
