@@ -5,6 +5,7 @@
 //! (Keras defaults: momentum 0.99, epsilon 1e-3). Inference uses the moving statistics.
 
 use cnn_tensor::Tensor;
+use rayon::prelude::*;
 
 use crate::error::{Result, option_err, shape_err};
 
@@ -87,18 +88,9 @@ pub fn batch_norm_forward(
     }
     let rows = x.len() / c;
     let (mean, var) = if training {
-        let mut sum = vec![0.0f64; c];
-        for r in x.data().chunks_exact(c) {
-            sum.iter_mut().zip(r).for_each(|(s, &v)| *s += v as f64);
-        }
+        let sum = channel_sums(x.data(), c, &vec![0.0; c], false);
         let mean: Vec<f64> = sum.iter().map(|s| s / rows as f64).collect();
-        let mut sq = vec![0.0f64; c];
-        for r in x.data().chunks_exact(c) {
-            sq.iter_mut()
-                .zip(r)
-                .zip(&mean)
-                .for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
-        }
+        let sq = channel_sums(x.data(), c, &mean, true);
         let var: Vec<f32> = sq.iter().map(|s| (s / rows as f64) as f32).collect();
         let mean: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
         let mo = opts.momentum;
@@ -116,27 +108,88 @@ pub fn batch_norm_forward(
         .iter()
         .map(|v| 1.0 / (v + opts.epsilon).sqrt())
         .collect();
-    let mut xhat = x.clone();
-    let mut y = x.clone();
-    for (xr, yr) in xhat
-        .data_mut()
-        .chunks_exact_mut(c)
-        .zip(y.data_mut().chunks_exact_mut(c))
-    {
-        for ch in 0..c {
-            let h = (xr[ch] - mean[ch]) * inv_std[ch];
-            xr[ch] = h;
-            yr[ch] = gamma.data()[ch] * h + beta.data()[ch];
-        }
-    }
+    let (g, b) = (gamma.data(), beta.data());
+    // y = x·scale + shift with scale = γ/σ, shift = β − μ·γ/σ; x̂ = (x − μ)/σ.
+    let scale: Vec<f32> = g.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+    let shift: Vec<f32> = b
+        .iter()
+        .zip(&mean)
+        .zip(&scale)
+        .map(|((b, m), s)| b - m * s)
+        .collect();
+    let mut xhat = vec![0.0f32; x.len()];
+    let mut y = vec![0.0f32; x.len()];
+    let block = BLOCK_ROWS * c;
+    xhat.par_chunks_mut(block)
+        .zip(y.par_chunks_mut(block))
+        .zip(x.data().par_chunks(block))
+        .for_each(|((hb, yb), xb)| {
+            for ((hr, yr), xr) in hb
+                .chunks_exact_mut(c)
+                .zip(yb.chunks_exact_mut(c))
+                .zip(xb.chunks_exact(c))
+            {
+                for (((h, &x), &m), &is) in hr.iter_mut().zip(xr).zip(&mean).zip(&inv_std) {
+                    *h = (x - m) * is;
+                }
+                for (((y, &x), &sc), &sh) in yr.iter_mut().zip(xr).zip(&scale).zip(&shift) {
+                    *y = x * sc + sh;
+                }
+            }
+        });
     Ok((
-        y,
+        Tensor::new(x.shape().clone(), y)?,
         BatchNormSaved {
-            xhat,
+            xhat: Tensor::new(x.shape().clone(), xhat)?,
             inv_std,
             training,
         },
     ))
+}
+
+/// Rows per block of the parallel passes. Blocks are fixed (not per thread), and block sums are
+/// combined in block order, so results do not depend on the thread count.
+const BLOCK_ROWS: usize = 512;
+
+/// Per-channel sums of `(value − centre)²` (or of the values when `square` is false) over the
+/// rows of `data` (`c` values per row).
+fn channel_sums(data: &[f32], c: usize, centre: &[f64], square: bool) -> Vec<f64> {
+    let centre: Vec<f32> = centre.iter().map(|&m| m as f32).collect();
+    let partial: Vec<Vec<f64>> = data
+        .par_chunks(BLOCK_ROWS * c)
+        .map(|block| {
+            // f32 within a row group of 16, f64 across groups: fast and accurate enough.
+            let mut acc = vec![0.0f64; c];
+            let mut part = vec![0.0f32; c];
+            for (i, r) in block.chunks_exact(c).enumerate() {
+                if square {
+                    for ((p, &v), &m) in part.iter_mut().zip(r).zip(&centre) {
+                        let d = v - m;
+                        *p += d * d;
+                    }
+                } else {
+                    for (p, &v) in part.iter_mut().zip(r) {
+                        *p += v;
+                    }
+                }
+                if i % 16 == 15 {
+                    for (a, p) in acc.iter_mut().zip(part.iter_mut()) {
+                        *a += *p as f64;
+                        *p = 0.0;
+                    }
+                }
+            }
+            for (a, p) in acc.iter_mut().zip(&part) {
+                *a += *p as f64;
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0.0f64; c];
+    for p in partial {
+        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    }
+    total
 }
 
 /// Backward pass: returns `(dx, dgamma, dbeta)`.
@@ -157,34 +210,76 @@ pub fn batch_norm_backward(
         ));
     }
     let rows = dy.len() / c;
-    let mut dgamma = vec![0.0f32; c];
-    let mut dbeta = vec![0.0f32; c];
-    for (g, h) in dy
+    let block = BLOCK_ROWS * c;
+    let partial: Vec<(Vec<f64>, Vec<f64>)> = dy
         .data()
-        .chunks_exact(c)
-        .zip(saved.xhat.data().chunks_exact(c))
-    {
-        for ch in 0..c {
-            dbeta[ch] += g[ch];
-            dgamma[ch] += g[ch] * h[ch];
-        }
+        .par_chunks(block)
+        .zip(saved.xhat.data().par_chunks(block))
+        .map(|(gb, hb)| {
+            let (mut db, mut dg) = (vec![0.0f64; c], vec![0.0f64; c]);
+            let (mut pb, mut pg) = (vec![0.0f32; c], vec![0.0f32; c]);
+            for (i, (g, h)) in gb.chunks_exact(c).zip(hb.chunks_exact(c)).enumerate() {
+                for (((b, gg), &g), &h) in pb.iter_mut().zip(pg.iter_mut()).zip(g).zip(h) {
+                    *b += g;
+                    *gg += g * h;
+                }
+                if i % 16 == 15 || i == gb.len() / c - 1 {
+                    for (((d, p), e), q) in db
+                        .iter_mut()
+                        .zip(pb.iter_mut())
+                        .zip(dg.iter_mut())
+                        .zip(pg.iter_mut())
+                    {
+                        *d += *p as f64;
+                        *e += *q as f64;
+                        *p = 0.0;
+                        *q = 0.0;
+                    }
+                }
+            }
+            (db, dg)
+        })
+        .collect();
+    let (mut dbeta, mut dgamma) = (vec![0.0f64; c], vec![0.0f64; c]);
+    for (db, dg) in partial {
+        dbeta.iter_mut().zip(db).for_each(|(t, v)| *t += v);
+        dgamma.iter_mut().zip(dg).for_each(|(t, v)| *t += v);
     }
-    let mut dx = dy.clone();
+    let dbeta: Vec<f32> = dbeta.into_iter().map(|v| v as f32).collect();
+    let dgamma: Vec<f32> = dgamma.into_iter().map(|v| v as f32).collect();
     let gm = gamma.data();
     let m = rows as f32;
-    for (d, h) in dx
-        .data_mut()
-        .chunks_exact_mut(c)
-        .zip(saved.xhat.data().chunks_exact(c))
-    {
-        for ch in 0..c {
-            let k = gm[ch] * saved.inv_std[ch];
-            d[ch] = if saved.training {
-                k * (d[ch] - dbeta[ch] / m - h[ch] * dgamma[ch] / m)
-            } else {
-                k * d[ch]
-            };
-        }
-    }
+    let k: Vec<f32> = (0..c).map(|ch| gm[ch] * saved.inv_std[ch]).collect();
+    let mean_db: Vec<f32> = dbeta.iter().map(|v| v / m).collect();
+    let mean_dg: Vec<f32> = dgamma.iter().map(|v| v / m).collect();
+    let mut dx = vec![0.0f32; dy.len()];
+    dx.par_chunks_mut(block)
+        .zip(dy.data().par_chunks(block))
+        .zip(saved.xhat.data().par_chunks(block))
+        .for_each(|((db, gb), hb)| {
+            for ((d, g), h) in db
+                .chunks_exact_mut(c)
+                .zip(gb.chunks_exact(c))
+                .zip(hb.chunks_exact(c))
+            {
+                if saved.training {
+                    for (((((d, &g), &h), &k), &mb), &mg) in d
+                        .iter_mut()
+                        .zip(g)
+                        .zip(h)
+                        .zip(&k)
+                        .zip(&mean_db)
+                        .zip(&mean_dg)
+                    {
+                        *d = k * (g - mb - h * mg);
+                    }
+                } else {
+                    for ((d, &g), &k) in d.iter_mut().zip(g).zip(&k) {
+                        *d = k * g;
+                    }
+                }
+            }
+        });
+    let dx = Tensor::new(dy.shape().clone(), dx)?;
     Ok((dx, Tensor::new([c], dgamma)?, Tensor::new([c], dbeta)?))
 }

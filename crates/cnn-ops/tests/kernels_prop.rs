@@ -209,7 +209,7 @@ proptest! {
     }
 
     #[test]
-    fn batch_norm_training_normalises((rows, c) in (2usize..40, 1usize..6), seed in any::<u64>()) {
+    fn batch_norm_training_normalises((rows, c) in (2usize..1500, 1usize..6), seed in any::<u64>()) {
         let x = data(rows * c, seed);
         let xt = Tensor::new([rows, c], x.clone()).unwrap();
         let (mut mm, mut mv) = (Tensor::zeros([c]).unwrap(), Tensor::full([c], 1.0).unwrap());
@@ -228,6 +228,66 @@ proptest! {
             prop_assert!((mv.data()[ch] as f64 - (0.99 + 0.01 * var)).abs() < 1e-5);
         }
     }
+
+    #[test]
+    fn batch_norm_backward_matches_the_formula((rows, c) in (2usize..1500, 1usize..5), seed in any::<u64>()) {
+        // dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), per channel, in f64 from the definition.
+        let x = data(rows * c, seed);
+        let dy = data(rows * c, seed ^ 0x5eed);
+        let gamma: Vec<f32> = (0..c).map(|i| 0.5 + i as f32).collect();
+        let xt = Tensor::new([rows, c], x.clone()).unwrap();
+        let gt = Tensor::new([c], gamma.clone()).unwrap();
+        let (mut mm, mut mv) = (Tensor::zeros([c]).unwrap(), Tensor::full([c], 1.0).unwrap());
+        let (_, saved) = batch_norm_forward(&xt, &gt, &Tensor::zeros([c]).unwrap(),
+            &mut mm, &mut mv, true, &BatchNormOptions::default()).unwrap();
+        let (dx, dgamma, dbeta) = batch_norm_backward(&gt, &saved, &Tensor::new([rows, c], dy.clone()).unwrap()).unwrap();
+        for ch in 0..c {
+            let col: Vec<f64> = (0..rows).map(|r| x[r * c + ch] as f64).collect();
+            let g: Vec<f64> = (0..rows).map(|r| dy[r * c + ch] as f64).collect();
+            let n = rows as f64;
+            let mean = col.iter().sum::<f64>() / n;
+            let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n + 1e-3).sqrt();
+            let xh: Vec<f64> = col.iter().map(|v| (v - mean) / sd).collect();
+            let db: f64 = g.iter().sum();
+            let dg: f64 = g.iter().zip(&xh).map(|(a, b)| a * b).sum();
+            prop_assert!((dbeta.data()[ch] as f64 - db).abs() < 1e-3 * (1.0 + db.abs()));
+            prop_assert!((dgamma.data()[ch] as f64 - dg).abs() < 1e-3 * (1.0 + dg.abs()));
+            for r in 0..rows {
+                let want = gamma[ch] as f64 / sd * (g[r] - db / n - xh[r] * dg / n);
+                let got = dx.data()[r * c + ch] as f64;
+                prop_assert!((got - want).abs() < 1e-3 * (1.0 + want.abs()), "row {r} ch {ch}: {got} vs {want}");
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm_is_independent_of_thread_count() {
+    let x = Tensor::new([3000, 7], data(3000 * 7, 11)).unwrap();
+    let dy = Tensor::new([3000, 7], data(3000 * 7, 12)).unwrap();
+    let g = Tensor::full([7], 1.5).unwrap();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (mut mm, mut mv) = (Tensor::zeros([7]).unwrap(), Tensor::zeros([7]).unwrap());
+            let (y, saved) = batch_norm_forward(
+                &x,
+                &g,
+                &Tensor::zeros([7]).unwrap(),
+                &mut mm,
+                &mut mv,
+                true,
+                &BatchNormOptions::default(),
+            )
+            .unwrap();
+            let (dx, dg, db) = batch_norm_backward(&g, &saved, &dy).unwrap();
+            (y, mm, mv, dx, dg, db)
+        })
+    };
+    assert_eq!(run(1), run(3));
 }
 
 #[test]
