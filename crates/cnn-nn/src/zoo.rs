@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `mnist-cnn` | Keras's `mnist_cnn.py` without dropout: Conv 32 3x3 relu → Conv 64 3x3 relu → MaxPool 2 → Flatten → Dense 128 relu → Dense 10 softmax (1,199,882 params on 28x28x1) |
 //! | `mnist-cnn-dropout` | the same with Dropout 0.25 after the pool and 0.5 after Dense 128, as in the Keras example |
+//! | `fashion-cnn` | the Fashion-MNIST exercise's convnet, the lecture's structure three times: (Conv 3x3 `same` → BatchNorm → relu → MaxPool 2) with 32, 64 and 128 filters → Flatten → Dropout 0.3 → Dense 128 relu → Dropout 0.3 → Dense 10 softmax (242,442 params on 28x28x1; 64 % of `mnist-cnn`'s multiply-adds) |
 //! | `dense-mnist` | Flatten → Dense 100 relu → Dense 50 relu → Dense 10 softmax |
 //! | `lenet5` | LeCun 1998 as Keras tutorials write it: Conv 6 5x5 tanh → AvgPool 2 → Conv 16 5x5 tanh → AvgPool 2 → Flatten → Dense 120 tanh → Dense 84 tanh → Dense 10 softmax (61,706 params). On 28x28 inputs C1 uses `same` padding so the layer sizes match the 32x32 original; the original's partial C3 connections and RBF output are not reproduced |
 //! | `alexnet` | Krizhevsky et al. 2012, single tower, 227x227x3: Conv 96 11x11/4 → LRN → MaxPool 3/2 → Conv 256 5x5 same → LRN → MaxPool 3/2 → Conv 384 3x3 → Conv 384 3x3 → Conv 256 3x3 → MaxPool 3/2 → Dense 4096 → Dropout → Dense 4096 → Dropout → Dense 1000 (62,378,344 params) |
@@ -18,6 +19,7 @@ use crate::spec::{LayerSpec, ModelSpec};
 pub const ZOO: &[&str] = &[
     "mnist-cnn",
     "mnist-cnn-dropout",
+    "fashion-cnn",
     "dense-mnist",
     "lenet5",
     "alexnet",
@@ -35,7 +37,9 @@ pub const ZOO: &[&str] = &[
 /// The default input shape of a zoo model.
 pub fn default_input_shape(name: &str) -> Option<Vec<usize>> {
     Some(match name {
-        "mnist-cnn" | "mnist-cnn-dropout" | "dense-mnist" | "lenet5" => vec![28, 28, 1],
+        "mnist-cnn" | "mnist-cnn-dropout" | "fashion-cnn" | "dense-mnist" | "lenet5" => {
+            vec![28, 28, 1]
+        }
         "alexnet" => vec![227, 227, 3],
         "alexnet-cifar" => vec![32, 32, 3],
         n if ZOO.contains(&n) => vec![224, 224, 3],
@@ -80,6 +84,25 @@ pub fn zoo(name: &str, input_shape: Option<&[usize]>, classes: Option<usize>) ->
             flatten(),
             dense(128, "relu"),
             dropout(0.5),
+            dense(k, "softmax"),
+        ],
+        "fashion-cnn" => vec![
+            conv2d(32, 3, "linear").same(),
+            batch_norm(),
+            activation("relu"),
+            max_pool(2),
+            conv2d(64, 3, "linear").same(),
+            batch_norm(),
+            activation("relu"),
+            max_pool(2),
+            conv2d(128, 3, "linear").same(),
+            batch_norm(),
+            activation("relu"),
+            max_pool(2),
+            flatten(),
+            dropout(0.3),
+            dense(128, "relu"),
+            dropout(0.3),
             dense(k, "softmax"),
         ],
         "dense-mnist" => vec![
