@@ -10,6 +10,10 @@
 //! - [`idx_pair`]: any IDX images + labels pair (e.g. an MNIST sample).
 //! - `fashion_mnist_sample()` (feature `sample`, default): 3,000 + 1,000 real Fashion-MNIST
 //!   images compiled in, for offline demos and tests.
+//! - `mnist_sample()` (feature `sample`): 10,000 real MNIST digits compiled in, for the digits
+//!   exercise offline.
+//! - [`mnist_style_digit`] / [`load_digit`]: a photo or scan of one handwritten digit prepared
+//!   the way the MNIST digits were made (ink isolated, 20x20 box, centre of mass centred).
 //! - [`ImageSet`]: `u8` NHWC images and labels, with conversion to `f32` tensors, one-hot
 //!   labels, seeded shuffling and train/validation splits, and [`ImageSet::keep_classes`].
 #![warn(missing_docs)]
@@ -18,6 +22,7 @@ pub mod archive;
 pub mod catalog;
 mod cifar;
 mod digest;
+mod digit;
 #[cfg(feature = "download")]
 mod download;
 mod error;
@@ -35,6 +40,7 @@ pub use cifar::{
     parse_records as parse_cifar_records, write_records as write_cifar_records,
 };
 pub use digest::{Digest, Pins};
+pub use digit::{DigitOptions, load_digit, mnist_style_digit};
 #[cfg(feature = "download")]
 pub use download::{DEFAULT_MAX_DOWNLOAD, Downloader, RemoteFile};
 pub use error::{DatasetError, Result};
@@ -47,6 +53,6 @@ pub use mnist::{
     FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, MNIST_CLASSES, fashion_mnist, idx_pair, mnist,
 };
 #[cfg(feature = "sample")]
-pub use sample::fashion_mnist_sample;
+pub use sample::{fashion_mnist_sample, mnist_sample};
 pub use set::{Dataset, ImageSet};
 pub use source::{FileReport, Origin, Verification, data_dir, sha256_hex};
