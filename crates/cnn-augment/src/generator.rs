@@ -16,6 +16,14 @@ use crate::transform::{
 /// A user function applied first in `standardize` (Keras's `preprocessing_function`).
 pub type PreprocessFn = Arc<dyn Fn(&mut Image) + Send + Sync>;
 
+/// A seeded per-image function applied right after the random affine transform (for
+/// augmentations Keras lacks, e.g. [`crate::stroke`]); the `u64` is a seed derived from the
+/// image's seed, so results do not depend on the thread count.
+pub type RandomPreprocessFn = Arc<dyn Fn(&mut Image, u64) + Send + Sync>;
+
+/// Salt mixed into an image's seed for its random preprocessing.
+const RANDOM_PREPROCESS_SALT: u64 = 0xD1CE_5EED_0000_0001;
+
 /// Keras's `ImageDataGenerator`.
 #[derive(Clone, Default)]
 pub struct ImageDataGenerator {
@@ -25,6 +33,8 @@ pub struct ImageDataGenerator {
     pub stats: Option<FeatureStats>,
     /// Applied first in standardisation.
     pub preprocessing_function: Option<PreprocessFn>,
+    /// Applied after the random transform, with a seed (not in Keras).
+    pub random_preprocessing: Option<RandomPreprocessFn>,
 }
 
 impl std::fmt::Debug for ImageDataGenerator {
@@ -36,6 +46,7 @@ impl std::fmt::Debug for ImageDataGenerator {
                 "preprocessing_function",
                 &self.preprocessing_function.is_some(),
             )
+            .field("random_preprocessing", &self.random_preprocessing.is_some())
             .finish()
     }
 }
@@ -58,7 +69,18 @@ impl ImageDataGenerator {
             config,
             stats: None,
             preprocessing_function: None,
+            random_preprocessing: None,
         }
+    }
+
+    /// Sets a seeded per-image function run right after the random transform (before
+    /// `preprocessing_function` and standardisation).
+    pub fn with_random_preprocessing(
+        mut self,
+        f: impl Fn(&mut Image, u64) + Send + Sync + 'static,
+    ) -> Self {
+        self.random_preprocessing = Some(Arc::new(f));
+        self
     }
 
     /// Sets the preprocessing function.
@@ -107,6 +129,9 @@ impl ImageDataGenerator {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let p = self.config.draw(img.h, img.w, &mut rng);
         let mut out = apply_transform(img, &p, &self.config);
+        if let Some(f) = &self.random_preprocessing {
+            f(&mut out, seed ^ RANDOM_PREPROCESS_SALT);
+        }
         self.standardize(&mut out);
         out
     }
@@ -123,14 +148,19 @@ impl ImageDataGenerator {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let p = self.config.draw(shape.0, shape.1, &mut rng);
         apply_transform_into(src, shape, &p, &self.config, out);
-        if let Some(f) = &self.preprocessing_function {
+        if self.preprocessing_function.is_some() || self.random_preprocessing.is_some() {
             let mut img = Image {
                 h: shape.0,
                 w: shape.1,
                 c: shape.2,
                 data: out.to_vec(),
             };
-            f(&mut img);
+            if let Some(f) = &self.random_preprocessing {
+                f(&mut img, seed ^ RANDOM_PREPROCESS_SALT);
+            }
+            if let Some(f) = &self.preprocessing_function {
+                f(&mut img);
+            }
             out.copy_from_slice(&img.data);
         }
         standardize_slice(out, shape.2, &self.config, self.stats.as_ref());
@@ -179,5 +209,29 @@ impl ImageDataGenerator {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_preprocessing_is_seeded_per_image_and_same_on_both_paths() {
+        let g = ImageDataGenerator::new(AugmentConfig::default())
+            .with_random_preprocessing(|img, seed| img.data[0] = (seed % 1000) as f32);
+        let img = Image {
+            h: 2,
+            w: 2,
+            c: 1,
+            data: vec![0.5; 4],
+        };
+        let a = g.augment(&img, 7);
+        assert_eq!(a, g.augment(&img, 7));
+        assert_ne!(a.data[0], g.augment(&img, 8).data[0]);
+        assert_eq!(a.data[1..], [0.5; 3]);
+        let mut out = vec![0.0; 4];
+        g.augment_into(&img.data, (2, 2, 1), 7, &mut out);
+        assert_eq!(out, a.data);
     }
 }

@@ -7,7 +7,8 @@
 //! (`flow_from_directory`) as batch sources for `cnn_nn::Model::fit`; [`Prefetch`] to produce
 //! batches on a background thread. Images in a batch are augmented in parallel; each image's
 //! transform comes from its own seed, so the same seed gives the same batches whatever the
-//! thread count.
+//! thread count. [`stroke`] adds augmentations for handwriting and scans (dilation, erosion,
+//! blur, elastic distortion) through [`ImageDataGenerator::with_random_preprocessing`].
 #![warn(missing_docs)]
 
 pub mod affine;
@@ -17,13 +18,14 @@ mod flow;
 mod generator;
 mod params;
 mod prefetch;
+pub mod stroke;
 pub mod transform;
 
 pub use affine::{Affine, FillMode, resample};
 pub use directory::{ClassMode, DirectoryFlow, DirectoryOptions};
 pub use error::{AugmentError, Result};
 pub use flow::{Flow, FlowOptions, Subset};
-pub use generator::{ImageDataGenerator, PreprocessFn, image_seed};
+pub use generator::{ImageDataGenerator, PreprocessFn, RandomPreprocessFn, image_seed};
 pub use params::{AugmentConfig, ShiftRange, TransformParams};
 pub use prefetch::Prefetch;
 pub use transform::{FeatureStats, Image, apply_transform, standardize};
