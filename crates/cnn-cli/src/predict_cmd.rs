@@ -33,6 +33,15 @@ pub struct PredictArgs {
     /// light-on-dark data such as MNIST and Fashion-MNIST).
     #[arg(long)]
     invert: bool,
+    /// Prepare photos or scans of single handwritten digits the way MNIST was made: grayscale,
+    /// invert when the background is light, drop faint noise, crop to the ink, scale it to fit
+    /// 20x20 keeping the aspect ratio, and centre its centre of mass in 28x28. For models with a
+    /// 28x28x1 input (mnist-cnn).
+    #[arg(long, conflicts_with = "invert")]
+    digit_preprocess: bool,
+    /// Also write the images as the model sees them (after preprocessing) into this directory.
+    #[arg(long)]
+    save_inputs: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -81,6 +90,41 @@ fn load_image(
         .collect())
 }
 
+/// Writes each model input as a PNG named after its image (`<stem>.input.png`).
+fn save_inputs(
+    dir: &std::path::Path,
+    images: &[PathBuf],
+    data: &[f32],
+    (h, w, c): (usize, usize, usize),
+    scale: f32,
+) -> CliResult<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| bad_input("cannot create", dir.display().to_string(), e))?;
+    for (p, px) in images.iter().zip(data.chunks(h * w * c)) {
+        let bytes: Vec<u8> = px
+            .iter()
+            .map(|&v| (v / scale).round().clamp(0.0, 255.0) as u8)
+            .collect();
+        let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+        let out = dir.join(format!("{stem}.input.png"));
+        let mut png = std::io::Cursor::new(Vec::new());
+        let written = if c == 1 {
+            image::GrayImage::from_raw(w as u32, h as u32, bytes)
+                .map(|i| i.write_to(&mut png, image::ImageFormat::Png))
+        } else {
+            image::RgbImage::from_raw(w as u32, h as u32, bytes)
+                .map(|i| i.write_to(&mut png, image::ImageFormat::Png))
+        };
+        match written {
+            Some(Ok(())) => {}
+            _ => return Err(anyhow!("encoding {}", out.display()).into()),
+        }
+        cnn_tensor::io::write_atomic(&out, png.get_ref())
+            .map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
+    }
+    Ok(())
+}
+
 /// Runs the command.
 pub fn run(a: &PredictArgs) -> CliResult<String> {
     let name = a.model.display().to_string();
@@ -104,9 +148,27 @@ pub fn run(a: &PredictArgs) -> CliResult<String> {
         .get("class_names")
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
+    if a.digit_preprocess && (h, w, c) != (28, 28, 1) {
+        return Err(UserError::new(
+            "--digit-preprocess needs a 28x28x1 model",
+            name,
+            format!("the model's input is {h}x{w}x{c}"),
+        )
+        .into());
+    }
     let mut data = Vec::with_capacity(a.images.len() * h * w * c);
     for p in &a.images {
-        data.extend(load_image(p, h, w, c, scale, a.invert)?);
+        if a.digit_preprocess {
+            let d = cnn_datasets::load_digit(p, &cnn_datasets::DigitOptions::default())
+                .map_err(|e| bad_input("cannot prepare digit", p.display().to_string(), e))?;
+            // The digit is in [0, 1]; the model expects pixels·rescale with pixels in 0–255.
+            data.extend(d.into_iter().map(|v| v * 255.0 * scale));
+        } else {
+            data.extend(load_image(p, h, w, c, scale, a.invert)?);
+        }
+    }
+    if let Some(dir) = &a.save_inputs {
+        save_inputs(dir, &a.images, &data, (h, w, c), scale)?;
     }
     let x = Tensor::new([a.images.len(), h, w, c], data).map_err(|e| anyhow!(e))?;
     let probs = saved.model.predict(&x, 64).map_err(|e| anyhow!(e))?;

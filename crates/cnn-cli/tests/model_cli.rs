@@ -505,3 +505,79 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(cnn_nn::load_model(&m).unwrap().epoch, saved.epoch + 1);
 }
+
+#[test]
+fn predict_digit_preprocess_prepares_photos_like_mnist() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/digits");
+    let seven = format!("{digits}/7_marker_02.png");
+    let two = format!("{digits}/2_pencil_03.png");
+    // A freshly initialised mnist-cnn saved as a model file (weights do not matter here).
+    let model = dir.path().join("m.cnn");
+    ok(&[
+        "train",
+        "-m",
+        "mnist-cnn",
+        "-d",
+        "fashion-mnist-sample",
+        "--limit",
+        "64",
+        "--batch-size",
+        "64",
+        "-q",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    let inputs = dir.path().join("inputs");
+    let out = ok(&[
+        "predict",
+        "-m",
+        model.to_str().unwrap(),
+        "--digit-preprocess",
+        "--save-inputs",
+        inputs.to_str().unwrap(),
+        &seven,
+        &two,
+    ]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.starts_with(&seven), "{out}");
+    // What the model saw: 28x28, ink bright on black, centre of mass in the middle.
+    let img = image::open(inputs.join("7_marker_02.input.png"))
+        .unwrap()
+        .to_luma8();
+    assert_eq!(img.dimensions(), (28, 28));
+    assert_eq!(img.get_pixel(0, 0).0[0], 0);
+    let (mut m, mut sx, mut sy) = (0.0, 0.0, 0.0);
+    for (x, y, p) in img.enumerate_pixels() {
+        let v = p.0[0] as f64;
+        m += v;
+        sx += v * (x as f64 + 0.5);
+        sy += v * (y as f64 + 0.5);
+    }
+    assert!((sx / m - 14.0).abs() < 1.0 && (sy / m - 14.0).abs() < 1.0);
+    // A blank image is a clear error naming the file.
+    let blank = dir.path().join("blank.png");
+    image::GrayImage::from_pixel(40, 40, image::Luma([230]))
+        .save(&blank)
+        .unwrap();
+    user_error(
+        &[
+            "predict",
+            "-m",
+            model.to_str().unwrap(),
+            "--digit-preprocess",
+            blank.to_str().unwrap(),
+        ],
+        "no ink",
+    );
+    user_error(
+        &[
+            "predict",
+            "-m",
+            model.to_str().unwrap(),
+            "--digit-preprocess",
+            blank.to_str().unwrap(),
+        ],
+        "blank.png",
+    );
+}
