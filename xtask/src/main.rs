@@ -1,11 +1,13 @@
 //! Workspace automation. `cargo xtask test` is the gate CI runs: formatting, lints, then the
-//! whole test suite. `cargo xtask fetch-data` fetches and verifies datasets.
+//! whole test suite. `cargo xtask fetch-data` fetches and verifies datasets;
+//! `cargo xtask exercise …` runs the lecture's exercises (see [`xtask::exercise`]).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use xtask::exercise::Common;
 
 #[derive(Parser)]
 #[command(
@@ -36,12 +38,57 @@ enum Cmd {
         #[arg(long)]
         offline: bool,
     },
+    /// Run one of the lecture's exercises end to end and write its report.
+    Exercise {
+        #[command(subcommand)]
+        which: Exercise,
+    },
+    /// Render the bundled test digits (examples/digits): pen strokes with random slant, size and
+    /// wobble on uneven, blurred, noisy "paper" — synthetic, not real handwriting.
+    MakeDigitImages {
+        /// Output folder (default: examples/digits).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Images per digit (cycling through four pens and two writing styles).
+        #[arg(long, default_value_t = 12)]
+        per_digit: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
     /// Check formatting, run clippy with warnings as errors, then run every test.
     Test {
         /// Skip `cargo fmt --check` and clippy (tests only).
         #[arg(long)]
         no_lint: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum Exercise {
+    /// Fashion-MNIST: the dense baseline against a convnet ("can you beat your dense network?").
+    FashionMnist {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Handwritten digits: mnist-cnn with and without augmentation, tested on real-world
+    /// images (photos, scans, or the bundled set) prepared like MNIST.
+    Digits {
+        #[command(flatten)]
+        common: Common,
+        /// A folder of digit images (labels from labels.csv or each name's first digit).
+        /// Default: the bundled examples/digits.
+        #[arg(long)]
+        images: Option<PathBuf>,
+    },
+}
+
+fn print_report(report: &xtask::exercise::report::Report, dir: &std::path::Path) {
+    println!("\n{}", report.table());
+    for (q, a) in &report.answers {
+        println!("{q}\n{a}\n");
+    }
+    println!("report: {}", dir.join("report.md").display());
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
@@ -113,6 +160,25 @@ fn run() -> Result<()> {
             mirror,
             offline,
         } => fetch_data(&dataset, data_dir, mirror, offline)?,
+        Cmd::Exercise { which } => match which {
+            Exercise::FashionMnist { common } => {
+                let (report, dir) = xtask::exercise::fashion::run(&common)?;
+                print_report(&report, &dir);
+            }
+            Exercise::Digits { common, images } => {
+                let (report, dir) = xtask::exercise::digits::run(&common, images.as_deref())?;
+                print_report(&report, &dir);
+            }
+        },
+        Cmd::MakeDigitImages {
+            out,
+            per_digit,
+            seed,
+        } => {
+            let out = out.unwrap_or_else(xtask::exercise::digits::default_images);
+            let n = xtask::exercise::handwriting::make_images(&out, per_digit, seed)?;
+            println!("wrote {n} images to {}", out.display());
+        }
         Cmd::Test { no_lint } => {
             if !no_lint {
                 cargo(&["fmt", "--all", "--", "--check"])?;
