@@ -60,6 +60,9 @@ pub struct DirectoryOptions {
     pub cache_bytes: u64,
     /// Print Keras's `Found N images belonging to K classes.` and the skipped-file warning.
     pub verbose: bool,
+    /// Use at most this many files of each class (the first ones, after the subset split);
+    /// for quick runs on a large folder. Not in Keras.
+    pub max_per_class: Option<usize>,
 }
 
 impl Default for DirectoryOptions {
@@ -78,6 +81,7 @@ impl Default for DirectoryOptions {
             strict: false,
             cache_bytes: 1 << 30,
             verbose: true,
+            max_per_class: None,
         }
     }
 }
@@ -125,22 +129,24 @@ impl DirectoryFlow {
         let index = scan_folder(dir, &folder)?;
         // Keras's subset: per class folder, the first int(v * n) files are validation.
         let v = generator.config.validation_split as f64;
-        let mut keep = Vec::new();
+        let mut keep: Vec<usize> = Vec::new();
         for c in 0..index.class_names.len() {
             let files: Vec<usize> = (0..index.files.len())
                 .filter(|&i| index.classes[i] == c)
                 .collect();
             let split = (v * files.len() as f64) as usize;
-            match opts.subset {
-                None => keep.extend(files),
+            let chosen = match opts.subset {
+                None => &files[..],
                 Some(_) if v == 0.0 => {
                     return Err(AugmentError::Config(
                         "subset needs validation_split > 0".into(),
                     ));
                 }
-                Some(Subset::Validation) => keep.extend(&files[..split]),
-                Some(Subset::Training) => keep.extend(&files[split..]),
-            }
+                Some(Subset::Validation) => &files[..split],
+                Some(Subset::Training) => &files[split..],
+            };
+            let n = opts.max_per_class.unwrap_or(usize::MAX).min(chosen.len());
+            keep.extend_from_slice(&chosen[..n]);
         }
         keep.sort_unstable();
         // Validate (decode) every image now, in parallel.

@@ -444,6 +444,24 @@ fn flow_from_directory_like_keras() {
             .collect::<Vec<_>>(),
         ["cats/0.png", "dogs/0.png"]
     );
+    // At most N files per class, the first ones of the subset.
+    let t = DirectoryFlow::new(
+        g.clone(),
+        dir.path(),
+        DirectoryOptions {
+            subset: Some(Subset::Training),
+            max_per_class: Some(2),
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        t.filenames
+            .iter()
+            .map(|p| p.to_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["cats/1.png", "cats/2.png", "dogs/1.png", "dogs/2.png"]
+    );
     // Strict mode refuses the corrupt file.
     assert!(
         DirectoryFlow::new(
