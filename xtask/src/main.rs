@@ -71,6 +71,19 @@ enum Exercise {
         #[command(flatten)]
         common: Common,
     },
+    /// CIFAR-10: an AlexNet-inspired convnet with and without augmentation.
+    Cifar10 {
+        #[command(flatten)]
+        common: Common,
+        /// A folder with train/<class>/ and test/<class>/ images (or a .tar.gz of one,
+        /// extracted once into the data directory), read through flow_from_directory.
+        /// Default: the binary batches in the data directory.
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Train on these classes only, e.g. airplane,cat,ship (default: all ten).
+        #[arg(long)]
+        classes: Option<String>,
+    },
     /// Handwritten digits: mnist-cnn with and without augmentation, tested on real-world
     /// images (photos, scans, or the bundled set) prepared like MNIST.
     Digits {
@@ -163,6 +176,15 @@ fn run() -> Result<()> {
         Cmd::Exercise { which } => match which {
             Exercise::FashionMnist { common } => {
                 let (report, dir) = xtask::exercise::fashion::run(&common)?;
+                print_report(&report, &dir);
+            }
+            Exercise::Cifar10 {
+                common,
+                images,
+                classes,
+            } => {
+                let (report, dir) =
+                    xtask::exercise::cifar::run(&common, images.as_deref(), classes.as_deref())?;
                 print_report(&report, &dir);
             }
             Exercise::Digits { common, images } => {

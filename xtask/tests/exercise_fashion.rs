@@ -51,7 +51,7 @@ fn quick_run_writes_a_complete_report_and_learns() {
         );
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("| convnet (`fashion-cnn`) | 242,442 |"), "{md}");
+    assert!(md.contains("| convnet (`fashion-cnn`) | 391,306 |"), "{md}");
     assert!(md.contains("Can you beat your dense network?"));
     assert!(md.contains("![convnet confusion matrix](convnet-confusion.png)"));
     assert!(md.contains("Quick run"));

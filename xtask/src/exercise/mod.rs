@@ -2,6 +2,7 @@
 //! Each trains its models, evaluates them, and writes a report (`report.md`, `report.json`,
 //! training curves and confusion matrices as PNG, the trained models) to `--out`.
 
+pub mod cifar;
 pub mod data;
 pub mod digits;
 pub mod fashion;

@@ -1,0 +1,69 @@
+//! `cargo xtask exercise cifar10 --quick` on the real CIFAR-10 JPEG archive (from
+//! `../shared/data`, required in CI): extraction into the data directory, training through
+//! `flow_from_directory`, the report; and `--classes`.
+
+use std::path::Path;
+
+use xtask::exercise::{Common, cifar};
+
+fn archive() -> Option<&'static Path> {
+    let p = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/cifar10-jpg.tar.gz"
+    ));
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "{} is required in CI",
+        p.display()
+    );
+    eprintln!("skipping: {} not present", p.display());
+    None
+}
+
+#[test]
+fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
+    let Some(tgz) = archive() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let c = Common {
+        quick: true,
+        quiet: true,
+        data_dir: Some(dir.path().join("data")),
+        ..Common::new(dir.path().join("out"))
+    };
+    let (report, out) = cifar::run(&c, Some(tgz), Some("ship,cat,airplane")).unwrap();
+    // Extracted once, atomically, into the data directory.
+    assert!(dir.path().join("data/cifar10-jpg/train/cat").is_dir());
+    assert_eq!(report.class_names, ["ship", "cat", "airplane"]);
+    assert_eq!(report.runs.len(), 2);
+    for r in &report.runs {
+        // 100 training images per class, 30 test images per class.
+        assert_eq!(r.train_samples, 300);
+        assert_eq!(r.confusion.counts.len(), 3);
+        assert_eq!(r.confusion.counts.iter().flatten().sum::<u64>(), 90);
+        assert!(out.join(&r.files.confusion).is_file());
+    }
+    assert!(
+        report.runs[1]
+            .augmentation
+            .as_deref()
+            .unwrap()
+            .contains("flips")
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("CIFAR-10 (3 classes)"), "{md}");
+    assert!(md.contains("Harder or easier than Fashion-MNIST?"));
+}
+
+#[test]
+fn unknown_or_too_few_classes_are_refused() {
+    assert!(cifar::parse_classes(Some("ship,unicorn")).is_err());
+    assert!(cifar::parse_classes(Some("ship")).is_err());
+    assert_eq!(cifar::parse_classes(None).unwrap().len(), 10);
+    assert_eq!(
+        cifar::parse_classes(Some(" cat , dog,cat")).unwrap(),
+        ["cat", "dog"]
+    );
+}
