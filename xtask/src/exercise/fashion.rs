@@ -17,7 +17,7 @@ use super::run::{Recipe, RunReport, train};
 /// Training samples and test samples of a `--quick` run (from the bundled sample).
 const QUICK: (usize, usize) = (2000, 500);
 /// The convnet's recipe: epochs and batch size.
-pub const CONVNET_EPOCHS: usize = 15;
+pub const CONVNET_EPOCHS: usize = 17;
 /// The dense baseline's epochs.
 pub const DENSE_EPOCHS: usize = 15;
 const BATCH: usize = 128;
