@@ -17,7 +17,8 @@ use anyhow::{Context, Result};
 /// Options every exercise takes.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Common {
-    /// Small subsets of the bundled sample and one epoch: runs in seconds (what CI runs).
+    /// Small subsets (of the bundled samples where they exist) and one epoch: runs in seconds
+    /// (what CI runs).
     #[arg(long)]
     pub quick: bool,
     /// Epochs for every model (default: the exercise's recipe).
