@@ -88,9 +88,9 @@ pub fn batch_norm_forward(
     }
     let rows = x.len() / c;
     let (mean, var) = if training {
-        let sum = channel_sums(x.data(), c, &vec![0.0; c], false);
+        let sum = channel_sums(x.data(), c, None);
         let mean: Vec<f64> = sum.iter().map(|s| s / rows as f64).collect();
-        let sq = channel_sums(x.data(), c, &mean, true);
+        let sq = channel_sums(x.data(), c, Some(&mean));
         let var: Vec<f32> = sq.iter().map(|s| (s / rows as f64) as f32).collect();
         let mean: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
         let mo = opts.momentum;
@@ -151,10 +151,11 @@ pub fn batch_norm_forward(
 /// combined in block order, so results do not depend on the thread count.
 const BLOCK_ROWS: usize = 512;
 
-/// Per-channel sums of `(value − centre)²` (or of the values when `square` is false) over the
-/// rows of `data` (`c` values per row).
-fn channel_sums(data: &[f32], c: usize, centre: &[f64], square: bool) -> Vec<f64> {
-    let centre: Vec<f32> = centre.iter().map(|&m| m as f32).collect();
+/// Per-channel sums over the rows of `data` (`c` values per row): of `(value − centre)²` when
+/// a centre is given, else of the values.
+fn channel_sums(data: &[f32], c: usize, centre: Option<&[f64]>) -> Vec<f64> {
+    let square = centre.is_some();
+    let centre: Vec<f32> = centre.map_or(vec![0.0; c], |m| m.iter().map(|&v| v as f32).collect());
     let partial: Vec<Vec<f64>> = data
         .par_chunks(BLOCK_ROWS * c)
         .map(|block| {
