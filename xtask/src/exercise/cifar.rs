@@ -298,7 +298,7 @@ pub fn run(c: &Common, images: Option<&Path>, classes: Option<&str>) -> Result<(
         let run = match &data {
             CifarData::Arrays(s) => {
                 let sources = array_sources(&r, s, c.seed)?;
-                train_with(&r, sources, &s.test, &s.class_names, &s.source, c, &dir)?
+                train_with(&r, sources, &s.test, &s.class_names, &s.source, c, &dir)?.0
             }
             CifarData::Folders {
                 root,
@@ -307,36 +307,21 @@ pub fn run(c: &Common, images: Option<&Path>, classes: Option<&str>) -> Result<(
                 source,
             } => {
                 let sources = folder_sources(&r, root, class_names, c)?;
-                train_with(&r, sources, test, class_names, source, c, &dir)?
+                train_with(&r, sources, test, class_names, source, c, &dir)?.0
             }
         };
         runs.push(run);
     }
     let answers = answers(&runs, c.quick);
-    let report = Report {
-        title: format!(
-            "Exercise: CIFAR-10{} — an AlexNet-inspired convnet, with and without augmentation",
-            if classes.len() < 10 {
-                format!(" ({} classes)", classes.len())
-            } else {
-                String::new()
-            }
-        ),
-        command: format!(
-            "cargo xtask exercise cifar10{}{}",
-            if c.quick { " --quick" } else { "" },
-            c.epochs
-                .map(|e| format!(" --epochs {e}"))
-                .unwrap_or_default()
-        ),
-        data: source,
-        threads: rayon::current_num_threads(),
-        seed: c.seed,
-        quick: c.quick,
-        class_names,
-        runs,
-        answers,
-    };
+    let title = format!(
+        "Exercise: CIFAR-10{} — an AlexNet-inspired convnet, with and without augmentation",
+        if classes.len() < 10 {
+            format!(" ({} classes)", classes.len())
+        } else {
+            String::new()
+        }
+    );
+    let report = Report::new(title, "cifar10", c, source, class_names, runs, answers);
     report.write(&dir)?;
     Ok((report, dir))
 }

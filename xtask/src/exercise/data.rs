@@ -5,6 +5,24 @@ use cnn_datasets::ImageSet;
 use cnn_nn::Targets;
 use cnn_tensor::Tensor;
 
+/// The first `train` training and `test` test images of `d` (for `--quick` runs).
+pub fn quick_slice(
+    d: cnn_datasets::Dataset,
+    train: usize,
+    test: usize,
+) -> Result<cnn_datasets::Dataset> {
+    let t = d
+        .test
+        .as_ref()
+        .ok_or_else(|| anyhow!("{} has no test split", d.name))?
+        .take(test);
+    Ok(cnn_datasets::Dataset {
+        train: d.train.take(train),
+        test: Some(t),
+        ..d
+    })
+}
+
 /// Images scaled to [0, 1] (NHWC) and their labels.
 pub struct Split {
     /// The images.

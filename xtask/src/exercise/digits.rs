@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use cnn_augment::{AugmentConfig, ImageDataGenerator, ShiftRange, stroke};
 use cnn_datasets::{DigitOptions, IMAGE_EXTENSIONS, LoadOptions, load_digit, mnist, mnist_sample};
-use cnn_nn::{Optimizer, Targets, load_model, zoo};
+use cnn_nn::{Optimizer, Targets, zoo};
 use cnn_tensor::Tensor;
 use cnn_viz::{GridOptions, Tile, image_grid, save_png};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::Common;
-use super::data::{Split, Splits};
+use super::data::{Split, Splits, quick_slice};
 use super::report::Report;
 use super::run::{Recipe, RunReport, predict, train};
 
@@ -133,13 +133,7 @@ pub fn load_photos(dir: &Path) -> Result<Vec<Photo>> {
 
 fn load_mnist(c: &Common) -> Result<(cnn_datasets::Dataset, String)> {
     if c.quick {
-        let d = mnist_sample().map_err(|e| anyhow!(e))?;
-        let test = d.test.clone().ok_or_else(|| anyhow!("no test split"))?;
-        let d = cnn_datasets::Dataset {
-            train: d.train.take(QUICK.0),
-            test: Some(test.take(QUICK.1)),
-            ..d
-        };
+        let d = quick_slice(mnist_sample().map_err(|e| anyhow!(e))?, QUICK.0, QUICK.1)?;
         return Ok((
             d,
             format!(
@@ -315,10 +309,7 @@ pub fn run(c: &Common, images: Option<&Path>) -> Result<(Report, PathBuf)> {
     let mut runs: Vec<RunReport> = Vec::new();
     let mut results = Vec::new();
     for r in &recipes {
-        let run = train(r, &data, c, &dir)?;
-        let mut model = load_model(&dir.join(&run.files.model))
-            .map_err(|e| anyhow!(e))?
-            .model;
+        let (run, mut model) = train(r, &data, c, &dir)?;
         let (preds, _) = predict(&mut model, &photo_split)?;
         let correct = preds
             .iter()
@@ -349,23 +340,15 @@ pub fn run(c: &Common, images: Option<&Path>) -> Result<(Report, PathBuf)> {
         });
     }
     let answers = answers(&runs, &results, &photos, &images, c.quick);
-    let report = Report {
-        title: "Exercise: handwritten digits — MNIST-trained convnets on real-world images".into(),
-        command: format!(
-            "cargo xtask exercise digits{}{}",
-            if c.quick { " --quick" } else { "" },
-            c.epochs
-                .map(|e| format!(" --epochs {e}"))
-                .unwrap_or_default()
-        ),
-        data: data.source.clone(),
-        threads: rayon::current_num_threads(),
-        seed: c.seed,
-        quick: c.quick,
-        class_names: data.class_names.clone(),
+    let report = Report::new(
+        "Exercise: handwritten digits — MNIST-trained convnets on real-world images",
+        "digits",
+        c,
+        data.source.clone(),
+        data.class_names.clone(),
         runs,
         answers,
-    };
+    );
     report.write(&dir)?;
     Ok((report, dir))
 }

@@ -10,7 +10,7 @@ use cnn_datasets::{Dataset, LoadOptions, fashion_mnist, fashion_mnist_sample};
 use cnn_nn::{Optimizer, Schedule, zoo};
 
 use super::Common;
-use super::data::Splits;
+use super::data::{Splits, quick_slice};
 use super::report::Report;
 use super::run::{Recipe, RunReport, train};
 
@@ -26,16 +26,11 @@ const BATCH: usize = 128;
 /// sample; `--quick` always takes a small slice of the sample.
 pub fn load(c: &Common) -> Result<(Dataset, String)> {
     if c.quick {
-        let d = fashion_mnist_sample().map_err(|e| anyhow!(e))?;
-        let test = d
-            .test
-            .clone()
-            .ok_or_else(|| anyhow!("the sample has no test split"))?;
-        let d = Dataset {
-            train: d.train.take(QUICK.0),
-            test: Some(test.take(QUICK.1)),
-            ..d
-        };
+        let d = quick_slice(
+            fashion_mnist_sample().map_err(|e| anyhow!(e))?,
+            QUICK.0,
+            QUICK.1,
+        )?;
         let src = format!(
             "the bundled Fashion-MNIST sample (quick: {} training / {} test images)",
             d.train.len(),
@@ -244,30 +239,23 @@ pub fn run(c: &Common) -> Result<(Report, PathBuf)> {
     let recipes = recipes(c, &data.input_shape(), data.class_names.len(), steps)?;
     let mut runs = Vec::new();
     for r in &recipes {
-        runs.push(train(r, &data, c, &dir)?);
+        runs.push(train(r, &data, c, &dir)?.0);
     }
-    let report = Report {
-        title: "Exercise: Fashion-MNIST — can you beat your dense network?".into(),
-        command: format!(
-            "cargo xtask exercise fashion-mnist{}{}",
-            if c.quick { " --quick" } else { "" },
-            c.epochs
-                .map(|e| format!(" --epochs {e}"))
-                .unwrap_or_default()
-        ),
-        data: data.source.clone(),
-        threads: rayon::current_num_threads(),
-        seed: c.seed,
-        quick: c.quick,
-        class_names: data.class_names.clone(),
-        answers: answers(
-            &runs,
-            &data.class_names,
-            data.input_shape().iter().product(),
-            c.quick,
-        ),
+    let answers = answers(
+        &runs,
+        &data.class_names,
+        data.input_shape().iter().product(),
+        c.quick,
+    );
+    let report = Report::new(
+        "Exercise: Fashion-MNIST — can you beat your dense network?",
+        "fashion-mnist",
+        c,
+        data.source.clone(),
+        data.class_names.clone(),
         runs,
-    };
+        answers,
+    );
     report.write(&dir)?;
     Ok((report, dir))
 }

@@ -78,6 +78,17 @@ impl Common {
         }
     }
 
+    /// The command line that reproduces this run, for reports.
+    pub fn command(&self, exercise: &str) -> String {
+        format!(
+            "cargo xtask exercise {exercise}{}{}",
+            if self.quick { " --quick" } else { "" },
+            self.epochs
+                .map(|e| format!(" --epochs {e}"))
+                .unwrap_or_default()
+        )
+    }
+
     /// The epochs to train: `--epochs`, else 1 with `--quick`, else the recipe's.
     pub fn epochs_or(&self, recipe: usize) -> usize {
         self.epochs

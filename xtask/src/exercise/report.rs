@@ -48,6 +48,29 @@ fn duration(s: f64) -> String {
 }
 
 impl Report {
+    /// A report of `runs` of `exercise` run with options `c`.
+    pub fn new(
+        title: impl Into<String>,
+        exercise: &str,
+        c: &super::Common,
+        data: impl Into<String>,
+        class_names: Vec<String>,
+        runs: Vec<RunReport>,
+        answers: Vec<(String, String)>,
+    ) -> Report {
+        Report {
+            title: title.into(),
+            command: c.command(exercise),
+            data: data.into(),
+            threads: rayon::current_num_threads(),
+            seed: c.seed,
+            quick: c.quick,
+            class_names,
+            runs,
+            answers,
+        }
+    }
+
     /// The summary table (Markdown), also printed at the end of a run.
     pub fn table(&self) -> String {
         let mut s = String::from(

@@ -153,8 +153,9 @@ pub fn array_sources<'d>(r: &Recipe, data: &'d Splits, seed: u64) -> Result<Sour
     })
 }
 
-/// Trains `r` on `data`, writing the model and pictures into `dir`.
-pub fn train(r: &Recipe, data: &Splits, c: &Common, dir: &Path) -> Result<RunReport> {
+/// Trains `r` on `data`, writing the model and pictures into `dir`; returns the report and
+/// the trained model.
+pub fn train(r: &Recipe, data: &Splits, c: &Common, dir: &Path) -> Result<(RunReport, Model)> {
     let sources = array_sources(r, data, c.seed)?;
     train_with(
         r,
@@ -168,7 +169,7 @@ pub fn train(r: &Recipe, data: &Splits, c: &Common, dir: &Path) -> Result<RunRep
 }
 
 /// Trains `r` on batches from `sources`, then evaluates on `test`, writing the model and
-/// pictures into `dir`.
+/// pictures into `dir`; returns the report and the trained model.
 pub fn train_with(
     r: &Recipe,
     mut sources: Sources<'_>,
@@ -177,7 +178,7 @@ pub fn train_with(
     data_source: &str,
     c: &Common,
     dir: &Path,
-) -> Result<RunReport> {
+) -> Result<(RunReport, Model)> {
     let mut model =
         Model::new(&r.spec, c.seed).map_err(|e| anyhow!("building {}: {e}", r.spec.name))?;
     let mut opt = r.optimizer.clone();
@@ -259,7 +260,7 @@ pub fn train_with(
         &dir.join(&files.confusion),
     )?;
     let n = history.samples_per_second.len().max(1) as f64;
-    Ok(RunReport {
+    let report = RunReport {
         label: r.label.clone(),
         model: r.spec.name.clone(),
         params,
@@ -280,5 +281,6 @@ pub fn train_with(
         history,
         files,
         test_predictions: preds,
-    })
+    };
+    Ok((report, model))
 }
