@@ -36,7 +36,8 @@ pub struct Common {
     /// Dataset directory (default: $CNN_DATA_DIR, else ~/.cache/cnn).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Never download: use what is cached or installed, else the bundled sample.
+    /// Never download: use what is cached or installed (else the bundled sample, where the
+    /// exercise has one).
     #[arg(long)]
     pub offline: bool,
     /// No progress bars.
