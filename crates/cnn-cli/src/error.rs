@@ -76,3 +76,12 @@ pub type CliResult<T> = Result<T, CliError>;
 pub fn bad_input(what: &str, location: impl Into<String>, e: impl std::fmt::Display) -> UserError {
     UserError::new(what, location.into(), e.to_string())
 }
+
+/// Saves a PNG atomically, creating its directory first; errors name the file.
+pub fn save_png_creating(img: &cnn_viz::RgbImage, path: &std::path::Path) -> CliResult<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad_input("cannot create", dir.display().to_string(), e))?;
+    }
+    cnn_viz::save_png(img, path).map_err(|e| CliError::Failure(anyhow::anyhow!(e)))
+}

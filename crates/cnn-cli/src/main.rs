@@ -10,9 +10,11 @@ mod evaluate_cmd;
 mod matrix;
 mod model_arg;
 mod ops_cmd;
+mod plot_cmd;
 mod predict_cmd;
 mod summary_cmd;
 mod train_cmd;
+mod visualize_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,6 +34,8 @@ use crate::error::{CliError, CliResult};
                   cnn train --model mnist-cnn --dataset fashion-mnist --epochs 1 --batch-size 128 --out fashion.cnn\n  \
                   cnn evaluate --model fashion.cnn --dataset fashion-mnist\n  \
                   cnn predict --model fashion.cnn shirt.png --invert\n  \
+                  cnn visualize gradcam --model fashion.cnn --dataset fashion-mnist --per-class --out gradcam.png\n  \
+                  cnn plot report.json --out curves.png --confusion confusion.png\n  \
                   cnn augment cat.jpg --rotation 40 --width-shift 0.2 --height-shift 0.2 --zoom 0.2 --horizontal-flip --out grid.png\n  \
                   cnn ops conv2d --input examples/edge-8x8.txt --kernel examples/vertical-edge-3x3.txt --explain"
 )]
@@ -55,6 +59,11 @@ enum Command {
     Predict(predict_cmd::PredictArgs),
     /// Preview ImageDataGenerator augmentations of an image as a grid.
     Augment(augment_cmd::AugmentArgs),
+    /// Plot training curves and confusion matrices from history CSVs and JSON reports.
+    Plot(plot_cmd::PlotArgs),
+    /// Look inside a trained model: activation grids, filter patterns, Grad-CAM heatmaps.
+    #[command(subcommand)]
+    Visualize(visualize_cmd::VisualizeCmd),
     /// Worked examples: convolution and pooling of plain-text matrices.
     #[command(subcommand)]
     Ops(ops_cmd::OpsCmd),
@@ -67,6 +76,8 @@ fn run(cli: &Cli) -> CliResult<String> {
         Command::Evaluate(a) => evaluate_cmd::run(a),
         Command::Predict(a) => predict_cmd::run(a),
         Command::Augment(a) => augment_cmd::run(a),
+        Command::Plot(a) => plot_cmd::run(a),
+        Command::Visualize(cmd) => visualize_cmd::run(cmd),
         Command::Ops(cmd) => ops_cmd::run(cmd).map_err(CliError::from),
     }
 }

@@ -1,6 +1,6 @@
 //! `cnn predict`: classify image files with a saved model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::Args;
@@ -47,14 +47,8 @@ pub struct PredictArgs {
     json: bool,
 }
 
-fn load_image(
-    path: &PathBuf,
-    h: usize,
-    w: usize,
-    c: usize,
-    scale: f32,
-    invert: bool,
-) -> Result<Vec<f32>, UserError> {
+/// Decodes an image file with size and memory limits, naming the file in errors.
+pub(crate) fn decode_image(path: &Path) -> Result<image::DynamicImage, UserError> {
     let name = path.display().to_string();
     let mut reader =
         image::ImageReader::open(path).map_err(|e| bad_input("cannot read image", &name, e))?;
@@ -63,7 +57,7 @@ fn load_image(
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    let img = reader
+    reader
         .with_guessed_format()
         .map_err(|e| bad_input("cannot read image", &name, e))?
         .decode()
@@ -71,7 +65,20 @@ fn load_image(
             bad_input("cannot decode image", &name, e).with_hint(format!(
                 "PNG, JPEG and BMP up to {MAX_SIDE}x{MAX_SIDE} pixels are accepted"
             ))
-        })?;
+        })
+}
+
+/// Loads an image as the model's input: `c` channels, resized to `h x w`, times `scale`.
+pub(crate) fn load_image(
+    path: &Path,
+    h: usize,
+    w: usize,
+    c: usize,
+    scale: f32,
+    invert: bool,
+) -> Result<Vec<f32>, UserError> {
+    let name = path.display().to_string();
+    let img = decode_image(path)?;
     let img = img.resize_exact(w as u32, h as u32, FilterType::Triangle);
     let px: Vec<u8> = match c {
         1 => img.to_luma8().into_raw(),

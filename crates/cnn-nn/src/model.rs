@@ -60,6 +60,10 @@ pub struct Forward {
     pub output: Var,
     /// Each layer's output, in layer order (for activation grids and Grad-CAM).
     pub layer_outputs: Vec<Var>,
+    /// Each layer's output before its activation function: for `Conv2D` and `Dense` the affine
+    /// result, for an `Activation` layer its input, otherwise the output itself (filter
+    /// patterns maximise these, so a filter silent after its ReLU still gets a gradient).
+    pub pre_activations: Vec<Var>,
     /// The graph variables of the trainable parameters, in [`Model::param_names`] order.
     pub params: Vec<Var>,
     /// The final activation that was left out (softmax or sigmoid), if any.
@@ -205,6 +209,30 @@ impl Model {
         x: Var,
         mode: ForwardMode,
     ) -> Result<Forward> {
+        let n = self.arch.layers.len();
+        self.forward_to(g, x, mode, n)
+    }
+
+    /// Like [`Model::forward`] but stops after the first `layers` layers: `output` is the output
+    /// of layer `layers - 1`. Convolution, pooling, batch-norm and activation layers accept any
+    /// spatial size, so a prefix of the model that stops before `Flatten` can run on inputs of
+    /// another height and width (filter patterns at 64x64 for a 28x28 model).
+    ///
+    /// # Errors
+    /// If `layers` is 0 or more than the model has, or an operation fails.
+    pub fn forward_to<'a>(
+        &'a mut self,
+        g: &mut Graph<'a>,
+        x: Var,
+        mode: ForwardMode,
+        layers: usize,
+    ) -> Result<Forward> {
+        if layers == 0 || layers > self.arch.layers.len() {
+            return Err(NnError::Data(format!(
+                "cannot run the first {layers} layers of a model with {}",
+                self.arch.layers.len()
+            )));
+        }
         let Model {
             arch,
             slots,
@@ -216,8 +244,15 @@ impl Model {
         let n = arch.layers.len();
         let mut h = x;
         let mut outputs = Vec::with_capacity(n);
+        let mut pre_activations = Vec::with_capacity(n);
         let mut omitted = None;
-        for (i, (layer, slot)) in arch.layers.iter().zip(slots.iter()).enumerate() {
+        for (i, (layer, slot)) in arch
+            .layers
+            .iter()
+            .zip(slots.iter())
+            .enumerate()
+            .take(layers)
+        {
             let p = &pvars[slot.params.clone()];
             let last = i + 1 == n;
             let act = |g: &mut Graph<'a>,
@@ -238,6 +273,7 @@ impl Model {
                     ActivationKind::Elementwise(e) => g.activation(v, e)?,
                 })
             };
+            let mut pre = None;
             h = match &layer.kind {
                 LayerKind::Conv2D {
                     options,
@@ -245,6 +281,7 @@ impl Model {
                     use_bias,
                 } => {
                     let y = g.conv2d(h, p[0], use_bias.then(|| p[1]), options)?;
+                    pre = Some(y);
                     act(g, y, *activation, &mut omitted)?
                 }
                 LayerKind::MaxPool(o) => g.max_pool2d(h, o)?,
@@ -256,6 +293,7 @@ impl Model {
                     use_bias,
                 } => {
                     let y = g.dense(h, p[0], use_bias.then(|| p[1]))?;
+                    pre = Some(y);
                     act(g, y, *activation, &mut omitted)?
                 }
                 LayerKind::Dropout(rate) => {
@@ -270,14 +308,19 @@ impl Model {
                     let (mm, mv) = state[slot.state.clone()].split_at_mut(1);
                     g.batch_norm(h, p[0], p[1], &mut mm[0], &mut mv[0], mode.training, o)?
                 }
-                LayerKind::Activation(a) => act(g, h, *a, &mut omitted)?,
+                LayerKind::Activation(a) => {
+                    pre = Some(h);
+                    act(g, h, *a, &mut omitted)?
+                }
                 LayerKind::Lrn(o) => g.lrn(h, o)?,
             };
             outputs.push(h);
+            pre_activations.push(pre.unwrap_or(h));
         }
         Ok(Forward {
             output: h,
             layer_outputs: outputs,
+            pre_activations,
             params: pvars,
             omitted,
         })

@@ -21,6 +21,15 @@ pub enum VizError {
         /// The backend's message.
         why: String,
     },
+    /// The model cannot be run as asked (unknown layer, wrong input shape, failed operation).
+    #[error("{what}: {source}")]
+    Model {
+        /// What was being computed.
+        what: String,
+        /// The model's error.
+        #[source]
+        source: cnn_nn::NnError,
+    },
     /// Encoding or writing the file failed (the previous file, if any, is intact).
     #[error("cannot write {}: {why}", path.display())]
     Write {
@@ -39,5 +48,21 @@ pub(crate) fn draw_err<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> VizErr
     move |e| VizError::Draw {
         what: what.into(),
         why: e.to_string(),
+    }
+}
+
+/// Wraps a model or engine error as [`VizError::Model`].
+pub(crate) fn model_err<E: Into<cnn_nn::NnError>>(what: &str) -> impl Fn(E) -> VizError + '_ {
+    move |e| VizError::Model {
+        what: what.into(),
+        source: e.into(),
+    }
+}
+
+/// A [`VizError::Input`] about `what`.
+pub(crate) fn input_err(what: &str, why: impl Into<String>) -> VizError {
+    VizError::Input {
+        what: what.into(),
+        why: why.into(),
     }
 }

@@ -79,7 +79,7 @@ pub struct GridOptions {
     pub margin: u32,
     /// Height reserved under each tile for its caption (0 for none).
     pub caption_height: u32,
-    /// A title above the grid.
+    /// A title above the grid (black on light backgrounds, white on dark ones).
     pub title: Option<String>,
     /// The background colour.
     pub background: [u8; 3],
@@ -163,7 +163,10 @@ pub fn image_grid(tiles: &[Tile], opts: &GridOptions) -> Result<RgbImage> {
                 (w as i32 / 2, 8),
                 (FAMILY, 18)
                     .into_font()
-                    .color(&BLACK)
+                    .color(&{
+                        let [r, g, b] = crate::colormap::text_on(opts.background);
+                        RGBColor(r, g, b)
+                    })
                     .pos(Pos::new(HPos::Center, VPos::Top)),
             ))
             .map_err(draw_err(WHAT))?;

@@ -6,19 +6,40 @@
 //! and the colormaps they use ([`colormap`]). Charts are drawn with `plotters` and a bundled
 //! DejaVu Sans font, so nothing depends on the fonts installed on the machine. Every file is
 //! written atomically ([`save_png`]).
+//!
+//! It also looks inside trained models, as Chollet's *Deep Learning with Python* §5.4 does by
+//! hand: every channel of intermediate layers ([`activations`], [`activation_grid`]), what a
+//! filter responds to by gradient ascent on the input ([`filter_pattern`], [`pattern_grid`]),
+//! first-layer kernels ([`kernel_grid`]) and Grad-CAM class-activation heatmaps ([`grad_cam`],
+//! [`overlay`]). Each returns the numbers as well as the picture.
 #![warn(missing_docs)]
 
+mod activations;
 pub mod colormap;
 mod confusion;
 mod curves;
 mod error;
+mod filters;
 mod font;
+mod gradcam;
 mod grid;
 mod png;
 
+pub use activations::{
+    ActivationGridOptions, LayerActivations, activation_grid, activations, channel_image,
+    chollet_normalize, default_activation_layers, layer_indices,
+};
 pub use confusion::confusion_chart;
 pub use curves::history_chart;
 pub use error::{Result, VizError};
+pub use filters::{
+    FilterPattern, MAX_PATTERN_SIDE, PatternOptions, deprocess, filter_pattern, filter_patterns,
+    kernel_grid, pattern_grid,
+};
+pub use gradcam::{
+    CamScore, GradCam, GradCamOptions, default_cam_layer, grad_cam, heatmap_image, mass_inside,
+    overlay, resize_heatmap,
+};
 pub use grid::{GridOptions, Tile, image_grid};
 pub use image::RgbImage;
 pub use png::{encode_png, save_png};
