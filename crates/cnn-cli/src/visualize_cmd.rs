@@ -10,7 +10,8 @@ use cnn_tensor::Tensor;
 use cnn_viz::{
     ActivationGridOptions, CamScore, GradCamOptions, GridOptions, PatternOptions, RgbImage, Tile,
     activation_grid, activations, default_activation_layers, default_cam_layer, filter_patterns,
-    grad_cam, image_grid, kernel_grid, layer_indices, overlay, pattern_grid, resize_heatmap,
+    grad_cam, image_grid, kernel_grid, layer_indices, mass_inside, overlay, pattern_grid,
+    resize_heatmap,
 };
 use image::imageops::{self, FilterType};
 
@@ -130,9 +131,19 @@ pub struct GradcamArgs {
     /// each explaining its true class.
     #[arg(long, requires = "dataset")]
     per_class: bool,
+    /// With --dataset: measure, over the first N test images (explaining their true class), the
+    /// mean share of the heatmap that falls on the item's non-background pixels (value > 0),
+    /// beside the share of the image those pixels cover. Writes no picture.
+    #[arg(
+        long,
+        requires = "dataset",
+        conflicts_with = "per_class",
+        value_name = "N"
+    )]
+    measure: Option<usize>,
     /// The PNG to write.
-    #[arg(long, short)]
-    out: PathBuf,
+    #[arg(long, short, required_unless_present = "measure")]
+    out: Option<PathBuf>,
 }
 
 /// Runs a visualize subcommand.
@@ -434,6 +445,58 @@ fn run_gradcam(a: &GradcamArgs) -> CliResult<String> {
     } else {
         CamScore::Logit
     };
+    if let Some(n) = a.measure {
+        let shape = image_shape(&saved, &a.input.model)?;
+        let scale = rescale(&saved);
+        let ds = a.input.dataset.as_deref().unwrap_or_default();
+        let inputs = dataset_inputs(&a.input, ds, shape, scale, |labels| {
+            (0..n.min(labels.len())).collect()
+        })?;
+        let (mut mass, mut area) = (0.0f64, 0.0f64);
+        for input in &inputs {
+            let cam = grad_cam(
+                &mut saved.model,
+                &input.x,
+                &GradCamOptions {
+                    layer,
+                    class: input.label,
+                    score,
+                },
+            )
+            .map_err(|e| bad_input("cannot compute Grad-CAM", &input.name, e))?;
+            let (h, w) = (shape.0, shape.1);
+            let heat = resize_heatmap(&cam.heatmap, cam.height, cam.width, h, w)
+                .map_err(|e| anyhow!(e))?;
+            // A pixel is item when any of its channels is above 0.
+            let mask: Vec<bool> = input
+                .x
+                .data()
+                .chunks(shape.2)
+                .map(|px| px.iter().any(|&v| v > 0.0))
+                .collect();
+            mass += mass_inside(&heat, &mask).unwrap_or(0.0) as f64;
+            area += mask.iter().filter(|&&m| m).count() as f64 / mask.len() as f64;
+        }
+        let k = inputs.len().max(1) as f64;
+        let layer_name = match layer {
+            Some(i) => saved.model.architecture().layers[i].name.clone(),
+            None => default_cam_layer(&saved.model)
+                .map(|i| saved.model.architecture().layers[i].name.clone())
+                .unwrap_or_default(),
+        };
+        return Ok(format!(
+            "Grad-CAM of `{layer_name}` ({} score) over the first {} test images of {ds}: \
+             {:.1}% of the heatmap on the item's pixels, which cover {:.1}% of the image\n",
+            if a.probability {
+                "probability"
+            } else {
+                "logit"
+            },
+            inputs.len(),
+            mass / k * 100.0,
+            area / k * 100.0
+        ));
+    }
     let inputs = if a.per_class {
         let shape = image_shape(&saved, &a.input.model)?;
         let scale = rescale(&saved);
@@ -528,7 +591,11 @@ fn run_gradcam(a: &GradcamArgs) -> CliResult<String> {
         )
         .map_err(|e| anyhow!(e))?,
     };
-    crate::error::save_png_creating(&img, &a.out)?;
-    out.push_str(&format!("wrote {}\n", a.out.display()));
+    let path = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("gradcam.png"));
+    crate::error::save_png_creating(&img, &path)?;
+    out.push_str(&format!("wrote {}\n", path.display()));
     Ok(out)
 }

@@ -187,6 +187,21 @@ fn visualize_and_plot_a_trained_model() {
         grid.to_str().unwrap(),
     ]);
     assert_eq!(out.matches("(true: ").count(), 10, "{out}");
+    let out = ok(&[
+        "visualize",
+        "gradcam",
+        "-m",
+        m,
+        "-d",
+        "fashion-mnist-sample",
+        "--measure",
+        "20",
+    ]);
+    assert!(out.contains("over the first 20 test images"), "{out}");
+    assert!(
+        out.contains("% of the heatmap on the item's pixels"),
+        "{out}"
+    );
 
     // Plots from the training report.
     let curves = d.join("plots/curves.png");

@@ -80,9 +80,9 @@ fn feature_channels(model: &Model, li: usize) -> Result<usize> {
 }
 
 /// Channel `filter` of layer `li` for the input `x` (`1 x size x size x C`, already scaled for
-/// the model): the mean of its output, and the gradient with respect to `x` of the mean of its
-/// pre-activation (the output before a ReLU: same direction where the filter fires, and still
-/// a gradient where it is silent).
+/// the model): the mean of its output, and the gradient of that mean with respect to `x`. Where
+/// the filter is silent everywhere (a ReLU output of zeros has no gradient at all), the gradient
+/// of the mean of its pre-activation instead, so the ascent can start.
 fn objective(model: &mut Model, x: Tensor, li: usize, filter: usize) -> Result<(f32, Tensor)> {
     let mut g = Graph::new();
     let xv = g.variable(x);
@@ -92,23 +92,34 @@ fn objective(model: &mut Model, x: Tensor, li: usize, filter: usize) -> Result<(
     let out = g.select_last(f.output, filter).map_err(model_err(WHAT))?;
     let out = g.mean(out).map_err(model_err(WHAT))?;
     let value = g.value(out).item().unwrap_or(0.0);
-    let pre = g
-        .select_last(f.pre_activations[li], filter)
-        .map_err(model_err(WHAT))?;
-    let loss = g.mean(pre).map_err(model_err(WHAT))?;
-    let mut grads = g.backward(loss).map_err(model_err(WHAT))?;
-    let grad = match grads.take(xv) {
+    let input_grad = |g: &Graph, loss| -> Result<Option<Tensor>> {
+        let mut grads = g.backward(loss).map_err(model_err(WHAT))?;
+        Ok(grads
+            .take(xv)
+            .filter(|t| t.data().iter().any(|&v| v != 0.0)))
+    };
+    let grad = match input_grad(&g, out)? {
         Some(t) => t,
-        None => Tensor::zeros(g.value(xv).shape()).map_err(model_err(WHAT))?,
+        None => {
+            let pre = g
+                .select_last(f.pre_activations[li], filter)
+                .map_err(model_err(WHAT))?;
+            let pre = g.mean(pre).map_err(model_err(WHAT))?;
+            match input_grad(&g, pre)? {
+                Some(t) => t,
+                None => Tensor::zeros(g.value(xv).shape()).map_err(model_err(WHAT))?,
+            }
+        }
     };
     Ok((value, grad))
 }
 
 /// Grows the pattern of channel `filter` of layer `li` by gradient ascent (Chollet's recipe):
 /// start from grey plus noise (`128 + U(0, 20)` in pixel units), then `steps` times add
-/// `step ·` the input gradient divided by its RMS (+ 1e-5). The objective is the channel's
-/// mean *before* its activation function (see [`cnn_nn::Forward::pre_activations`]): after a
-/// ReLU, a filter that is silent on grey noise has no gradient at all and would never start.
+/// `step ·` the input gradient divided by its RMS (+ 1e-5), the gradient of the channel's mean
+/// activation. While the filter is silent everywhere (after a ReLU it then has no gradient at
+/// all) the step follows its pre-activation instead (see
+/// [`cnn_nn::Forward::pre_activations`]), so silent filters start too.
 /// The layer must come before any `Flatten` when `size` differs from the model's input.
 pub fn filter_pattern(
     model: &mut Model,
