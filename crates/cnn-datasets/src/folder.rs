@@ -88,8 +88,17 @@ pub struct FolderOptions {
     pub strict: bool,
     /// Resampling for resizes.
     pub interpolation: Interpolation,
-    /// Largest image accepted, in pixels (width × height), checked before decoding.
+    /// Largest image accepted, in pixels (width × height), checked before decoding. Default:
+    /// `CNN_MAX_IMAGE_PIXELS` when set, else 2^26 (an 8192x8192 photo).
     pub max_pixels: u64,
+}
+
+/// The default of [`FolderOptions::max_pixels`]: `CNN_MAX_IMAGE_PIXELS` or 2^26.
+pub fn default_max_pixels() -> u64 {
+    std::env::var("CNN_MAX_IMAGE_PIXELS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 26)
 }
 
 impl Default for FolderOptions {
@@ -101,7 +110,7 @@ impl Default for FolderOptions {
             follow_links: false,
             strict: false,
             interpolation: Interpolation::Nearest,
-            max_pixels: 1 << 26,
+            max_pixels: default_max_pixels(),
         }
     }
 }
@@ -232,7 +241,7 @@ pub fn decode(bytes: &[u8], opts: &FolderOptions) -> Decoded {
         .map_err(|e| format!("unreadable header: {e}"))?;
     if w as u64 * h as u64 > opts.max_pixels {
         return Err(format!(
-            "{w}x{h} pixels is over the limit of {} (FolderOptions::max_pixels)",
+            "{w}x{h} pixels is over the limit of {} pixels (raise it with CNN_MAX_IMAGE_PIXELS or FolderOptions::max_pixels)",
             opts.max_pixels
         ));
     }

@@ -47,7 +47,7 @@ pub use error::{DatasetError, Result};
 pub use fetch::{LoadOptions, MIRROR_ENV, fetch};
 pub use folder::{
     ColorMode, Decoded, FolderIndex, FolderOptions, IMAGE_EXTENSIONS, Interpolation, Skipped,
-    decode as decode_image, image_folder, scan as scan_folder, zip_folder,
+    decode as decode_image, default_max_pixels, image_folder, scan as scan_folder, zip_folder,
 };
 pub use mnist::{
     FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, MNIST_CLASSES, fashion_mnist, idx_pair, mnist,
