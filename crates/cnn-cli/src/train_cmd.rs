@@ -69,6 +69,29 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+/// Locks `out` for this process (creating its directory) and removes temporary files that an
+/// earlier, killed run left beside it.
+fn claim_output(out: &std::path::Path) -> CliResult<cnn_tensor::OutputLock> {
+    let name = out.display().to_string();
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad_input("cannot write", dir.display().to_string(), e))?;
+    }
+    let lock = cnn_tensor::OutputLock::try_acquire(out).map_err(|e| match e {
+        cnn_tensor::TensorError::Busy { .. } => {
+            UserError::new("output in use", name.clone(), e.to_string())
+        }
+        _ => bad_input("cannot write", &name, e).with_hint("choose a writable --out"),
+    })?;
+    let stale = lock
+        .remove_stale_temps()
+        .map_err(|e| bad_input("cannot write", &name, e))?;
+    if stale > 0 {
+        eprintln!("removed {stale} temporary file(s) left beside {name} by an interrupted save");
+    }
+    Ok(lock)
+}
+
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<String> {
     if a.batch_size == 0 || a.epochs == 0 {
@@ -83,6 +106,9 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     let augment_cfg = a.augment.any().then(|| a.augment.config()).transpose()?;
     let fresh_opt = Optimizer::from_name(&a.optimizer, a.lr)
         .map_err(|e| bad_input("bad option", "--optimizer/--lr", e))?;
+    // Claim --out before any work: a second `cnn train` on the same file, or a directory that
+    // cannot be written, fails now rather than after an epoch.
+    let _lock = claim_output(&a.out)?;
     let loaded = load(&a.dataset, &a.data)?;
     for n in &loaded.notes {
         eprintln!("{n}");

@@ -50,6 +50,17 @@ pub enum TensorError {
         #[source]
         source: std::io::Error,
     },
+    /// Another process is writing this output file (it holds its [`OutputLock`]).
+    ///
+    /// [`OutputLock`]: crate::OutputLock
+    #[error(
+        "{} is being written by another process (its lock is held); wait for it to finish or choose another output",
+        path.display()
+    )]
+    Busy {
+        /// The output file.
+        path: PathBuf,
+    },
     /// A safetensors file or buffer is malformed.
     #[error("{context}: invalid safetensors data: {message}")]
     Safetensors {

@@ -101,6 +101,12 @@ pub fn load_safetensors(path: &Path) -> Result<NamedTensors> {
     from_safetensors_bytes(&bytes, &path.display().to_string())
 }
 
+/// The name prefix of [`write_atomic`]'s temporary files for a file named `file_name` (they
+/// end in `.tmp`).
+pub(crate) fn temp_prefix(file_name: &str) -> String {
+    format!(".{file_name}.")
+}
+
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, never a
 /// torn file: the data goes to a temporary file in the same directory, is flushed to disk, and
 /// is renamed over `path`. On any error the temporary file is removed and `path` is untouched.
@@ -117,7 +123,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let prefix = format!(".{file_name}.");
+    let prefix = temp_prefix(&file_name);
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     // Temporary files are private (0600) by default; the file a user gets must have the same

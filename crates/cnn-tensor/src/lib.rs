@@ -8,6 +8,7 @@
 //! - `ndarray` interop: [`Tensor::as_ndarray`], [`Tensor::into_ndarray`], [`Tensor::from_ndarray`].
 //! - [`Initializer`]: Keras's initialisers, drawn from a seeded [`Rng`] (ChaCha8).
 //! - [`io`]: safetensors read/write of named tensors and [`io::write_atomic`].
+//! - [`OutputLock`]: one writer per output file, and cleanup after a writer that was killed.
 //!
 //! ```
 //! use cnn_tensor::{Initializer, Tensor, seeded_rng};
@@ -23,10 +24,12 @@ mod error;
 mod init;
 pub mod io;
 mod ndarray_interop;
+mod output;
 mod shape;
 mod tensor;
 
 pub use error::{Result, TensorError};
 pub use init::{Initializer, Rng, fans, seeded_rng};
+pub use output::OutputLock;
 pub use shape::{MAX_ELEMENTS, Shape, checked_numel};
 pub use tensor::{Tensor, TensorView};

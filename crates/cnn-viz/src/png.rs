@@ -24,7 +24,10 @@ pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let bytes = encode_png(img)?;
     cnn_tensor::io::write_atomic(path, &bytes).map_err(|e| VizError::Write {
         path: path.to_path_buf(),
-        why: e.to_string(),
+        why: match e {
+            cnn_tensor::TensorError::Io { source, .. } => source.to_string(),
+            e => e.to_string(),
+        },
     })
 }
 
