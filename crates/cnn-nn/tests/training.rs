@@ -337,6 +337,24 @@ fn hostile_model_files_are_errors_not_panics() {
     std::fs::write(&bad, bytes).unwrap();
     let e = load_model(&bad).unwrap_err().to_string();
     assert!(e.contains("over the limit"), "{e}");
+    // Negative or zero sizes in the architecture are errors too.
+    for bad_layer in [
+        r#"{"type": "Dense", "units": -5}"#,
+        r#"{"type": "Dense", "units": 0}"#,
+        r#"{"type": "Conv2D", "filters": 4, "kernel_size": -3}"#,
+    ] {
+        let spec = format!(
+            r#"{{"name": "x", "input_shape": [28, 28, 1], "layers": [{{"type": "Flatten"}}, {bad_layer}]}}"#
+        );
+        let meta: std::collections::HashMap<String, String> = [
+            ("cnn.format".to_string(), "cnn-model/1".to_string()),
+            ("cnn.architecture".to_string(), spec),
+        ]
+        .into();
+        let bytes = cnn_tensor::io::to_safetensors_bytes([], Some(meta)).unwrap();
+        std::fs::write(&bad, bytes).unwrap();
+        assert!(load_model(&bad).is_err(), "{bad_layer} loaded");
+    }
     // Weights that do not fit the architecture are reported by name.
     let other = Model::new(&cnn_nn::zoo("dense-mnist", None, None).unwrap(), 0).unwrap();
     let mut meta2: std::collections::HashMap<String, String> =

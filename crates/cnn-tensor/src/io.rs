@@ -199,6 +199,24 @@ mod tests {
     }
 
     #[test]
+    fn other_dtypes_and_lying_headers_are_errors() {
+        // An F64 tensor (wrong dtype), an F16 one, and a header claiming more data than exists.
+        for dtype in [Dtype::F64, Dtype::F16, Dtype::I64] {
+            let raw = vec![0u8; 4 * dtype.bitsize() / 8];
+            let v = StView::new(dtype, vec![2, 2], &raw).unwrap();
+            let bytes = safetensors::serialize([("w", v)], None).unwrap();
+            let e = from_safetensors_bytes(&bytes, "buffer").unwrap_err();
+            assert!(e.to_string().contains(&format!("{dtype:?}")), "{e}");
+        }
+        let a = Tensor::from_fn([2, 2], |i| i as f32).unwrap();
+        let mut bytes = to_safetensors_bytes([("w", &a)], None).unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let at = text.find("[2,2]").unwrap();
+        bytes[at..at + 5].copy_from_slice(b"[9,9]");
+        assert!(from_safetensors_bytes(&bytes, "buffer").is_err());
+    }
+
+    #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.safetensors");
