@@ -6,6 +6,8 @@ use cnn_ops::{Activation, Graph, Labels};
 use cnn_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::profile::{self, StepProfile};
+
 use crate::arch::ActivationKind;
 use crate::callbacks::{BatchLogs, Callback, Control, EpochContext, EpochLogs, TrainInfo};
 use crate::data::{ArrayData, BatchSource, Targets, argmax, gather};
@@ -322,6 +324,43 @@ impl Model {
         opt: &mut Optimizer,
         seed: u64,
     ) -> Result<StepResult> {
+        self.step(x, y, loss, opt, seed, None)
+    }
+
+    /// [`Model::train_step`], timed layer by layer (for `--profile` benchmarks). The result is
+    /// identical to an unprofiled step.
+    pub fn train_step_profiled(
+        &mut self,
+        x: &Tensor,
+        y: &Targets,
+        loss: Loss,
+        opt: &mut Optimizer,
+        seed: u64,
+    ) -> Result<(StepResult, StepProfile)> {
+        let mut p = StepProfile::default();
+        let r = self.step(x, y, loss, opt, seed, Some(&mut p))?;
+        Ok((r, p))
+    }
+
+    fn step(
+        &mut self,
+        x: &Tensor,
+        y: &Targets,
+        loss: Loss,
+        opt: &mut Optimizer,
+        seed: u64,
+        mut profile: Option<&mut StepProfile>,
+    ) -> Result<StepResult> {
+        let t_step = profile::start(profile.is_some());
+        let names: Vec<String> = if profile.is_some() {
+            self.architecture()
+                .layers
+                .iter()
+                .map(|l| l.name.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.check_input(x)?;
         if y.len() != x.dims()[0] {
             return Err(NnError::Data(format!(
@@ -333,6 +372,9 @@ impl Model {
         let info = OutputInfo::of(self);
         let (loss_value, correct_n, grads) = {
             let mut g = Graph::new();
+            if profile.is_some() {
+                g.profile();
+            }
             let xv = g.constant(x);
             let f = self.forward(
                 &mut g,
@@ -347,6 +389,9 @@ impl Model {
             let lv = g.value(l).item().unwrap_or(f32::NAN);
             let c = correct(g.value(f.output), y, loss == Loss::BinaryCrossentropy);
             let mut grads = g.backward(l)?;
+            if let Some(p) = profile.as_deref_mut() {
+                *p = StepProfile::from_graph(&g, &grads, xv, &f.layer_outputs, &names, l);
+            }
             let gs: Vec<Tensor> = f
                 .params
                 .iter()
@@ -371,7 +416,12 @@ impl Model {
                 self.param_names()[i]
             )));
         }
+        let t_opt = profile::start(profile.is_some());
         opt.step(self.params_mut(), &grads)?;
+        if let (Some(p), Some(t_opt), Some(t_step)) = (profile, t_opt, t_step) {
+            p.optimizer = t_opt.elapsed();
+            p.total = t_step.elapsed();
+        }
         Ok(StepResult {
             loss: loss_value,
             correct: correct_n,

@@ -422,3 +422,49 @@ fn wrong_inputs_are_data_errors() {
         .to_string();
     assert!(e.contains("needs a final sigmoid"), "{e}");
 }
+
+#[test]
+fn a_profiled_step_is_the_same_step_with_times() {
+    let (x, y) = bars(64, 9);
+    let mut a = Model::new(&small_cnn(), 4).unwrap();
+    let mut b = a.clone();
+    let mut oa = Optimizer::adam(0.01);
+    let mut ob = Optimizer::adam(0.01);
+    let ra = a
+        .train_step(&x, &y, Loss::SparseCategoricalCrossentropy, &mut oa, 5)
+        .unwrap();
+    let (rb, p) = b
+        .train_step_profiled(&x, &y, Loss::SparseCategoricalCrossentropy, &mut ob, 5)
+        .unwrap();
+    assert_eq!(ra.loss, rb.loss);
+    for (pa, pb) in a.params().iter().zip(b.params()) {
+        assert_eq!(pa.data(), pb.data());
+    }
+    let names: Vec<&str> = p.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conv2d",
+            "max_pooling2d",
+            "batch_normalization",
+            "dropout",
+            "flatten",
+            "dense",
+            "dense_1"
+        ]
+    );
+    let parts: std::time::Duration = p
+        .layers
+        .iter()
+        .map(|l| l.forward + l.backward)
+        .sum::<std::time::Duration>()
+        + p.loss
+        + p.optimizer;
+    assert!(parts <= p.total, "{parts:?} > {:?}", p.total);
+    assert!(p.layers[0].forward > std::time::Duration::ZERO);
+    assert!(p.layers[0].backward > std::time::Duration::ZERO);
+    let mut sum = StepProfile::default();
+    sum.add(&p);
+    sum.add(&p);
+    assert_eq!(sum.total, p.total * 2);
+}
