@@ -56,6 +56,9 @@ enum Cmd {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
+    /// Measure training and inference speed of mnist-cnn on Fashion-MNIST; with --peers, next
+    /// to PyTorch and Keras run in the same command (ratio table in reports/bench/bench.md).
+    Bench(xtask::bench::BenchArgs),
     /// Check formatting, run clippy with warnings as errors, then run every test.
     Test {
         /// Skip `cargo fmt --check` and clippy (tests only).
@@ -192,6 +195,9 @@ fn run() -> Result<()> {
                 print_report(&report, &dir);
             }
         },
+        Cmd::Bench(a) => {
+            xtask::bench::run(&a)?;
+        }
         Cmd::MakeDigitImages {
             out,
             per_digit,

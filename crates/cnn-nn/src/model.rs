@@ -71,6 +71,9 @@ pub struct Forward {
 }
 
 impl Model {
+    /// The most samples [`Model::predict`] runs through the network at once.
+    pub const MAX_INFERENCE_CHUNK: usize = 128;
+
     /// Builds a model from a spec with weights drawn from `seed` (layer by layer, in order).
     pub fn new(spec: &ModelSpec, seed: u64) -> Result<Self> {
         let arch = Architecture::from_spec(spec)?;
@@ -327,14 +330,16 @@ impl Model {
     }
 
     /// Class probabilities (the model's output) for `x`, computed in batches without recording
-    /// anything for backpropagation.
+    /// anything for backpropagation. Batches larger than [`Model::MAX_INFERENCE_CHUNK`] samples
+    /// run that many at a time: inference treats samples independently, so the result is the
+    /// same, and the activations of a chunk stay in the caches.
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         self.check_input(x)?;
         let n = x.dims()[0];
         let per = x.len() / n.max(1);
         let out_len: usize = self.arch.output_shape().iter().product();
         let mut out = Vec::with_capacity(n * out_len);
-        let bs = batch_size.max(1);
+        let bs = batch_size.clamp(1, Self::MAX_INFERENCE_CHUNK);
         for start in (0..n).step_by(bs) {
             let end = (start + bs).min(n);
             let mut dims = x.dims().to_vec();

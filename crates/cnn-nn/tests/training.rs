@@ -468,3 +468,26 @@ fn a_profiled_step_is_the_same_step_with_times() {
     sum.add(&p);
     assert_eq!(sum.total, p.total * 2);
 }
+
+#[test]
+fn predictions_barely_depend_on_the_batch_size() {
+    let (m, _) = train(6, 1);
+    let (x, _) = bars(300, 4);
+    let mut m = m;
+    let a = m.predict(&x, 1).unwrap();
+    let b = m.predict(&x, 37).unwrap();
+    let c = m.predict(&x, 300).unwrap();
+    // The same up to the last bit or two: the GEMM's rounding may depend on how many rows it
+    // multiplies at once (as in every BLAS).
+    let diff = |p: &Tensor, q: &Tensor| {
+        p.data()
+            .iter()
+            .zip(q.data())
+            .map(|(u, v)| (u - v).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(diff(&a, &b) < 1e-6 && diff(&a, &c) < 1e-6);
+    // And batches beyond the inference chunk give what the chunk gives.
+    let d = m.predict(&x, Model::MAX_INFERENCE_CHUNK).unwrap();
+    assert_eq!(c.data(), d.data());
+}
