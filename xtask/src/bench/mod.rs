@@ -50,6 +50,13 @@ pub struct BenchArgs {
     /// Fewer steps and no sweep (a smoke test of the command).
     #[arg(long)]
     pub quick: bool,
+    /// Only the training throughput at batch 128, `--repeat` times (for A/B comparisons of
+    /// engine changes).
+    #[arg(long)]
+    pub train_only: bool,
+    /// With --train-only: how many measurements.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
 }
 
 /// Everything one run measured.
@@ -153,6 +160,17 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
         (a.steps, a.warmup)
     };
     let (d, data_name, idx_dir) = load_data()?;
+    if a.train_only {
+        let mut runs = Vec::new();
+        for _ in 0..a.repeat.max(1) {
+            let sps = ours::with_threads(a.threads, || {
+                ours::train_throughput(&d, 128, warmup, steps, 1)
+            })??;
+            runs.push(format!("{sps:.0}"));
+        }
+        println!("training samples/s, batch 128: {}", runs.join(" "));
+        return Ok(Bench::default());
+    }
     let mut b = Bench {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         cpu: cpu_model(),
