@@ -14,6 +14,7 @@ use crate::error::{Result, shape_err};
 use crate::gemm::{Trans, sgemm};
 use crate::geometry::{Padding, Window2d};
 use crate::scratch::with_scratch;
+use crate::winograd;
 
 /// Options of a 2-D convolution (Keras defaults: strides 1, `valid`, dilation 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,6 +271,19 @@ pub fn conv2d_forward(
     let g = Conv2dGeometry::new(x.dims(), w.dims(), opts)?;
     check_bias(b, g.filters)?;
     let mut y = Tensor::zeros(g.output_dims())?;
+    if uses_winograd(&g) {
+        let win = &g.window;
+        let u = winograd::transform_kernel(w.data(), g.channels, g.filters);
+        let plan = winograd::Plan {
+            in_hw: (win.in_h, win.in_w),
+            c: g.channels,
+            f: g.filters,
+            pad: (win.pad_top as isize, win.pad_left as isize),
+            out_hw: (win.out_h, win.out_w),
+        };
+        winograd::conv3x3(x.data(), &u, b.map(|b| b.data()), &plan, y.data_mut());
+        return Ok(y);
+    }
     let (f, k) = (g.filters, g.patch_len());
     let (pin, pout) = (g.pixels_in(), g.pixels_out());
     let tiles = g.tiles();
@@ -359,8 +373,39 @@ pub fn conv2d_backward(
     Ok(grads)
 }
 
+/// Whether this convolution goes through Winograd F(2x2, 3x3) (forward and input gradient).
+/// `CNN_WINOGRAD=0` in the environment turns the path off (for comparisons).
+fn uses_winograd(g: &Conv2dGeometry) -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let on = *ENABLED.get_or_init(|| std::env::var("CNN_WINOGRAD").map_or(true, |v| v != "0"));
+    let w = &g.window;
+    on && winograd::applies(
+        (w.k_h, w.k_w),
+        (w.stride_h, w.stride_w),
+        (w.dil_h, w.dil_w),
+        g.channels,
+        g.filters,
+    )
+}
+
 fn input_grad(g: &Conv2dGeometry, w: &Tensor, dy: &Tensor, x_dims: &[usize]) -> Result<Tensor> {
     let mut dx = Tensor::zeros(x_dims)?;
+    if uses_winograd(g) {
+        // dL/dx is the stride-1 convolution of dL/dy with the kernel turned 180° and its
+        // channel axes swapped, padded by 2 - pad on the top and left.
+        let win = &g.window;
+        let flipped = winograd::flip_kernel(w.data(), g.channels, g.filters);
+        let u = winograd::transform_kernel(&flipped, g.filters, g.channels);
+        let plan = winograd::Plan {
+            in_hw: (win.out_h, win.out_w),
+            c: g.filters,
+            f: g.channels,
+            pad: (2 - win.pad_top as isize, 2 - win.pad_left as isize),
+            out_hw: (win.in_h, win.in_w),
+        };
+        winograd::conv3x3(dy.data(), &u, None, &plan, dx.data_mut());
+        return Ok(dx);
+    }
     let (f, k) = (g.filters, g.patch_len());
     let (pin, pout) = (g.pixels_in(), g.pixels_out());
     let tiles = g.tiles();

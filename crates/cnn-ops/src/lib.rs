@@ -33,6 +33,7 @@ mod loss;
 mod lrn;
 mod pool;
 mod scratch;
+mod winograd;
 
 pub use activation::{Activation, softmax_backward, softmax_forward};
 pub use batchnorm::{BatchNormOptions, BatchNormSaved, batch_norm_backward, batch_norm_forward};

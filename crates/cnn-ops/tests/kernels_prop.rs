@@ -92,40 +92,115 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
         )
 }
 
+/// 3x3, stride 1, no dilation, at least 4 channels and filters: the Winograd path.
+fn winograd_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..3, 1usize..11, 1usize..11, 4usize..10, 4usize..10),
+        padding(),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|((n, h, w, c, f), pad, bias, seed)| ConvCase {
+            n,
+            h,
+            w,
+            c,
+            f,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            dh: 1,
+            dw: 1,
+            pad,
+            bias,
+            seed,
+        })
+}
+
+fn check_conv(t: &ConvCase) -> Result<(), TestCaseError> {
+    let x = data(t.n * t.h * t.w * t.c, t.seed);
+    let k = data(t.kh * t.kw * t.c * t.f, t.seed ^ 1);
+    let b = data(t.f, t.seed ^ 2);
+    let opts = Conv2dOptions {
+        strides: (t.sh, t.sw),
+        padding: t.pad.0,
+        dilation: (t.dh, t.dw),
+    };
+    let xt = Tensor::new([t.n, t.h, t.w, t.c], x.clone()).unwrap();
+    let kt = Tensor::new([t.kh, t.kw, t.c, t.f], k.clone()).unwrap();
+    let bt = Tensor::new([t.f], b.clone()).unwrap();
+    let want = reference::conv2d(
+        &x,
+        (t.n, t.h, t.w, t.c),
+        &k,
+        (t.kh, t.kw, t.f),
+        t.bias.then_some(&b[..]),
+        (t.sh, t.sw),
+        (t.dh, t.dw),
+        t.pad.1,
+    );
+    let got = conv2d_forward(&xt, &kt, t.bias.then_some(&bt), &opts);
+    match (want, got) {
+        (None, Err(_)) => {}
+        (None, Ok(y)) => prop_assert!(false, "reference rejects but kernel gave {:?}", y.shape()),
+        (Some(_), Err(e)) => prop_assert!(false, "kernel rejected a valid case: {e}"),
+        (Some(r), Ok(y)) => {
+            prop_assert_eq!(y.dims(), &[t.n, r.oh, r.ow, t.f]);
+            if let Err(m) = close(y.data(), &r.out, 1e-4) {
+                prop_assert!(false, "forward: {m}");
+            }
+            // Backward against the reference with a random output gradient.
+            let dy = data(y.len(), t.seed ^ 3);
+            let dyt = Tensor::new(y.dims(), dy.clone()).unwrap();
+            let g = conv2d_backward(
+                &xt,
+                &kt,
+                &dyt,
+                &opts,
+                ConvNeeds {
+                    input: true,
+                    kernel: true,
+                    bias: true,
+                },
+            )
+            .unwrap();
+            let (dx, dk, db) = reference::conv2d_grads(
+                &x,
+                (t.n, t.h, t.w, t.c),
+                &k,
+                (t.kh, t.kw, t.f),
+                &dy,
+                (r.oh, r.ow),
+                (r.pt, r.pl),
+                (t.sh, t.sw),
+                (t.dh, t.dw),
+            );
+            if let Err(m) = close(g.input.unwrap().data(), &dx, 1e-4) {
+                prop_assert!(false, "dx: {m}");
+            }
+            if let Err(m) = close(g.kernel.unwrap().data(), &dk, 1e-4) {
+                prop_assert!(false, "dk: {m}");
+            }
+            if let Err(m) = close(g.bias.unwrap().data(), &db, 1e-4) {
+                prop_assert!(false, "db: {m}");
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
+    fn conv3x3_winograd_matches_reference(t in winograd_case()) {
+        check_conv(&t)?;
+    }
+
+    #[test]
     fn conv2d_matches_reference(t in conv_case()) {
-        let x = data(t.n * t.h * t.w * t.c, t.seed);
-        let k = data(t.kh * t.kw * t.c * t.f, t.seed ^ 1);
-        let b = data(t.f, t.seed ^ 2);
-        let opts = Conv2dOptions { strides: (t.sh, t.sw), padding: t.pad.0, dilation: (t.dh, t.dw) };
-        let xt = Tensor::new([t.n, t.h, t.w, t.c], x.clone()).unwrap();
-        let kt = Tensor::new([t.kh, t.kw, t.c, t.f], k.clone()).unwrap();
-        let bt = Tensor::new([t.f], b.clone()).unwrap();
-        let want = reference::conv2d(&x, (t.n, t.h, t.w, t.c), &k, (t.kh, t.kw, t.f),
-            t.bias.then_some(&b[..]), (t.sh, t.sw), (t.dh, t.dw), t.pad.1);
-        let got = conv2d_forward(&xt, &kt, t.bias.then_some(&bt), &opts);
-        match (want, got) {
-            (None, Err(_)) => {}
-            (None, Ok(y)) => prop_assert!(false, "reference rejects but kernel gave {:?}", y.shape()),
-            (Some(_), Err(e)) => prop_assert!(false, "kernel rejected a valid case: {e}"),
-            (Some(r), Ok(y)) => {
-                prop_assert_eq!(y.dims(), &[t.n, r.oh, r.ow, t.f]);
-                if let Err(m) = close(y.data(), &r.out, 1e-4) { prop_assert!(false, "forward: {m}"); }
-                // Backward against the reference with a random output gradient.
-                let dy = data(y.len(), t.seed ^ 3);
-                let dyt = Tensor::new(y.dims(), dy.clone()).unwrap();
-                let g = conv2d_backward(&xt, &kt, &dyt, &opts,
-                    ConvNeeds { input: true, kernel: true, bias: true }).unwrap();
-                let (dx, dk, db) = reference::conv2d_grads(&x, (t.n, t.h, t.w, t.c), &k,
-                    (t.kh, t.kw, t.f), &dy, (r.oh, r.ow), (r.pt, r.pl), (t.sh, t.sw), (t.dh, t.dw));
-                if let Err(m) = close(g.input.unwrap().data(), &dx, 1e-4) { prop_assert!(false, "dx: {m}"); }
-                if let Err(m) = close(g.kernel.unwrap().data(), &dk, 1e-4) { prop_assert!(false, "dk: {m}"); }
-                if let Err(m) = close(g.bias.unwrap().data(), &db, 1e-4) { prop_assert!(false, "db: {m}"); }
-            }
-        }
+        check_conv(&t)?;
     }
 
     #[test]

@@ -1,0 +1,381 @@
+//! Winograd F(2x2, 3x3) for 3x3 convolutions with stride 1 and no dilation (Lavin & Gray,
+//! 2016): each 2x2 block of outputs comes from a 4x4 block of inputs with 16 multiplications
+//! per channel pair instead of 36, done as 16 GEMMs of `[tiles x C] · [C x F]`.
+//!
+//! With `d` a 4x4 input tile, `g` a 3x3 kernel and
+//! `Bᵀ = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]]`, `G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]]`,
+//! `Aᵀ = [[1,1,1,0],[0,1,-1,-1]]`, the 2x2 output is `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`; summing the
+//! elementwise products over channels is the GEMM. The same routine computes the input
+//! gradient: a stride-1 convolution of the output gradient with the kernel turned 180° and its
+//! channel axes swapped.
+//!
+//! Rounding differs from the direct path by a few ulps (the transforms add and subtract); the
+//! property tests compare both with the naive reference at the same tolerance. Every sample is
+//! computed on its own, so results do not depend on the thread count.
+
+use rayon::prelude::*;
+
+use crate::gemm::{Trans, sgemm};
+
+/// Whether the Winograd path serves a convolution with this geometry: a 3x3 kernel, stride 1,
+/// no dilation, and at least 4 input channels and 4 filters (with fewer, the 16 GEMMs are too
+/// thin to beat im2col).
+pub(crate) fn applies(
+    (k_h, k_w): (usize, usize),
+    strides: (usize, usize),
+    dilation: (usize, usize),
+    channels: usize,
+    filters: usize,
+) -> bool {
+    (k_h, k_w) == (3, 3) && strides == (1, 1) && dilation == (1, 1) && channels >= 4 && filters >= 4
+}
+
+/// `U = G g Gᵀ` for every (input channel, filter) pair: `[16][C][F]` from a kernel stored
+/// `[3][3][C][F]`.
+pub(crate) fn transform_kernel(w: &[f32], c: usize, f: usize) -> Vec<f32> {
+    let cf = c * f;
+    let mut u = vec![0.0f32; 16 * cf];
+    let at = |i: usize, j: usize, k: usize| w[(i * 3 + j) * cf + k];
+    for k in 0..cf {
+        // t = G g (4x3), then U = t Gᵀ (4x4).
+        let col = |j: usize| {
+            let (g0, g1, g2) = (at(0, j, k), at(1, j, k), at(2, j, k));
+            [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
+        };
+        let cols = [col(0), col(1), col(2)];
+        let t: [[f32; 3]; 4] = std::array::from_fn(|i| [cols[0][i], cols[1][i], cols[2][i]]);
+        for (i, row) in t.iter().enumerate() {
+            let [a, b, d] = *row;
+            let vals = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
+            for (j, v) in vals.into_iter().enumerate() {
+                u[(i * 4 + j) * cf + k] = v;
+            }
+        }
+    }
+    u
+}
+
+/// A kernel `[3][3][C][F]` turned 180° with its channel axes swapped: `[3][3][F][C]`, the
+/// kernel whose stride-1 convolution of `dL/dy` is `dL/dx`.
+pub(crate) fn flip_kernel(w: &[f32], c: usize, f: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; 9 * c * f];
+    for i in 0..3 {
+        for j in 0..3 {
+            let src = &w[((2 - i) * 3 + (2 - j)) * c * f..][..c * f];
+            let dst = &mut out[(i * 3 + j) * c * f..][..c * f];
+            for ci in 0..c {
+                for fi in 0..f {
+                    dst[fi * c + ci] = src[ci * f + fi];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Shapes of one Winograd convolution.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    /// Input height and width.
+    pub in_hw: (usize, usize),
+    /// Input channels.
+    pub c: usize,
+    /// Output channels.
+    pub f: usize,
+    /// Rows and columns of zeros before the input (negative: the input is cropped).
+    pub pad: (isize, isize),
+    /// Output height and width.
+    pub out_hw: (usize, usize),
+}
+
+/// `y = conv(x, g) (+ bias)` for every sample, with `u` from [`transform_kernel`]; `x` is
+/// `N x H x W x C`, `y` is `N x OH x OW x F` and is overwritten.
+pub(crate) fn conv3x3(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: &mut [f32]) {
+    let (h, w) = p.in_hw;
+    let (oh, ow) = p.out_hw;
+    let per_in = h * w * p.c;
+    let per_out = oh * ow * p.f;
+    if per_out == 0 {
+        return;
+    }
+    // Samples are grouped so that each of the 16 GEMMs has a few hundred rows: thin GEMMs
+    // (one sample's tiles) spend their time packing, not multiplying.
+    let tiles = oh.div_ceil(2) * ow.div_ceil(2);
+    let group = (GEMM_ROWS / tiles.max(1)).clamp(1, 16);
+    y.par_chunks_mut(per_out * group)
+        .zip(x.par_chunks((per_in * group).max(1)))
+        .for_each(|(yg, xg)| one_group(xg, u, bias, p, yg));
+}
+
+/// Rows aimed at for each of the 16 GEMMs.
+const GEMM_ROWS: usize = 512;
+
+fn one_group(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: &mut [f32]) {
+    let (oh, ow) = p.out_hw;
+    let (c, f) = (p.c, p.f);
+    let samples = y.len() / (oh * ow * f);
+    let t = oh.div_ceil(2) * ow.div_ceil(2) * samples;
+    BUFFERS.with(|b| {
+        let mut b = b.borrow_mut();
+        let (v, m, q) = &mut *b;
+        for (buf, len) in [
+            (&mut *v, 16 * t * c),
+            (&mut *m, 16 * t * f),
+            (&mut *q, 16 * c),
+        ] {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+        }
+        transform_and_multiply(
+            x,
+            u,
+            bias,
+            p,
+            y,
+            (&mut v[..16 * t * c], &mut m[..16 * t * f], &mut q[..16 * c]),
+        );
+    });
+}
+
+thread_local! {
+    /// Per-thread V, M and row scratch, reused across calls (every element is written before
+    /// it is read, so they are never cleared).
+    static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+}
+
+fn transform_and_multiply(
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    p: &Plan,
+    y: &mut [f32],
+    (v, m, q): (&mut [f32], &mut [f32], &mut [f32]),
+) {
+    let (h, w) = p.in_hw;
+    let (oh, ow) = p.out_hw;
+    let (c, f) = (p.c, p.f);
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let per_out = oh * ow * f;
+    let samples = y.len() / per_out;
+    let t = th * tw * samples;
+    // Input transform, tile by tile, all channels at once: V[k][tile][c].
+    let zeros = vec![0.0f32; c];
+    for (sn, xn) in x.chunks(h * w * c).enumerate().take(samples) {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let tile = (sn * th + ty) * tw + tx;
+                let y0 = (2 * ty) as isize - p.pad.0;
+                let x0 = (2 * tx) as isize - p.pad.1;
+                let d: [&[f32]; 16] = std::array::from_fn(|k| {
+                    let (iy, ix) = (y0 + (k / 4) as isize, x0 + (k % 4) as isize);
+                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        let o = (iy as usize * w + ix as usize) * c;
+                        &xn[o..o + c]
+                    } else {
+                        &zeros[..]
+                    }
+                });
+                input_tile(&d, c, t, tile, q, v);
+            }
+        }
+    }
+    for k in 0..16 {
+        sgemm(
+            t,
+            f,
+            c,
+            &v[k * t * c..(k + 1) * t * c],
+            Trans::No,
+            &u[k * c * f..(k + 1) * c * f],
+            Trans::No,
+            &mut m[k * t * f..(k + 1) * t * f],
+            false,
+            1,
+        );
+    }
+    // Output transform: Y = Aᵀ M A for each tile, all filters at once.
+    let mut spill = vec![0.0f32; f];
+    let mut tt = vec![0.0f32; 8 * f];
+    for (sn, yn) in y.chunks_mut(per_out).enumerate() {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let tile = (sn * th + ty) * tw + tx;
+                let e = |k: usize| &m[(k * t + tile) * f..][..f];
+                // tt[r][col] = (Aᵀ m)[r][col].
+                {
+                    let (t0, t1) = tt.split_at_mut(4 * f);
+                    for col in 0..4 {
+                        add3(e(col), e(4 + col), e(8 + col), &mut t0[col * f..][..f]);
+                        sub3(e(4 + col), e(8 + col), e(12 + col), &mut t1[col * f..][..f]);
+                    }
+                }
+                let (oy, ox) = (2 * ty, 2 * tx);
+                for (r, s) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let inside = oy + r < oh && ox + s < ow;
+                    let dst: &mut [f32] = if inside {
+                        &mut yn[((oy + r) * ow + ox + s) * f..][..f]
+                    } else {
+                        &mut spill[..f]
+                    };
+                    let row = |col: usize| &tt[(r * 4 + col) * f..][..f];
+                    if s == 0 {
+                        add3(row(0), row(1), row(2), dst);
+                    } else {
+                        sub3(row(1), row(2), row(3), dst);
+                    }
+                    if let Some(b) = bias {
+                        add_in_place(dst, b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `out = a + b + c`, elementwise.
+fn add3(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+    for i in 0..n {
+        out[i] = a[i] + b[i] + c[i];
+    }
+}
+
+/// `out = a - b - c`, elementwise.
+fn sub3(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+    for i in 0..n {
+        out[i] = a[i] - b[i] - c[i];
+    }
+}
+
+/// `out = a + s·b`, elementwise (`s` is ±1).
+fn axpy(a: &[f32], s: f32, b: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    let (a, b) = (&a[..n], &b[..n]);
+    for i in 0..n {
+        out[i] = a[i] + s * b[i];
+    }
+}
+
+/// `dst += b`, elementwise.
+fn add_in_place(dst: &mut [f32], b: &[f32]) {
+    let n = dst.len();
+    let b = &b[..n];
+    for i in 0..n {
+        dst[i] += b[i];
+    }
+}
+
+/// `Bᵀ d B` of one 4x4 tile `d` (`[16][C]`), written to `V[k][tile][..]`; `q` is scratch.
+fn input_tile(d: &[&[f32]; 16], c: usize, t: usize, tile: usize, q: &mut [f32], v: &mut [f32]) {
+    let at = |r: usize, s: usize| d[r * 4 + s];
+    // q[r][s] = (Bᵀ d)[r][s], per column s.
+    for s in 0..4 {
+        let (d0, d1, d2, d3) = (at(0, s), at(1, s), at(2, s), at(3, s));
+        axpy(d0, -1.0, d2, &mut q[s * c..][..c]);
+        axpy(d1, 1.0, d2, &mut q[(4 + s) * c..][..c]);
+        axpy(d2, -1.0, d1, &mut q[(8 + s) * c..][..c]);
+        axpy(d1, -1.0, d3, &mut q[(12 + s) * c..][..c]);
+    }
+    for r in 0..4 {
+        let row = |s: usize| &q[(r * 4 + s) * c..][..c];
+        let mut out = |k: usize, a: &[f32], sign: f32, b: &[f32]| {
+            axpy(a, sign, b, &mut v[((r * 4 + k) * t + tile) * c..][..c]);
+        };
+        out(0, row(0), -1.0, row(2));
+        out(1, row(1), 1.0, row(2));
+        out(2, row(2), -1.0, row(1));
+        out(3, row(1), -1.0, row(3));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct 3x3 convolution with padding `(pt, pl)`, for checking.
+    fn direct(x: &[f32], k: &[f32], p: &Plan) -> Vec<f32> {
+        let (h, w) = p.in_hw;
+        let (oh, ow) = p.out_hw;
+        let (c, f) = (p.c, p.f);
+        let mut y = vec![0.0f32; oh * ow * f];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for i in 0..3 {
+                    for j in 0..3 {
+                        let iy = oy as isize + i as isize - p.pad.0;
+                        let ix = ox as isize + j as isize - p.pad.1;
+                        if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                            continue;
+                        }
+                        for ci in 0..c {
+                            let xv = x[(iy as usize * w + ix as usize) * c + ci];
+                            for fi in 0..f {
+                                y[(oy * ow + ox) * f + fi] +=
+                                    xv * k[((i * 3 + j) * c + ci) * f + fi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_direct_convolution_for_odd_sizes_and_paddings() {
+        let mut s = 7u64;
+        let mut rnd = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                })
+                .collect()
+        };
+        for (h, w, c, f, pad) in [
+            (5, 7, 4, 5, (0isize, 0isize)),
+            (6, 6, 5, 4, (1, 1)),
+            (4, 9, 6, 7, (2, 2)),
+            (3, 3, 4, 4, (2, 0)),
+            (8, 5, 4, 6, (-1, 1)),
+        ] {
+            let oh = (h as isize + 2 * pad.0 - 2) as usize;
+            let ow = (w as isize + 2 * pad.1 - 2) as usize;
+            let p = Plan {
+                in_hw: (h, w),
+                c,
+                f,
+                pad,
+                out_hw: (oh, ow),
+            };
+            let x = rnd(h * w * c);
+            let k = rnd(9 * c * f);
+            let want = direct(&x, &k, &p);
+            let mut got = vec![f32::NAN; oh * ow * f];
+            conv3x3(&x, &transform_kernel(&k, c, f), None, &p, &mut got);
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-5 * (1.0 + b.abs()),
+                    "{h}x{w} pad {pad:?}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_kernel_swaps_axes_and_turns_180_degrees() {
+        let (c, f) = (2, 3);
+        let w: Vec<f32> = (0..9 * c * f).map(|i| i as f32).collect();
+        let fl = flip_kernel(&w, c, f);
+        // out[i][j][fi][ci] == w[2-i][2-j][ci][fi], here at i = 0, j = 1, fi = 2, ci = 1.
+        assert_eq!(fl[(f + 2) * c + 1], w[((2 * 3 + 1) * c + 1) * f + 2]);
+        assert_eq!(flip_kernel(&fl, f, c), w);
+    }
+}
