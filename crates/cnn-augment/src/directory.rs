@@ -149,15 +149,31 @@ impl DirectoryFlow {
             keep.extend_from_slice(&chosen[..n]);
         }
         keep.sort_unstable();
-        // Validate (decode) every image now, in parallel.
+        // Validate (decode) every image now, in parallel, with a progress bar when verbose (it
+        // draws only on a terminal).
+        let bar = if opts.verbose {
+            indicatif::ProgressBar::new(keep.len() as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "scanning {msg} {bar:30} {pos}/{len} images ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(dir.display().to_string());
         let decoded: Vec<cnn_datasets::Decoded> = keep
             .par_iter()
             .map(|&i| {
-                std::fs::read(dir.join(&index.files[i]))
+                let d = std::fs::read(dir.join(&index.files[i]))
                     .map_err(|e| format!("unreadable: {e}"))
-                    .and_then(|b| decode_image(&b, &folder))
+                    .and_then(|b| decode_image(&b, &folder));
+                bar.inc(1);
+                d
             })
             .collect();
+        bar.finish_and_clear();
         let per = opts.target_size.0 * opts.target_size.1 * opts.color.channels();
         let cache_ok = (keep.len() as u64).saturating_mul(per as u64) <= opts.cache_bytes;
         let (mut filenames, mut classes, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
