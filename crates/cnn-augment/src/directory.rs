@@ -158,11 +158,15 @@ impl DirectoryFlow {
         };
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "scanning {msg} {bar:30} {pos}/{len} images ({per_sec}, {eta} left)",
+                "checking {msg}/ {bar:30} {pos}/{len} images, {eta} left",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        bar.set_message(dir.display().to_string());
+        bar.set_message(
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| dir.display().to_string()),
+        );
         let decoded: Vec<cnn_datasets::Decoded> = keep
             .par_iter()
             .map(|&i| {
