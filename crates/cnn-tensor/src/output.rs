@@ -13,13 +13,42 @@ use crate::io::temp_prefix;
 use crate::{Result, TensorError};
 
 /// An exclusive advisory lock on an output file, held until dropped. The lock lives on a hidden
-/// file beside the output (`.<name>.lock`), which stays (deleting lock files races with other
-/// processes opening them); the operating system releases the lock when the process ends,
-/// however it ends.
+/// file beside the output (`.<name>.lock`), removed when the lock is dropped; the operating
+/// system releases the lock when the process ends, however it ends (a killed process leaves the
+/// empty file, which the next claim reuses). Removing a lock file races with a process that
+/// opened it just before: so a claim is only kept if, once locked, the path still names the
+/// file that was locked, and is retried otherwise.
 #[derive(Debug)]
 pub struct OutputLock {
-    _file: File,
+    file: File,
+    lock_path: PathBuf,
     path: PathBuf,
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Unlink while still holding the lock; a waiter that opened this file sees that its
+        // path now names another file (or none) and starts over.
+        let _ = std::fs::remove_file(&self.lock_path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Whether `path` still names the open file `file` (always true where this cannot be told).
+fn still_named(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
 }
 
 impl OutputLock {
@@ -32,21 +61,30 @@ impl OutputLock {
             path: lock_path.clone(),
             source,
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(OutputLock {
-                _file: file,
-                path: path.to_path_buf(),
-            }),
-            Err(TryLockError::WouldBlock) => Err(TensorError::Busy {
-                path: path.to_path_buf(),
-            }),
-            Err(TryLockError::Error(e)) => Err(io(e)),
+        loop {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(io)?;
+            match file.try_lock() {
+                Ok(()) if still_named(&file, &lock_path) => {
+                    return Ok(OutputLock {
+                        file,
+                        lock_path,
+                        path: path.to_path_buf(),
+                    });
+                }
+                // The holder removed this file between our open and our lock: try again.
+                Ok(()) => continue,
+                Err(TryLockError::WouldBlock) => {
+                    return Err(TensorError::Busy {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
+            }
         }
     }
 
@@ -119,6 +157,7 @@ mod tests {
         // Another output in the same directory is independent.
         OutputLock::try_acquire(&dir.path().join("other.cnn")).unwrap();
         drop(a);
+        assert!(!dir.path().join(".m.cnn.lock").exists(), "removed with the lock");
         OutputLock::try_acquire(&out).unwrap();
     }
 
