@@ -69,7 +69,7 @@ pub(crate) fn decode_image(path: &Path) -> Result<image::DynamicImage, UserError
 }
 
 /// Loads an image as the model's input: `c` channels, resized to `h x w`, times `scale`.
-pub(crate) fn load_image(
+fn load_image(
     path: &Path,
     h: usize,
     w: usize,
@@ -77,8 +77,19 @@ pub(crate) fn load_image(
     scale: f32,
     invert: bool,
 ) -> Result<Vec<f32>, UserError> {
+    model_input(&decode_image(path)?, path, (h, w, c), scale, invert)
+}
+
+/// A decoded image (from `path`, named in errors) as the model's input: `c` channels, resized
+/// to `h x w`, times `scale`, grey levels inverted if asked.
+pub(crate) fn model_input(
+    img: &image::DynamicImage,
+    path: &Path,
+    (h, w, c): (usize, usize, usize),
+    scale: f32,
+    invert: bool,
+) -> Result<Vec<f32>, UserError> {
     let name = path.display().to_string();
-    let img = decode_image(path)?;
     let img = img.resize_exact(w as u32, h as u32, FilterType::Triangle);
     let px: Vec<u8> = match c {
         1 => img.to_luma8().into_raw(),

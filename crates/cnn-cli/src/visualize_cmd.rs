@@ -17,7 +17,7 @@ use image::imageops::{self, FilterType};
 
 use crate::data_arg::{DataFlags, load};
 use crate::error::{CliResult, UserError, bad_input};
-use crate::predict_cmd::{decode_image, load_image};
+use crate::predict_cmd::{decode_image, model_input};
 
 /// Pictures of what a trained model computes.
 #[derive(Subcommand, Debug)]
@@ -199,14 +199,22 @@ struct Input {
     name: String,
 }
 
-/// Test images of a dataset as model inputs (`indices` into its test split).
+/// Test images of `--dataset` as inputs for `saved` (`indices` picks them from the labels).
 fn dataset_inputs(
     a: &InputArgs,
-    name: &str,
-    shape: (usize, usize, usize),
-    scale: f32,
+    saved: &Saved,
     indices: impl Fn(&[u8]) -> Vec<usize>,
 ) -> CliResult<Vec<Input>> {
+    let Some(name) = a.dataset.as_deref() else {
+        return Err(UserError::new(
+            "missing input",
+            "--image/--dataset".into(),
+            "give an image file with --image, or --dataset NAME [--index N]".into(),
+        )
+        .into());
+    };
+    let shape = image_shape(saved, &a.model)?;
+    let scale = rescale(saved);
     let ds = load(name, &a.data)?.dataset;
     let set = ds.test.as_ref().unwrap_or(&ds.train);
     let (h, w, c) = shape;
@@ -251,28 +259,19 @@ fn dataset_inputs(
 }
 
 fn one_input(a: &InputArgs, saved: &Saved) -> CliResult<Input> {
-    let shape = image_shape(saved, &a.model)?;
-    let scale = rescale(saved);
     if let Some(p) = &a.image {
-        let (h, w, c) = shape;
-        let data = load_image(p, h, w, c, scale, a.invert)?;
+        let shape = image_shape(saved, &a.model)?;
+        let img = decode_image(p)?;
+        let data = model_input(&img, p, shape, rescale(saved), a.invert)?;
         return Ok(Input {
-            x: Tensor::new([h, w, c], data).map_err(|e| anyhow!(e))?,
-            picture: decode_image(p)?.to_rgb8(),
+            x: Tensor::new([shape.0, shape.1, shape.2], data).map_err(|e| anyhow!(e))?,
+            picture: img.to_rgb8(),
             label: None,
             name: p.display().to_string(),
         });
     }
-    let Some(name) = &a.dataset else {
-        return Err(UserError::new(
-            "missing input",
-            "--image/--dataset".into(),
-            "give an image file with --image, or --dataset NAME [--index N]".into(),
-        )
-        .into());
-    };
     let idx = a.index;
-    Ok(dataset_inputs(a, name, shape, scale, |_| vec![idx])?.remove(0))
+    Ok(dataset_inputs(a, saved, |_| vec![idx])?.remove(0))
 }
 
 fn resolve_layer(saved: &Saved, name: &str, path: &Path) -> CliResult<usize> {
@@ -399,9 +398,18 @@ fn run_filters(a: &FiltersArgs) -> CliResult<String> {
     ))
 }
 
-/// The picture scaled up by whole pixels until its longer side is at least 224 pixels.
+/// The picture at a size for looking at: small ones scaled up by whole pixels until the longer
+/// side is at least 224, large ones scaled down to at most 1024 (so a 16-megapixel photo does not
+/// make gigabyte heatmaps).
 fn display_picture(p: &RgbImage) -> RgbImage {
     let side = p.width().max(p.height()).max(1);
+    if side > 1024 {
+        let (w, h) = (
+            (p.width() as u64 * 1024 / side as u64).max(1) as u32,
+            (p.height() as u64 * 1024 / side as u64).max(1) as u32,
+        );
+        return imageops::resize(p, w, h, FilterType::Triangle);
+    }
     let k = 224u32.div_ceil(side).max(1);
     if k == 1 {
         return p.clone();
@@ -446,12 +454,12 @@ fn run_gradcam(a: &GradcamArgs) -> CliResult<String> {
         CamScore::Logit
     };
     if let Some(n) = a.measure {
-        let shape = image_shape(&saved, &a.input.model)?;
-        let scale = rescale(&saved);
-        let ds = a.input.dataset.as_deref().unwrap_or_default();
-        let inputs = dataset_inputs(&a.input, ds, shape, scale, |labels| {
+        let inputs = dataset_inputs(&a.input, &saved, |labels| {
             (0..n.min(labels.len())).collect()
         })?;
+        let ds = a.input.dataset.as_deref().unwrap_or_default();
+        let channels = image_shape(&saved, &a.input.model)?.2;
+        let mut layer_name = String::new();
         let (mut mass, mut area) = (0.0f64, 0.0f64);
         for input in &inputs {
             let cam = grad_cam(
@@ -464,26 +472,21 @@ fn run_gradcam(a: &GradcamArgs) -> CliResult<String> {
                 },
             )
             .map_err(|e| bad_input("cannot compute Grad-CAM", &input.name, e))?;
-            let (h, w) = (shape.0, shape.1);
+            let (h, w) = (input.x.dims()[0], input.x.dims()[1]);
             let heat = resize_heatmap(&cam.heatmap, cam.height, cam.width, h, w)
                 .map_err(|e| anyhow!(e))?;
+            layer_name = cam.layer;
             // A pixel is item when any of its channels is above 0.
             let mask: Vec<bool> = input
                 .x
                 .data()
-                .chunks(shape.2)
+                .chunks(channels)
                 .map(|px| px.iter().any(|&v| v > 0.0))
                 .collect();
             mass += mass_inside(&heat, &mask).unwrap_or(0.0) as f64;
             area += mask.iter().filter(|&&m| m).count() as f64 / mask.len() as f64;
         }
         let k = inputs.len().max(1) as f64;
-        let layer_name = match layer {
-            Some(i) => saved.model.architecture().layers[i].name.clone(),
-            None => default_cam_layer(&saved.model)
-                .map(|i| saved.model.architecture().layers[i].name.clone())
-                .unwrap_or_default(),
-        };
         return Ok(format!(
             "Grad-CAM of `{layer_name}` ({} score) over the first {} test images of {ds}: \
              {:.1}% of the heatmap on the item's pixels, which cover {:.1}% of the image\n",
@@ -498,10 +501,7 @@ fn run_gradcam(a: &GradcamArgs) -> CliResult<String> {
         ));
     }
     let inputs = if a.per_class {
-        let shape = image_shape(&saved, &a.input.model)?;
-        let scale = rescale(&saved);
-        let ds = a.input.dataset.as_deref().unwrap_or_default();
-        dataset_inputs(&a.input, ds, shape, scale, |labels| {
+        dataset_inputs(&a.input, &saved, |labels| {
             (0..k)
                 .filter_map(|c| labels.iter().position(|&l| l as usize == c))
                 .collect()
@@ -542,7 +542,10 @@ fn run_gradcam(a: &GradcamArgs) -> CliResult<String> {
             .collect();
         let truth = input
             .label
-            .map(|l| format!(" (true: {})", names[l]))
+            .map(|l| {
+                let n = names.get(l).cloned().unwrap_or_else(|| l.to_string());
+                format!(" (true: {n})")
+            })
             .unwrap_or_default();
         out.push_str(&format!(
             "{}{truth}: {}; heatmap of `{}` from layer {}\n",

@@ -157,7 +157,10 @@ mod tests {
         // Another output in the same directory is independent.
         OutputLock::try_acquire(&dir.path().join("other.cnn")).unwrap();
         drop(a);
-        assert!(!dir.path().join(".m.cnn.lock").exists(), "removed with the lock");
+        assert!(
+            !dir.path().join(".m.cnn.lock").exists(),
+            "removed with the lock"
+        );
         OutputLock::try_acquire(&out).unwrap();
     }
 
