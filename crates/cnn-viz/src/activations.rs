@@ -1,7 +1,7 @@
 //! Intermediate activations (Chollet, *Deep Learning with Python*, §5.4.1): every channel of a
 //! layer's output for one image, normalised per channel and laid out 16 to a row in viridis.
 
-use cnn_nn::{ForwardMode, LayerKind, Model};
+use cnn_nn::{ForwardMode, Layer, LayerKind, Model};
 use cnn_ops::Graph;
 use cnn_tensor::Tensor;
 use image::{Rgb, RgbImage};
@@ -77,6 +77,26 @@ pub fn layer_indices(model: &Model, names: &[String]) -> Result<Vec<usize>> {
         .collect()
 }
 
+/// Layer `li` of `model`, which must output a feature map (height, width, channels); errors
+/// about `what` otherwise.
+pub(crate) fn feature_map_layer<'m>(model: &'m Model, li: usize, what: &str) -> Result<&'m Layer> {
+    let l = model
+        .architecture()
+        .layers
+        .get(li)
+        .ok_or_else(|| input_err(what, format!("no layer {li}")))?;
+    if l.output_shape.len() != 3 {
+        return Err(input_err(
+            what,
+            format!(
+                "layer {} outputs {:?}, not a feature map (height, width, channels)",
+                l.name, l.output_shape
+            ),
+        ));
+    }
+    Ok(l)
+}
+
 /// Checks that `image` is one `H x W x C` (or `1 x H x W x C`) input for `model` and returns it
 /// with the batch axis.
 pub(crate) fn one_image(model: &Model, image: &Tensor, what: &str) -> Result<Tensor> {
@@ -106,22 +126,10 @@ pub fn activations(
     layers: &[usize],
 ) -> Result<Vec<LayerActivations>> {
     let x = one_image(model, image, WHAT)?;
-    let arch = model.architecture().clone();
-    for &i in layers {
-        let l = arch
-            .layers
-            .get(i)
-            .ok_or_else(|| input_err(WHAT, format!("no layer {i}")))?;
-        if l.output_shape.len() != 3 {
-            return Err(input_err(
-                WHAT,
-                format!(
-                    "layer {} outputs {:?}, not a feature map (height, width, channels)",
-                    l.name, l.output_shape
-                ),
-            ));
-        }
-    }
+    let names = layers
+        .iter()
+        .map(|&i| Ok(feature_map_layer(model, i, WHAT)?.name.clone()))
+        .collect::<Result<Vec<String>>>()?;
     let Some(&last) = layers.iter().max() else {
         return Ok(Vec::new());
     };
@@ -132,11 +140,12 @@ pub fn activations(
         .map_err(model_err(WHAT))?;
     Ok(layers
         .iter()
-        .map(|&i| {
+        .zip(names)
+        .map(|(&i, layer)| {
             let t = g.value(f.layer_outputs[i]);
             let d = t.dims();
             LayerActivations {
-                layer: arch.layers[i].name.clone(),
+                layer,
                 index: i,
                 height: d[1],
                 width: d[2],

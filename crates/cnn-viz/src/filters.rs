@@ -9,6 +9,7 @@ use image::{Rgb, RgbImage};
 use rand::RngExt;
 use rayon::prelude::*;
 
+use crate::activations::feature_map_layer;
 use crate::error::{Result, input_err, model_err};
 use crate::grid::{GridOptions, Tile, image_grid};
 
@@ -60,25 +61,6 @@ pub struct FilterPattern {
     pub final_activation: f32,
 }
 
-/// Checks that layer `li` exists and outputs a feature map; returns its channel count.
-fn feature_channels(model: &Model, li: usize) -> Result<usize> {
-    let l = model
-        .architecture()
-        .layers
-        .get(li)
-        .ok_or_else(|| input_err(WHAT, format!("no layer {li}")))?;
-    if l.output_shape.len() != 3 {
-        return Err(input_err(
-            WHAT,
-            format!(
-                "layer {} outputs {:?}, not a feature map",
-                l.name, l.output_shape
-            ),
-        ));
-    }
-    Ok(l.output_shape[2])
-}
-
 /// Channel `filter` of layer `li` for the input `x` (`1 x size x size x C`, already scaled for
 /// the model): the mean of its output, and the gradient of that mean with respect to `x`. Where
 /// the filter is silent everywhere (a ReLU output of zeros has no gradient at all), the gradient
@@ -127,7 +109,7 @@ pub fn filter_pattern(
     filter: usize,
     opts: &PatternOptions,
 ) -> Result<FilterPattern> {
-    let channels_out = feature_channels(model, li)?;
+    let channels_out = feature_map_layer(model, li, WHAT)?.output_shape[2];
     if filter >= channels_out {
         return Err(input_err(
             WHAT,

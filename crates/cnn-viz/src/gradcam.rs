@@ -10,7 +10,7 @@ use cnn_ops::Graph;
 use cnn_tensor::Tensor;
 use image::{ImageBuffer, Luma, Rgb, RgbImage, imageops};
 
-use crate::activations::one_image;
+use crate::activations::{feature_map_layer, one_image};
 use crate::colormap::jet;
 use crate::error::{Result, input_err, model_err};
 
@@ -87,20 +87,7 @@ pub fn grad_cam(model: &mut Model, image: &Tensor, opts: &GradCamOptions) -> Res
         None => default_cam_layer(model)
             .ok_or_else(|| input_err(WHAT, "the model has no convolution layer"))?,
     };
-    let arch = model.architecture().clone();
-    let layer = arch
-        .layers
-        .get(li)
-        .ok_or_else(|| input_err(WHAT, format!("no layer {li}")))?;
-    if layer.output_shape.len() != 3 {
-        return Err(input_err(
-            WHAT,
-            format!(
-                "layer {} outputs {:?}, not a feature map",
-                layer.name, layer.output_shape
-            ),
-        ));
-    }
+    let layer_name = feature_map_layer(model, li, WHAT)?.name.clone();
     let mut g = Graph::new();
     let xv = g.constant(x);
     let f = model
@@ -175,7 +162,7 @@ pub fn grad_cam(model: &mut Model, image: &Tensor, opts: &GradCamOptions) -> Res
         heatmap.iter_mut().for_each(|v| *v = 0.0);
     }
     Ok(GradCam {
-        layer: layer.name.clone(),
+        layer: layer_name,
         class,
         probabilities,
         weights,
