@@ -114,19 +114,22 @@ pub struct Shared {
 
 /// Exports [`Shared`] through `python` into `tmp`.
 pub fn export_shared(python: &Path, dir: &Path, seed: u64, n: usize, tmp: &Path) -> Result<Shared> {
-    let code = format!(
-        "import sys, numpy as np\n\
-         sys.path.insert(0, {dir:?})\n\
-         import peer_convnet as pc\n\
-         w = pc.make_init_weights({seed})\n\
-         for k in pc.KERAS_ORDER: w[k].astype('<f4').tofile({tmp:?} + '/' + k + '.f32')\n\
-         np.random.default_rng({seed} + 1).permutation({n}).astype('<u4').tofile({tmp:?} + '/order.u32')\n\
-         print(' '.join(pc.KERAS_ORDER))\n",
-        dir = dir.display().to_string(),
-        tmp = tmp.display().to_string(),
-    );
+    // Paths and numbers go in as arguments, never pasted into the code.
+    let code = "import sys, numpy as np\n\
+                dir, tmp, seed, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])\n\
+                sys.path.insert(0, dir)\n\
+                import peer_convnet as pc\n\
+                w = pc.make_init_weights(seed)\n\
+                for k in pc.KERAS_ORDER: w[k].astype('<f4').tofile(tmp + '/' + k + '.f32')\n\
+                np.random.default_rng(seed + 1).permutation(n).astype('<u4').tofile(tmp + '/order.u32')\n\
+                print(' '.join(pc.KERAS_ORDER))\n";
     let out = Command::new(python)
-        .args(["-c", &code])
+        .arg("-c")
+        .arg(code)
+        .arg(dir)
+        .arg(tmp)
+        .arg(seed.to_string())
+        .arg(n.to_string())
         .output()
         .with_context(|| format!("starting {}", python.display()))?;
     if !out.status.success() {
