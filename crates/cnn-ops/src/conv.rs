@@ -373,7 +373,8 @@ pub fn conv2d_backward(
     Ok(grads)
 }
 
-/// Whether this convolution goes through Winograd F(2x2, 3x3) (forward and input gradient).
+/// Whether this convolution goes through Winograd F(2x2, 3x3) (forward, input and kernel
+/// gradients).
 /// `CNN_WINOGRAD=0` in the environment turns the path off (for comparisons).
 fn uses_winograd(g: &Conv2dGeometry) -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -462,6 +463,9 @@ fn kernel_bias_grad(
     dy: &Tensor,
     want_kernel: bool,
 ) -> Result<(Tensor, Tensor)> {
+    if want_kernel && uses_winograd(g) {
+        return winograd_kernel_bias_grad(g, x, dy);
+    }
     let (f, k) = (g.filters, g.patch_len());
     let (pin, pout) = (g.pixels_in(), g.pixels_out());
     let tiles = g.tiles();
@@ -522,6 +526,50 @@ fn kernel_bias_grad(
         Tensor::zeros([0])?
     };
     Ok((dw, Tensor::new([f], db)?))
+}
+
+/// Kernel and bias gradients through Winograd F(2x2, 3x3): fixed groups of samples each sum
+/// `dL/dU` (and the bias gradient), the groups are added in order, and `dL/dU` is turned
+/// back into `dL/dw` once.
+fn winograd_kernel_bias_grad(
+    g: &Conv2dGeometry,
+    x: &Tensor,
+    dy: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let (c, f) = (g.channels, g.filters);
+    let win = &g.window;
+    let plan = winograd::Plan {
+        in_hw: (win.in_h, win.in_w),
+        c,
+        f,
+        pad: (win.pad_top as isize, win.pad_left as isize),
+        out_hw: (win.out_h, win.out_w),
+    };
+    let (per_in, per_out) = (g.pixels_in() * c, g.pixels_out() * f);
+    let groups = REDUCE_GROUPS.min(g.batch).max(1);
+    let (xs, dys) = (x.data(), dy.data());
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..groups)
+        .into_par_iter()
+        .map(|gi| {
+            let (lo, hi) = (gi * g.batch / groups, (gi + 1) * g.batch / groups);
+            let dyg = &dys[lo * per_out..hi * per_out];
+            let mut du = vec![0.0f32; 16 * c * f];
+            let mut db = vec![0.0f32; f];
+            for r in dyg.chunks_exact(f) {
+                db.iter_mut().zip(r).for_each(|(d, v)| *d += v);
+            }
+            winograd::kernel_grad(&xs[lo * per_in..hi * per_in], dyg, &plan, &mut du);
+            (du, db)
+        })
+        .collect();
+    let mut du = vec![0.0f32; 16 * c * f];
+    let mut db = vec![0.0f32; f];
+    for (pu, pb) in &partials {
+        du.iter_mut().zip(pu).for_each(|(d, v)| *d += v);
+        db.iter_mut().zip(pb).for_each(|(d, v)| *d += v);
+    }
+    let dw = winograd::inverse_kernel_transform(&du, c, f);
+    Ok((Tensor::new([g.patch_len(), f], dw)?, Tensor::new([f], db)?))
 }
 
 #[cfg(test)]

@@ -153,34 +153,13 @@ fn transform_and_multiply(
     y: &mut [f32],
     (v, m, q): (&mut [f32], &mut [f32], &mut [f32]),
 ) {
-    let (h, w) = p.in_hw;
     let (oh, ow) = p.out_hw;
     let (c, f) = (p.c, p.f);
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let per_out = oh * ow * f;
     let samples = y.len() / per_out;
     let t = th * tw * samples;
-    // Input transform, tile by tile, all channels at once: V[k][tile][c].
-    let zeros = vec![0.0f32; c];
-    for (sn, xn) in x.chunks(h * w * c).enumerate().take(samples) {
-        for ty in 0..th {
-            for tx in 0..tw {
-                let tile = (sn * th + ty) * tw + tx;
-                let y0 = (2 * ty) as isize - p.pad.0;
-                let x0 = (2 * tx) as isize - p.pad.1;
-                let d: [&[f32]; 16] = std::array::from_fn(|k| {
-                    let (iy, ix) = (y0 + (k / 4) as isize, x0 + (k % 4) as isize);
-                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                        let o = (iy as usize * w + ix as usize) * c;
-                        &xn[o..o + c]
-                    } else {
-                        &zeros[..]
-                    }
-                });
-                input_tile(&d, c, t, tile, q, v);
-            }
-        }
-    }
+    input_transform(x, p, samples, q, v);
     for k in 0..16 {
         sgemm(
             t,
@@ -232,6 +211,174 @@ fn transform_and_multiply(
             }
         }
     }
+}
+
+/// `V[k][tile][c] = Bᵀ d B` for every 4x4 input tile `d` of the first `samples` samples of `x`,
+/// all channels at once; `q` is scratch of `16·C`.
+fn input_transform(x: &[f32], p: &Plan, samples: usize, q: &mut [f32], v: &mut [f32]) {
+    let (h, w) = p.in_hw;
+    let (oh, ow) = p.out_hw;
+    let c = p.c;
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let t = th * tw * samples;
+    let zeros = vec![0.0f32; c];
+    for (sn, xn) in x.chunks(h * w * c).enumerate().take(samples) {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let tile = (sn * th + ty) * tw + tx;
+                let y0 = (2 * ty) as isize - p.pad.0;
+                let x0 = (2 * tx) as isize - p.pad.1;
+                let d: [&[f32]; 16] = std::array::from_fn(|k| {
+                    let (iy, ix) = (y0 + (k / 4) as isize, x0 + (k % 4) as isize);
+                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        let o = (iy as usize * w + ix as usize) * c;
+                        &xn[o..o + c]
+                    } else {
+                        &zeros[..]
+                    }
+                });
+                input_tile(&d, c, t, tile, q, v);
+            }
+        }
+    }
+}
+
+/// Kernel gradient, Winograd side: adds `Σ_tiles V ⊙ (A dY Aᵀ)` over the samples of `x` and
+/// `dy` (`N x H x W x C` and `N x OH x OW x F`, shapes of `p` as in the forward pass) to
+/// `du` (`[16][C][F]`). [`inverse_kernel_transform`] turns the total into `dL/dw`.
+///
+/// The forward pass is `Y = Aᵀ [U ⊙ V] A` with `U = G g Gᵀ`, so `dL/dU = Σ V ⊙ (A dY Aᵀ)`
+/// over tiles and `dL/dg = Gᵀ (dL/dU) G`. Samples are taken a few at a time so that each of
+/// the 16 GEMMs (`[C x tiles] · [tiles x F]`) reduces over a few hundred tiles.
+pub(crate) fn kernel_grad(x: &[f32], dy: &[f32], p: &Plan, du: &mut [f32]) {
+    let (h, w) = p.in_hw;
+    let (oh, ow) = p.out_hw;
+    let (c, f) = (p.c, p.f);
+    let (per_in, per_out) = (h * w * c, oh * ow * f);
+    if per_out == 0 || per_in == 0 {
+        return;
+    }
+    let samples = dy.len() / per_out;
+    let tiles = oh.div_ceil(2) * ow.div_ceil(2);
+    let step = (GEMM_ROWS / tiles.max(1)).clamp(1, 16);
+    BUFFERS.with(|b| {
+        let mut b = b.borrow_mut();
+        let (v, m, q) = &mut *b;
+        for s0 in (0..samples).step_by(step) {
+            let n = step.min(samples - s0);
+            let t = tiles * n;
+            for (buf, len) in [
+                (&mut *v, 16 * t * c),
+                (&mut *m, 16 * t * f),
+                (&mut *q, 16 * c),
+            ] {
+                if buf.len() < len {
+                    buf.resize(len, 0.0);
+                }
+            }
+            input_transform(
+                &x[s0 * per_in..],
+                p,
+                n,
+                &mut q[..16 * c],
+                &mut v[..16 * t * c],
+            );
+            gradient_transform(
+                &dy[s0 * per_out..(s0 + n) * per_out],
+                p,
+                &mut m[..16 * t * f],
+            );
+            for k in 0..16 {
+                sgemm(
+                    c,
+                    f,
+                    t,
+                    &v[k * t * c..(k + 1) * t * c],
+                    Trans::Yes,
+                    &m[k * t * f..(k + 1) * t * f],
+                    Trans::No,
+                    &mut du[k * c * f..(k + 1) * c * f],
+                    true,
+                    1,
+                );
+            }
+        }
+    });
+}
+
+/// `Z[k][tile][f] = A dY Aᵀ` for every 2x2 output-gradient tile of `dy` (positions past the
+/// output's edge count as zero), with `A = [[1,0],[1,1],[1,-1],[0,-1]]`.
+fn gradient_transform(dy: &[f32], p: &Plan, z: &mut [f32]) {
+    let (oh, ow) = p.out_hw;
+    let f = p.f;
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let per_out = oh * ow * f;
+    let samples = dy.len() / per_out;
+    let t = th * tw * samples;
+    let zeros = vec![0.0f32; f];
+    let mut cols = vec![0.0f32; 8 * f];
+    for (sn, dn) in dy.chunks(per_out).enumerate() {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let tile = (sn * th + ty) * tw + tx;
+                let at = |r: usize, s: usize| {
+                    let (oy, ox) = (2 * ty + r, 2 * tx + s);
+                    if oy < oh && ox < ow {
+                        &dn[(oy * ow + ox) * f..][..f]
+                    } else {
+                        &zeros[..]
+                    }
+                };
+                // cols[r][s] = (A dY)[r][s] for r in 0..4, s in 0..2.
+                for s in 0..2 {
+                    let (d0, d1) = (at(0, s), at(1, s));
+                    cols[s * f..][..f].copy_from_slice(d0);
+                    axpy(d0, 1.0, d1, &mut cols[(2 + s) * f..][..f]);
+                    axpy(d0, -1.0, d1, &mut cols[(4 + s) * f..][..f]);
+                    axpy(&zeros, -1.0, d1, &mut cols[(6 + s) * f..][..f]);
+                }
+                for r in 0..4 {
+                    let (a, b) = (&cols[2 * r * f..][..f], &cols[(2 * r + 1) * f..][..f]);
+                    let at = |k: usize| ((r * 4 + k) * t + tile) * f;
+                    z[at(0)..][..f].copy_from_slice(a);
+                    axpy(a, 1.0, b, &mut z[at(1)..][..f]);
+                    axpy(a, -1.0, b, &mut z[at(2)..][..f]);
+                    axpy(&zeros, -1.0, b, &mut z[at(3)..][..f]);
+                }
+            }
+        }
+    }
+}
+
+/// `dL/dg = Gᵀ (dL/dU) G` for every (input channel, filter) pair: `[3][3][C][F]` from
+/// `du` (`[16][C][F]`), the inverse direction of [`transform_kernel`].
+pub(crate) fn inverse_kernel_transform(du: &[f32], c: usize, f: usize) -> Vec<f32> {
+    let cf = c * f;
+    // Columns of G: G[r][i] for r in 0..4.
+    const G: [[f32; 3]; 4] = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0],
+    ];
+    let mut out = vec![0.0f32; 9 * cf];
+    for k in 0..cf {
+        let d = |r: usize, s: usize| du[(r * 4 + s) * cf + k];
+        for i in 0..3 {
+            for j in 0..3 {
+                let mut acc = 0.0f32;
+                for (r, gr) in G.iter().enumerate() {
+                    if gr[i] == 0.0 {
+                        continue;
+                    }
+                    let row: f32 = G.iter().enumerate().map(|(s, gs)| d(r, s) * gs[j]).sum();
+                    acc += gr[i] * row;
+                }
+                out[(i * 3 + j) * cf + k] = acc;
+            }
+        }
+    }
+    out
 }
 
 /// `out = a + b + c`, elementwise.
@@ -364,6 +511,72 @@ mod tests {
                 assert!(
                     (a - b).abs() < 1e-5 * (1.0 + b.abs()),
                     "{h}x{w} pad {pad:?}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_gradient_matches_direct_sums_for_odd_sizes_and_paddings() {
+        let mut s = 11u64;
+        let mut rnd = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                })
+                .collect()
+        };
+        for (n, h, w, c, f, pad) in [
+            (1, 5, 7, 4, 5, (0isize, 0isize)),
+            (3, 6, 6, 5, 4, (1, 1)),
+            (2, 4, 9, 6, 7, (2, 2)),
+            (40, 3, 3, 4, 4, (1, 0)),
+        ] {
+            let oh = (h as isize + 2 * pad.0 - 2) as usize;
+            let ow = (w as isize + 2 * pad.1 - 2) as usize;
+            let p = Plan {
+                in_hw: (h, w),
+                c,
+                f,
+                pad,
+                out_hw: (oh, ow),
+            };
+            let x = rnd(n * h * w * c);
+            let dy = rnd(n * oh * ow * f);
+            // dL/dw[i][j][ci][fi] = Σ x[oy + i - pad][ox + j - pad][ci] · dy[oy][ox][fi].
+            let mut want = vec![0.0f32; 9 * c * f];
+            for sn in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        for i in 0..3 {
+                            for j in 0..3 {
+                                let iy = oy as isize + i as isize - pad.0;
+                                let ix = ox as isize + j as isize - pad.1;
+                                if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                                    continue;
+                                }
+                                for ci in 0..c {
+                                    let xv = x[((sn * h + iy as usize) * w + ix as usize) * c + ci];
+                                    for fi in 0..f {
+                                        want[((i * 3 + j) * c + ci) * f + fi] +=
+                                            xv * dy[((sn * oh + oy) * ow + ox) * f + fi];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let mut du = vec![0.0f32; 16 * c * f];
+            kernel_grad(&x, &dy, &p, &mut du);
+            let got = inverse_kernel_transform(&du, c, f);
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{n}x{h}x{w} pad {pad:?}: {a} vs {b}"
                 );
             }
         }
