@@ -40,6 +40,15 @@ pub struct ForwardMode {
     pub logits: bool,
     /// Seed for this pass's dropout masks.
     pub seed: u64,
+    /// Fuse where the results stay the same, for speed: a convolution's ReLU is applied in
+    /// place to its output ([`cnn_ops::Graph::conv2d_relu`]: one tensor instead of two), or,
+    /// when a max pool follows directly, after the pool (max and ReLU commute, so outputs and
+    /// gradients are unchanged and the ReLU runs on a quarter of the data for 2x2 pools).
+    /// Outputs and gradients are bit-identical either way, but those convolutions' entries in
+    /// [`Forward::layer_outputs`] and [`Forward::pre_activations`] are not what the names say
+    /// (the moved ReLU's convolution records its pre-activation; the fused one has no separate
+    /// pre-activation): leave this off where they are looked at (activation grids, Grad-CAM).
+    pub fused: bool,
 }
 
 impl ForwardMode {
@@ -49,6 +58,7 @@ impl ForwardMode {
             training: false,
             logits: false,
             seed: 0,
+            fused: false,
         }
     }
 }
@@ -249,6 +259,8 @@ impl Model {
         let mut outputs = Vec::with_capacity(n);
         let mut pre_activations = Vec::with_capacity(n);
         let mut omitted = None;
+        // A ReLU moved past the max pool that follows it (`fused`).
+        let mut relu_after_pool = false;
         for (i, (layer, slot)) in arch
             .layers
             .iter()
@@ -283,11 +295,31 @@ impl Model {
                     activation,
                     use_bias,
                 } => {
-                    let y = g.conv2d(h, p[0], use_bias.then(|| p[1]), options)?;
-                    pre = Some(y);
-                    act(g, y, *activation, &mut omitted)?
+                    let b = use_bias.then(|| p[1]);
+                    let relu = *activation == ActivationKind::Elementwise(Activation::Relu);
+                    let pool_next =
+                        i + 1 < layers && matches!(arch.layers[i + 1].kind, LayerKind::MaxPool(_));
+                    if mode.fused && relu && pool_next {
+                        relu_after_pool = true;
+                        let y = g.conv2d(h, p[0], b, options)?;
+                        pre = Some(y);
+                        y
+                    } else if mode.fused && relu {
+                        g.conv2d_relu(h, p[0], b, options)?
+                    } else {
+                        let y = g.conv2d(h, p[0], b, options)?;
+                        pre = Some(y);
+                        act(g, y, *activation, &mut omitted)?
+                    }
                 }
-                LayerKind::MaxPool(o) => g.max_pool2d(h, o)?,
+                LayerKind::MaxPool(o) => {
+                    let y = g.max_pool2d(h, o)?;
+                    if std::mem::take(&mut relu_after_pool) {
+                        g.relu(y)?
+                    } else {
+                        y
+                    }
+                }
                 LayerKind::AvgPool(o) => g.avg_pool2d(h, o)?,
                 LayerKind::GlobalAvgPool => g.global_avg_pool2d(h)?,
                 LayerKind::Flatten => g.flatten(h)?,
@@ -347,7 +379,11 @@ impl Model {
             let xb = Tensor::new(dims, x.data()[start * per..end * per].to_vec())?;
             let mut g = Graph::inference();
             let xv = g.constant(xb);
-            let f = self.forward(&mut g, xv, ForwardMode::inference())?;
+            let mode = ForwardMode {
+                fused: true,
+                ..ForwardMode::inference()
+            };
+            let f = self.forward(&mut g, xv, mode)?;
             out.extend_from_slice(g.value(f.output).data());
         }
         let mut dims = vec![n];

@@ -383,6 +383,7 @@ impl Model {
                     training: true,
                     logits: true,
                     seed,
+                    fused: true,
                 },
             )?;
             let l = info.loss(&mut g, f.output, f.omitted, y, loss)?;
@@ -451,6 +452,7 @@ impl Model {
                     training: false,
                     logits: true,
                     seed: 0,
+                    fused: true,
                 },
             )?;
             let l = info.loss(&mut g, f.output, f.omitted, &y, loss)?;

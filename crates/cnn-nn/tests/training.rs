@@ -491,3 +491,52 @@ fn predictions_barely_depend_on_the_batch_size() {
     let d = m.predict(&x, Model::MAX_INFERENCE_CHUNK).unwrap();
     assert_eq!(c.data(), d.data());
 }
+
+#[test]
+fn fused_relus_give_the_same_outputs_and_gradients() {
+    use cnn_ops::Graph;
+    // Shifted inputs make many windows all-negative (where the two orders could differ if the
+    // ReLU's gradient at the pool were routed wrongly).
+    let (x, _) = bars(16, 3);
+    let x = Tensor::from_fn(x.dims(), |i| x.data()[i] - 0.5).unwrap();
+    // small_cnn: conv → max pool (the ReLU moves past the pool); the second: conv → conv →
+    // pool (the first ReLU is applied in place, the second moves).
+    let mut deeper = small_cnn();
+    deeper.layers.insert(0, conv2d(4, 3, "relu").same());
+    for spec in [small_cnn(), deeper] {
+        let run = |fused: bool| {
+            let mut m = Model::new(&spec, 8).unwrap();
+            let mut g = Graph::new();
+            let xv = g.constant(&x);
+            let mode = ForwardMode {
+                training: true,
+                logits: true,
+                seed: 1,
+                fused,
+            };
+            let f = m.forward(&mut g, xv, mode).unwrap();
+            let out = g.value(f.output).data().to_vec();
+            // With the ReLU moved, the pooled convolution's recorded output is its
+            // pre-activation.
+            let pooled = f.layer_outputs[spec.layers.len() - 7];
+            let conv_min = g.value(pooled).data().iter().fold(0f32, |a, &b| a.min(b));
+            assert_eq!(conv_min < 0.0, fused);
+            let s = g.sum(f.output).unwrap();
+            let s = g.mul(s, s).unwrap();
+            let grads = g.backward(s).unwrap();
+            let gs: Vec<Vec<f32>> = f
+                .params
+                .iter()
+                .map(|&p| grads.get(p).unwrap().data().to_vec())
+                .collect();
+            (out, gs, g.len())
+        };
+        let (ya, ga, na) = run(false);
+        let (yb, gb, nb) = run(true);
+        assert!(ya == yb, "outputs differ ({} layers)", spec.layers.len());
+        assert!(ga.iter().flatten().any(|&v| v != 0.0));
+        assert!(ga == gb, "gradients differ ({} layers)", spec.layers.len());
+        // The in-place ReLU saves one operation.
+        assert_eq!(na - nb, spec.layers.len() - 7);
+    }
+}

@@ -229,15 +229,49 @@ impl<'a> Graph<'a> {
 
     /// 2-D convolution of NHWC `x` with kernel `w` `[kh, kw, C, F]` and optional bias `[F]`.
     pub fn conv2d(&mut self, x: Var, w: Var, b: Option<Var>, opts: &Conv2dOptions) -> Result<Var> {
+        self.conv2d_then(x, w, b, opts, false)
+    }
+
+    /// [`Graph::conv2d`] followed by a ReLU applied in place: one tensor instead of two, and
+    /// the same values and gradients as `relu(conv2d(..))` (the ReLU's gradient needs only its
+    /// output: `y > 0` exactly where the convolution's output was positive).
+    pub fn conv2d_relu(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        opts: &Conv2dOptions,
+    ) -> Result<Var> {
+        self.conv2d_then(x, w, b, opts, true)
+    }
+
+    fn conv2d_then(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        opts: &Conv2dOptions,
+        relu: bool,
+    ) -> Result<Var> {
         let bias = b.map(|b| self.try_value(b)).transpose()?;
-        let y = conv2d_forward(self.try_value(x)?, self.try_value(w)?, bias, opts)?;
+        let mut y = conv2d_forward(self.try_value(x)?, self.try_value(w)?, bias, opts)?;
+        if relu {
+            Activation::Relu.apply_inplace(y.data_mut());
+        }
         let opts = *opts;
         let mut inputs = vec![x, w];
         inputs.extend(b);
         Ok(self.push(
             y,
             inputs,
-            Box::new(move |ins, _, dy, needs| {
+            Box::new(move |ins, out, dy, needs| {
+                let masked;
+                let dy = if relu {
+                    masked = Activation::Relu.backward(out, out, dy)?;
+                    &masked
+                } else {
+                    dy
+                };
                 let g = conv2d_backward(
                     ins[0],
                     ins[1],
