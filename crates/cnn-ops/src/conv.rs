@@ -416,6 +416,8 @@ fn input_grad(g: &Conv2dGeometry, w: &Tensor, dy: &Tensor, x_dims: &[usize]) -> 
         .par_chunks_mut(pin * g.channels)
         .enumerate()
         .for_each(|(n, dxn)| {
+            // Written before `col2im_add` reads it (see `max_pool2d_backward`).
+            dxn.fill(0.0);
             for t in tiles.iter().filter(|t| t.n == n) {
                 let dyt = &dys[(n * pout + t.p0) * f..(n * pout + t.p1) * f];
                 if g.is_pointwise() {
