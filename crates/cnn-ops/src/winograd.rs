@@ -32,24 +32,39 @@ pub(crate) fn applies(
 
 /// `U = G g Gᵀ` for every (input channel, filter) pair: `[16][C][F]` from a kernel stored
 /// `[3][3][C][F]`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub(crate) fn transform_kernel(w: &[f32], c: usize, f: usize) -> Vec<f32> {
     let cf = c * f;
+    let plane = |i: usize, j: usize| &w[(i * 3 + j) * cf..][..cf];
+    // t = G g (4x3 planes), then U = t Gᵀ (4x4 planes); every loop runs along the contiguous
+    // (channel, filter) axis so it vectorises.
+    let mut t = vec![0.0f32; 12 * cf];
+    for j in 0..3 {
+        let (g0, g1, g2) = (plane(0, j), plane(1, j), plane(2, j));
+        let (t0, rest) = t[j * cf..].split_at_mut(3 * cf);
+        let (t1, rest) = rest.split_at_mut(3 * cf);
+        let (t2, rest) = rest.split_at_mut(3 * cf);
+        let t3 = &mut rest[..cf];
+        for k in 0..cf {
+            t0[k] = g0[k];
+            t1[k] = 0.5 * (g0[k] + g1[k] + g2[k]);
+            t2[k] = 0.5 * (g0[k] - g1[k] + g2[k]);
+            t3[k] = g2[k];
+        }
+    }
     let mut u = vec![0.0f32; 16 * cf];
-    let at = |i: usize, j: usize, k: usize| w[(i * 3 + j) * cf + k];
-    for k in 0..cf {
-        // t = G g (4x3), then U = t Gᵀ (4x4).
-        let col = |j: usize| {
-            let (g0, g1, g2) = (at(0, j, k), at(1, j, k), at(2, j, k));
-            [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
-        };
-        let cols = [col(0), col(1), col(2)];
-        let t: [[f32; 3]; 4] = std::array::from_fn(|i| [cols[0][i], cols[1][i], cols[2][i]]);
-        for (i, row) in t.iter().enumerate() {
-            let [a, b, d] = *row;
-            let vals = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
-            for (j, v) in vals.into_iter().enumerate() {
-                u[(i * 4 + j) * cf + k] = v;
-            }
+    for i in 0..4 {
+        let row = |j: usize| &t[(i * 3 + j) * cf..][..cf];
+        let (a, b, d) = (row(0), row(1), row(2));
+        let (u0, rest) = u[i * 4 * cf..].split_at_mut(cf);
+        let (u1, rest) = rest.split_at_mut(cf);
+        let (u2, rest) = rest.split_at_mut(cf);
+        let u3 = &mut rest[..cf];
+        for k in 0..cf {
+            u0[k] = a[k];
+            u1[k] = 0.5 * (a[k] + b[k] + d[k]);
+            u2[k] = 0.5 * (a[k] - b[k] + d[k]);
+            u3[k] = d[k];
         }
     }
     u
@@ -174,7 +189,17 @@ fn transform_and_multiply(
             1,
         );
     }
-    // Output transform: Y = Aᵀ M A for each tile, all filters at once.
+    output_transform(m, bias, p, t, y);
+}
+
+/// `Y = Aᵀ M A + bias` for each 2x2 output tile, all filters at once (tiles past the output's
+/// edge are computed and dropped).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn output_transform(m: &[f32], bias: Option<&[f32]>, p: &Plan, t: usize, y: &mut [f32]) {
+    let (oh, ow) = p.out_hw;
+    let f = p.f;
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let per_out = oh * ow * f;
     let mut spill = vec![0.0f32; f];
     let mut tt = vec![0.0f32; 8 * f];
     for (sn, yn) in y.chunks_mut(per_out).enumerate() {
@@ -215,6 +240,7 @@ fn transform_and_multiply(
 
 /// `V[k][tile][c] = Bᵀ d B` for every 4x4 input tile `d` of the first `samples` samples of `x`,
 /// all channels at once; `q` is scratch of `16·C`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn input_transform(x: &[f32], p: &Plan, samples: usize, q: &mut [f32], v: &mut [f32]) {
     let (h, w) = p.in_hw;
     let (oh, ow) = p.out_hw;
@@ -308,6 +334,7 @@ pub(crate) fn kernel_grad(x: &[f32], dy: &[f32], p: &Plan, du: &mut [f32]) {
 
 /// `Z[k][tile][f] = A dY Aᵀ` for every 2x2 output-gradient tile of `dy` (positions past the
 /// output's edge count as zero), with `A = [[1,0],[1,1],[1,-1],[0,-1]]`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn gradient_transform(dy: &[f32], p: &Plan, z: &mut [f32]) {
     let (oh, ow) = p.out_hw;
     let f = p.f;
@@ -352,6 +379,7 @@ fn gradient_transform(dy: &[f32], p: &Plan, z: &mut [f32]) {
 
 /// `dL/dg = Gᵀ (dL/dU) G` for every (input channel, filter) pair: `[3][3][C][F]` from
 /// `du` (`[16][C][F]`), the inverse direction of [`transform_kernel`].
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub(crate) fn inverse_kernel_transform(du: &[f32], c: usize, f: usize) -> Vec<f32> {
     let cf = c * f;
     // Columns of G: G[r][i] for r in 0..4.
@@ -362,19 +390,22 @@ pub(crate) fn inverse_kernel_transform(du: &[f32], c: usize, f: usize) -> Vec<f3
         [0.0, 0.0, 1.0],
     ];
     let mut out = vec![0.0f32; 9 * cf];
-    for k in 0..cf {
-        let d = |r: usize, s: usize| du[(r * 4 + s) * cf + k];
-        for i in 0..3 {
-            for j in 0..3 {
-                let mut acc = 0.0f32;
-                for (r, gr) in G.iter().enumerate() {
-                    if gr[i] == 0.0 {
-                        continue;
-                    }
-                    let row: f32 = G.iter().enumerate().map(|(s, gs)| d(r, s) * gs[j]).sum();
-                    acc += gr[i] * row;
+    let mut row = vec![0.0f32; cf];
+    // Plane by plane, along the contiguous (channel, filter) axis.
+    for i in 0..3 {
+        for j in 0..3 {
+            let o = &mut out[(i * 3 + j) * cf..][..cf];
+            for (r, gr) in G.iter().enumerate() {
+                if gr[i] == 0.0 {
+                    continue;
                 }
-                out[(i * 3 + j) * cf + k] = acc;
+                row.fill(0.0);
+                for (s, gs) in G.iter().enumerate() {
+                    let g = gs[j];
+                    let d = &du[(r * 4 + s) * cf..][..cf];
+                    row.iter_mut().zip(d).for_each(|(a, &d)| *a += d * g);
+                }
+                o.iter_mut().zip(&row).for_each(|(a, &v)| *a += gr[i] * v);
             }
         }
     }
@@ -382,6 +413,7 @@ pub(crate) fn inverse_kernel_transform(du: &[f32], c: usize, f: usize) -> Vec<f3
 }
 
 /// `out = a + b + c`, elementwise.
+#[inline(always)]
 fn add3(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
     let n = out.len();
     let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
@@ -391,6 +423,7 @@ fn add3(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
 }
 
 /// `out = a - b - c`, elementwise.
+#[inline(always)]
 fn sub3(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
     let n = out.len();
     let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
@@ -400,6 +433,7 @@ fn sub3(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
 }
 
 /// `out = a + s·b`, elementwise (`s` is ±1).
+#[inline(always)]
 fn axpy(a: &[f32], s: f32, b: &[f32], out: &mut [f32]) {
     let n = out.len();
     let (a, b) = (&a[..n], &b[..n]);
@@ -409,6 +443,7 @@ fn axpy(a: &[f32], s: f32, b: &[f32], out: &mut [f32]) {
 }
 
 /// `dst += b`, elementwise.
+#[inline(always)]
 fn add_in_place(dst: &mut [f32], b: &[f32]) {
     let n = dst.len();
     let b = &b[..n];
@@ -418,6 +453,7 @@ fn add_in_place(dst: &mut [f32], b: &[f32]) {
 }
 
 /// `Bᵀ d B` of one 4x4 tile `d` (`[16][C]`), written to `V[k][tile][..]`; `q` is scratch.
+#[inline(always)]
 fn input_tile(d: &[&[f32]; 16], c: usize, t: usize, tile: usize, q: &mut [f32], v: &mut [f32]) {
     let at = |r: usize, s: usize| d[r * 4 + s];
     // q[r][s] = (Bᵀ d)[r][s], per column s.
