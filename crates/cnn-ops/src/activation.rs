@@ -120,9 +120,16 @@ impl Activation {
 
     /// Forward pass.
     pub fn forward(self, x: &Tensor) -> Tensor {
-        let mut y = x.clone();
-        self.apply_inplace(y.data_mut());
-        y
+        // One pass that writes each output once (not a copy followed by a second pass).
+        let mut y = vec![0.0f32; x.len()];
+        y.par_chunks_mut(CHUNK)
+            .zip(x.data().par_chunks(CHUNK))
+            .for_each(|(yc, xc)| {
+                for (o, &v) in yc.iter_mut().zip(xc) {
+                    *o = self.f(v);
+                }
+            });
+        Tensor::new(x.shape().clone(), y).expect("same length as x")
     }
 
     /// Backward pass: `dx = dy · f'(x)`, given the forward input `x` and output `y`.
@@ -133,18 +140,33 @@ impl Activation {
                 format!("gradient {} does not match {}", dy.shape(), x.shape()),
             ));
         }
-        let mut dx = dy.clone();
-        dx.data_mut()
-            .par_chunks_mut(CHUNK)
-            .zip(x.data().par_chunks(CHUNK))
-            .zip(y.data().par_chunks(CHUNK))
-            .for_each(|((d, xs), ys)| {
-                for ((d, &xv), &yv) in d.iter_mut().zip(xs).zip(ys) {
-                    *d *= self.df(xv, yv);
-                }
-            });
-        Ok(dx)
+        // One pass writing each element once; the ReLU's derivative gets its own loop so
+        // the per-element `match` on the activation does not stay inside it.
+        let mut dx = vec![0.0f32; dy.len()];
+        match self {
+            Activation::Relu => scale_by(&mut dx, dy, x, y, |x, _| (x > 0.0) as u8 as f32),
+            other => scale_by(&mut dx, dy, x, y, |x, y| other.df(x, y)),
+        }
+        Ok(Tensor::new(dy.shape().clone(), dx)?)
     }
+}
+
+/// `dx = dy · df(x, y)`, element by element, in parallel chunks.
+fn scale_by(
+    dx: &mut [f32],
+    dy: &Tensor,
+    x: &Tensor,
+    y: &Tensor,
+    df: impl Fn(f32, f32) -> f32 + Sync,
+) {
+    dx.par_chunks_mut(CHUNK)
+        .zip(dy.data().par_chunks(CHUNK))
+        .zip(x.data().par_chunks(CHUNK).zip(y.data().par_chunks(CHUNK)))
+        .for_each(|((d, gs), (xs, ys))| {
+            for (((d, &g), &xv), &yv) in d.iter_mut().zip(gs).zip(xs).zip(ys) {
+                *d = g * df(xv, yv);
+            }
+        });
 }
 
 /// Elements per parallel chunk for element-wise work.
