@@ -50,6 +50,7 @@ fn quick_bench_reports_every_figure() {
     assert!(parts <= total * 1.001, "{parts} > {total}");
     let md = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
     assert!(md.contains("training, batch 128"), "{md}");
+    assert!(md.contains("| whole step | "), "{md}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("bench.json")).unwrap())
             .unwrap();

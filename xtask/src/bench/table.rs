@@ -73,11 +73,12 @@ pub fn markdown(b: &Bench) -> String {
             "\n## Where a training step goes (batch 128, ms per step)\n\n| layer | forward | backward | share |\n|---|---:|---:|---:|"
         );
         for (name, f, bw) in &b.profile {
-            let share = if name == "total" {
-                String::new()
-            } else {
-                format!("{:.0} %", 100.0 * (f + bw) / total)
-            };
+            if name == "total" {
+                // The whole step, forward and backward together.
+                let _ = writeln!(s, "| whole step | {f:.2} (both passes) | | 100 % |");
+                continue;
+            }
+            let share = format!("{:.0} %", 100.0 * (f + bw) / total);
             let _ = writeln!(s, "| {name} | {f:.2} | {bw:.2} | {share} |");
         }
     }
