@@ -86,6 +86,9 @@ enum Exercise {
         /// Train on these classes only, e.g. airplane,cat,ship (default: all ten).
         #[arg(long)]
         classes: Option<String>,
+        /// Train only these of the exercise's models: plain, augmented (default: both).
+        #[arg(long)]
+        models: Option<String>,
     },
     /// Handwritten digits: mnist-cnn with and without augmentation, tested on real-world
     /// images (photos, scans, or the bundled set) prepared like MNIST.
@@ -185,9 +188,14 @@ fn run() -> Result<()> {
                 common,
                 images,
                 classes,
+                models,
             } => {
-                let (report, dir) =
-                    xtask::exercise::cifar::run(&common, images.as_deref(), classes.as_deref())?;
+                let (report, dir) = xtask::exercise::cifar::run(
+                    &common,
+                    images.as_deref(),
+                    classes.as_deref(),
+                    models.as_deref(),
+                )?;
                 print_report(&report, &dir);
             }
             Exercise::Digits { common, images } => {

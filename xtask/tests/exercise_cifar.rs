@@ -33,7 +33,7 @@ fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
         data_dir: Some(dir.path().join("data")),
         ..Common::new(dir.path().join("out"))
     };
-    let (report, out) = cifar::run(&c, Some(tgz), Some("ship,cat,airplane")).unwrap();
+    let (report, out) = cifar::run(&c, Some(tgz), Some("ship,cat,airplane"), None).unwrap();
     // Extracted once, atomically, into the data directory.
     assert!(dir.path().join("data/cifar10-jpg/train/cat").is_dir());
     assert_eq!(report.class_names, ["ship", "cat", "airplane"]);
@@ -55,6 +55,25 @@ fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("CIFAR-10 (3 classes)"), "{md}");
     assert!(md.contains("Harder or easier than Fashion-MNIST?"));
+    assert!(md.contains("Did augmentation help?"));
+    // One of the two models: the report answers what it can.
+    let (report, out) = cifar::run(&c, Some(tgz), Some("ship,cat"), Some("augmented")).unwrap();
+    assert_eq!(report.runs.len(), 1);
+    assert_eq!(report.runs[0].label, "augmented");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(!md.contains("Did augmentation help?"), "{md}");
+    assert!(md.contains("Did it reach the goal?"));
+}
+
+#[test]
+fn models_are_picked_by_label() {
+    assert_eq!(cifar::parse_models(None).unwrap(), ["plain", "augmented"]);
+    assert_eq!(
+        cifar::parse_models(Some("augmented, plain,augmented")).unwrap(),
+        ["augmented", "plain"]
+    );
+    assert!(cifar::parse_models(Some("resnet")).is_err());
+    assert!(cifar::parse_models(Some(" , ")).is_err());
 }
 
 #[test]
