@@ -509,19 +509,35 @@ mod tests {
         y
     }
 
+    /// `n` values in [-1, 1) from a linear congruential generator with state `s`.
+    fn uniform(s: &mut u64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((*s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The plan of a 3x3 stride-1 convolution of an `h x w x c` input padded by `pad`.
+    fn plan(h: usize, w: usize, c: usize, f: usize, pad: (isize, isize)) -> Plan {
+        let oh = (h as isize + 2 * pad.0 - 2) as usize;
+        let ow = (w as isize + 2 * pad.1 - 2) as usize;
+        Plan {
+            in_hw: (h, w),
+            c,
+            f,
+            pad,
+            out_hw: (oh, ow),
+        }
+    }
+
     #[test]
     fn matches_direct_convolution_for_odd_sizes_and_paddings() {
         let mut s = 7u64;
-        let mut rnd = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                })
-                .collect()
-        };
+        let mut rnd = |n: usize| uniform(&mut s, n);
         for (h, w, c, f, pad) in [
             (5, 7, 4, 5, (0isize, 0isize)),
             (6, 6, 5, 4, (1, 1)),
@@ -529,15 +545,8 @@ mod tests {
             (3, 3, 4, 4, (2, 0)),
             (8, 5, 4, 6, (-1, 1)),
         ] {
-            let oh = (h as isize + 2 * pad.0 - 2) as usize;
-            let ow = (w as isize + 2 * pad.1 - 2) as usize;
-            let p = Plan {
-                in_hw: (h, w),
-                c,
-                f,
-                pad,
-                out_hw: (oh, ow),
-            };
+            let p = plan(h, w, c, f, pad);
+            let (oh, ow) = p.out_hw;
             let x = rnd(h * w * c);
             let k = rnd(9 * c * f);
             let want = direct(&x, &k, &p);
@@ -555,31 +564,15 @@ mod tests {
     #[test]
     fn kernel_gradient_matches_direct_sums_for_odd_sizes_and_paddings() {
         let mut s = 11u64;
-        let mut rnd = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                })
-                .collect()
-        };
+        let mut rnd = |n: usize| uniform(&mut s, n);
         for (n, h, w, c, f, pad) in [
             (1, 5, 7, 4, 5, (0isize, 0isize)),
             (3, 6, 6, 5, 4, (1, 1)),
             (2, 4, 9, 6, 7, (2, 2)),
             (40, 3, 3, 4, 4, (1, 0)),
         ] {
-            let oh = (h as isize + 2 * pad.0 - 2) as usize;
-            let ow = (w as isize + 2 * pad.1 - 2) as usize;
-            let p = Plan {
-                in_hw: (h, w),
-                c,
-                f,
-                pad,
-                out_hw: (oh, ow),
-            };
+            let p = plan(h, w, c, f, pad);
+            let (oh, ow) = p.out_hw;
             let x = rnd(n * h * w * c);
             let dy = rnd(n * oh * ow * f);
             // dL/dw[i][j][ci][fi] = Σ x[oy + i - pad][ox + j - pad][ci] · dy[oy][ox][fi].
