@@ -19,6 +19,7 @@ fn quick_bench_reports_every_figure() {
         quick: true,
         train_only: false,
         repeat: 1,
+        model: "mnist-cnn".into(),
     };
     let b = run(&args).unwrap();
     assert!(
@@ -55,4 +56,40 @@ fn quick_bench_reports_every_figure() {
         serde_json::from_str(&std::fs::read_to_string(out.path().join("bench.json")).unwrap())
             .unwrap();
     assert!(json["train_per_second"].as_f64().unwrap() > 1.0);
+}
+
+#[test]
+fn another_zoo_model_gets_its_profile_only() {
+    let out = tempfile::tempdir().unwrap();
+    let args = BenchArgs {
+        steps: 1,
+        warmup: 1,
+        threads: 2,
+        profile: true,
+        peers: false,
+        python: None,
+        peers_dir: None,
+        seed: 0,
+        out: out.path().to_path_buf(),
+        quick: true,
+        train_only: false,
+        repeat: 1,
+        model: "cifar-cnn".into(),
+    };
+    let b = run(&args).unwrap();
+    assert_eq!(b.train_per_second, 0.0, "only the profile runs");
+    let names: Vec<&str> = b.profile.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(names.len(), 23 + 3, "{names:?}");
+    assert_eq!(names[1], "batch_normalization");
+    let md = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
+    assert!(md.starts_with("# cargo xtask bench: cifar-cnn"), "{md}");
+    assert!(!md.contains("training, batch 128"), "{md}");
+    assert!(md.contains("| conv2d_5 | "), "{md}");
+    // An unknown model is an error naming it, not a panic.
+    let bad = BenchArgs {
+        model: "resnet-9000".into(),
+        ..args
+    };
+    let e = run(&bad).unwrap_err().to_string();
+    assert!(e.contains("resnet-9000"), "{e}");
 }

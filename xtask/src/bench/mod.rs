@@ -57,6 +57,11 @@ pub struct BenchArgs {
     /// With --train-only: how many measurements.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// The zoo model that --train-only and --profile measure, e.g. cifar-cnn (on random
+    /// images of its input shape unless it is mnist-cnn); with another model than mnist-cnn
+    /// only those two measurements run.
+    #[arg(long, default_value = ours::DEFAULT_MODEL)]
+    pub model: String,
 }
 
 /// Everything one run measured.
@@ -64,6 +69,8 @@ pub struct BenchArgs {
 pub struct Bench {
     /// The command line.
     pub command: String,
+    /// The zoo model measured.
+    pub model: String,
     /// CPU model.
     pub cpu: String,
     /// Threads of the main figures.
@@ -159,12 +166,18 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
     } else {
         (a.steps, a.warmup)
     };
-    let (d, data_name, idx_dir) = load_data()?;
-    if a.train_only {
+    let other = a.model != ours::DEFAULT_MODEL;
+    let (d, data_name, idx_dir) = if other {
+        let name = format!("random images for {}", a.model);
+        (ours::synthetic(&a.model, 128 * 16)?, name, None)
+    } else {
+        load_data()?
+    };
+    if a.train_only || (other && !a.profile) {
         let mut runs = Vec::new();
         for _ in 0..a.repeat.max(1) {
             let sps = ours::with_threads(a.threads, || {
-                ours::train_throughput(&d, 128, warmup, steps, 1)
+                ours::train_throughput(&d, &a.model, 128, warmup, steps, 1)
             })??;
             runs.push(format!("{sps:.0}"));
         }
@@ -175,24 +188,30 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         cpu: cpu_model(),
         threads: a.threads,
+        model: a.model.clone(),
         data: data_name,
         ..Default::default()
     };
     let t = a.threads;
+    if other {
+        profile_into(a, &d, warmup, steps, &mut b)?;
+        return write(a, b);
+    }
     eprintln!("bench: GEMM");
     b.gemm_gflops = (
         ours::with_threads(t, ours::gemm_gflops)?,
         ours::with_threads(1, ours::gemm_gflops)?,
     );
     eprintln!("bench: training, batch 128, {t} threads");
-    b.train_per_second =
-        ours::with_threads(t, || ours::train_throughput(&d, 128, warmup, steps, 1))??;
+    b.train_per_second = ours::with_threads(t, || {
+        ours::train_throughput(&d, &a.model, 128, warmup, steps, 1)
+    })??;
     eprintln!("bench: training, batch 128, 1 thread");
     b.train_per_second_1t = ours::with_threads(1, || {
-        ours::train_throughput(&d, 128, warmup, steps.div_ceil(2), 1)
+        ours::train_throughput(&d, &a.model, 128, warmup, steps.div_ceil(2), 1)
     })??;
     eprintln!("bench: inference");
-    let (mut m, _) = ours::fresh(1)?;
+    let (mut m, _) = ours::fresh(&a.model, 1)?;
     b.inference_per_second = ours::with_threads(t, || -> Result<(f64, f64)> {
         Ok((
             ours::inference_throughput(&mut m, &d, 128)?,
@@ -206,27 +225,23 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
         for bs in [32usize, 64, 128, 256] {
             eprintln!("bench: batch sweep, batch {bs}");
             let n = (steps * 128).div_ceil(bs).max(2);
-            let sps = ours::with_threads(t, || ours::train_throughput(&d, bs, warmup, n, 1))??;
+            let sps =
+                ours::with_threads(t, || ours::train_throughput(&d, &a.model, bs, warmup, n, 1))??;
             b.batch_sweep.push((bs, sps));
         }
     }
     if a.profile {
-        eprintln!("bench: per-layer profile");
-        let p = ours::with_threads(t, || ours::profile(&d, 128, warmup, steps.min(30)))??;
-        let ms = |x: std::time::Duration| x.as_secs_f64() * 1e3;
-        for l in &p.layers {
-            b.profile
-                .push((l.name.clone(), ms(l.forward), ms(l.backward)));
-        }
-        b.profile.push(("loss".into(), ms(p.loss), 0.0));
-        b.profile
-            .push(("optimizer (Adam)".into(), ms(p.optimizer), 0.0));
-        b.profile.push(("total".into(), ms(p.total), 0.0));
+        profile_into(a, &d, warmup, steps, &mut b)?;
     }
     b.peak_rss_mib = ours::peak_rss_mib();
     if a.peers {
         run_with_peers(a, &d, idx_dir, &mut b)?;
     }
+    write(a, b)
+}
+
+/// Prints and writes the report.
+fn write(a: &BenchArgs, b: Bench) -> Result<Bench> {
     let md = table::markdown(&b);
     println!("{md}");
     std::fs::create_dir_all(&a.out)?;
@@ -237,6 +252,24 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
     )?;
     eprintln!("bench: wrote {}", a.out.join("bench.md").display());
     Ok(b)
+}
+
+/// The per-layer profile of `a.model` at batch 128 into `b.profile`.
+fn profile_into(a: &BenchArgs, d: &Data, warmup: usize, steps: usize, b: &mut Bench) -> Result<()> {
+    eprintln!("bench: per-layer profile of {}", a.model);
+    let p = ours::with_threads(a.threads, || {
+        ours::profile(d, &a.model, 128, warmup, steps.min(30))
+    })??;
+    let ms = |x: std::time::Duration| x.as_secs_f64() * 1e3;
+    for l in &p.layers {
+        b.profile
+            .push((l.name.clone(), ms(l.forward), ms(l.backward)));
+    }
+    b.profile.push(("loss".into(), ms(p.loss), 0.0));
+    b.profile
+        .push(("optimizer (Adam)".into(), ms(p.optimizer), 0.0));
+    b.profile.push(("total".into(), ms(p.total), 0.0));
+    Ok(())
 }
 
 fn run_with_peers(a: &BenchArgs, d: &Data, idx_dir: Option<PathBuf>, b: &mut Bench) -> Result<()> {
@@ -255,7 +288,7 @@ fn run_with_peers(a: &BenchArgs, d: &Data, idx_dir: Option<PathBuf>, b: &mut Ben
     let shared = peers::export_shared(&python, &dir, a.seed, d.y.len(), &tmp);
     let _ = std::fs::remove_dir_all(&tmp);
     let shared = shared?;
-    let (mut m, mut opt) = ours::fresh(a.seed)?;
+    let (mut m, mut opt) = ours::fresh(&a.model, a.seed)?;
     for (name, values) in &shared.weights {
         let ours_name =
             peers::our_name(name).ok_or_else(|| anyhow!("unknown peer weight {name}"))?;

@@ -25,6 +25,31 @@ pub struct Data {
     pub test_y: Vec<usize>,
 }
 
+/// `n` random images of zoo model `model`'s input shape (uniform in [0, 1), 10 random
+/// classes, fixed seed): data for timing models whose input is not Fashion-MNIST's.
+pub fn synthetic(model: &str, n: usize) -> Result<Data> {
+    use rand::{RngExt, SeedableRng};
+    let spec = zoo(model, None, Some(10)).map_err(|e| anyhow!(e))?;
+    let per: usize = spec.input_shape.iter().product();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut images = |n: usize| -> Result<(Tensor, Vec<usize>)> {
+        let data = (0..n * per).map(|_| rng.random::<f32>()).collect();
+        let dims: Vec<usize> = std::iter::once(n)
+            .chain(spec.input_shape.iter().copied())
+            .collect();
+        let labels = (0..n).map(|_| rng.random_range(0..10)).collect();
+        Ok((Tensor::new(dims, data).map_err(|e| anyhow!(e))?, labels))
+    };
+    let (x, y) = images(n)?;
+    let (test_x, test_y) = images(n.min(1000))?;
+    Ok(Data {
+        x,
+        y,
+        test_x,
+        test_y,
+    })
+}
+
 /// `n` consecutive samples starting at sample `start` (wrapping), as a batch.
 pub fn batch(x: &Tensor, y: &[usize], start: usize, n: usize) -> Result<(Tensor, Targets)> {
     let per = x.len() / y.len();
@@ -44,9 +69,13 @@ pub fn batch(x: &Tensor, y: &[usize], start: usize, n: usize) -> Result<(Tensor,
     ))
 }
 
-/// A fresh `mnist-cnn` (Keras initialisers, `seed`) and Adam 1e-3 with Keras's epsilon.
-pub fn fresh(seed: u64) -> Result<(Model, Optimizer)> {
-    let spec = zoo("mnist-cnn", None, None).map_err(|e| anyhow!(e))?;
+/// The model every figure measures unless `--model` names another.
+pub const DEFAULT_MODEL: &str = "mnist-cnn";
+
+/// A fresh zoo model `name` (Keras initialisers, `seed`, 10 classes) and Adam 1e-3 with
+/// Keras's epsilon.
+pub fn fresh(name: &str, seed: u64) -> Result<(Model, Optimizer)> {
+    let spec = zoo(name, None, Some(10)).map_err(|e| anyhow!(e))?;
     Ok((
         Model::new(&spec, seed).map_err(|e| anyhow!(e))?,
         Optimizer::adam(1e-3),
@@ -57,12 +86,13 @@ pub fn fresh(seed: u64) -> Result<(Model, Optimizer)> {
 /// the current rayon pool.
 pub fn train_throughput(
     d: &Data,
+    model: &str,
     batch_size: usize,
     warmup: usize,
     steps: usize,
     seed: u64,
 ) -> Result<f64> {
-    let (mut m, mut opt) = fresh(seed)?;
+    let (mut m, mut opt) = fresh(model, seed)?;
     let mut at = 0;
     let mut step = |m: &mut Model, opt: &mut Optimizer, i: usize| -> Result<Duration> {
         let (x, y) = batch(&d.x, &d.y, at, batch_size)?;
@@ -106,9 +136,15 @@ pub fn latency_batch1(m: &mut Model, d: &Data, n: usize) -> Result<f64> {
     Ok(times[n / 2])
 }
 
-/// The mean profile of `steps` training steps after `warmup`.
-pub fn profile(d: &Data, batch_size: usize, warmup: usize, steps: usize) -> Result<StepProfile> {
-    let (mut m, mut opt) = fresh(1)?;
+/// The mean profile of `steps` training steps of zoo model `model` after `warmup`.
+pub fn profile(
+    d: &Data,
+    model: &str,
+    batch_size: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<StepProfile> {
+    let (mut m, mut opt) = fresh(model, 1)?;
     let mut sum = StepProfile::default();
     for i in 0..warmup + steps {
         let (x, y) = batch(&d.x, &d.y, i * batch_size, batch_size)?;

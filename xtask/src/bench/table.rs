@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Bench, FWD_FLOP_PER_SAMPLE};
+use super::{Bench, Epoch, FWD_FLOP_PER_SAMPLE};
 
 fn gflops(samples_per_second: f64) -> f64 {
     3.0 * FWD_FLOP_PER_SAMPLE * samples_per_second / 1e9
@@ -19,12 +19,26 @@ fn ratio(a: f64, b: f64) -> String {
 /// The report.
 pub fn markdown(b: &Bench) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# cargo xtask bench: mnist-cnn on Fashion-MNIST\n");
+    let _ = writeln!(s, "# cargo xtask bench: {}\n", b.model);
     let _ = writeln!(
         s,
         "`{}` — {}, {} threads, data: {}.\n",
         b.command, b.cpu, b.threads, b.data
     );
+    if b.train_per_second > 0.0 {
+        figures(&mut s, b);
+    }
+    if !b.profile.is_empty() {
+        profile(&mut s, b);
+    }
+    if let Some(e) = &b.epoch {
+        side_by_side(&mut s, b, e);
+    }
+    s
+}
+
+/// The throughput, latency and memory figures.
+fn figures(s: &mut String, b: &Bench) {
     let (g2, g1) = b.gemm_gflops;
     let train_gf = gflops(b.train_per_second);
     let _ = writeln!(s, "| figure | value |\n|---|---:|");
@@ -66,75 +80,78 @@ pub fn markdown(b: &Bench) -> String {
             row.join(", ")
         );
     }
-    if !b.profile.is_empty() {
-        let total = b.profile.last().map(|p| p.1).unwrap_or(1.0).max(1e-9);
-        let _ = writeln!(
-            s,
-            "\n## Where a training step goes (batch 128, ms per step)\n\n| layer | forward | backward | share |\n|---|---:|---:|---:|"
-        );
-        for (name, f, bw) in &b.profile {
-            if name == "total" {
-                // The whole step, forward and backward together.
-                let _ = writeln!(s, "| whole step | {f:.2} (both passes) | | 100 % |");
-                continue;
-            }
-            let share = format!("{:.0} %", 100.0 * (f + bw) / total);
-            let _ = writeln!(s, "| {name} | {f:.2} | {bw:.2} | {share} |");
+}
+
+/// The per-layer profile.
+fn profile(s: &mut String, b: &Bench) {
+    let total = b.profile.last().map(|p| p.1).unwrap_or(1.0).max(1e-9);
+    let _ = writeln!(
+        s,
+        "\n## Where a training step goes (batch 128, ms per step)\n\n| layer | forward | backward | share |\n|---|---:|---:|---:|"
+    );
+    for (name, f, bw) in &b.profile {
+        if name == "total" {
+            // The whole step, forward and backward together.
+            let _ = writeln!(s, "| whole step | {f:.2} (both passes) | | 100 % |");
+            continue;
         }
+        let share = format!("{:.0} %", 100.0 * (f + bw) / total);
+        let _ = writeln!(s, "| {name} | {f:.2} | {bw:.2} | {share} |");
     }
-    if let Some(e) = &b.epoch {
+}
+
+/// The one-epoch comparison with the peers.
+fn side_by_side(s: &mut String, b: &Bench, e: &Epoch) {
+    let _ = writeln!(
+        s,
+        "\n## Side by side: one epoch from the same initial weights and batch order\n\n\
+         | framework | train samples/s | inference samples/s (batch 1000) | peak memory | test accuracy after 1 epoch |\n\
+         |---|---:|---:|---:|---:|"
+    );
+    let mem = |m: Option<f64>| m.map(|v| format!("{v:.0} MiB")).unwrap_or("–".into());
+    let _ = writeln!(
+        s,
+        "| **cnn** | **{:.0}** | **{:.0}** | {} | {:.4} |",
+        e.samples_per_second,
+        e.inference_per_second,
+        mem(b.peak_rss_epoch_mib),
+        e.test_accuracy
+    );
+    for p in &b.peers {
+        let v = p
+            .versions
+            .get(&p.framework)
+            .or_else(|| p.versions.get("tensorflow"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         let _ = writeln!(
             s,
-            "\n## Side by side: one epoch from the same initial weights and batch order\n\n\
-             | framework | train samples/s | inference samples/s (batch 1000) | peak memory | test accuracy after 1 epoch |\n\
-             |---|---:|---:|---:|---:|"
+            "| {} {v} | {:.0} | {:.0} | {} | {:.4} |",
+            p.framework,
+            p.train_per_second,
+            p.inference_per_second,
+            mem(p.peak_rss_mib),
+            p.test_accuracy
         );
-        let mem = |m: Option<f64>| m.map(|v| format!("{v:.0} MiB")).unwrap_or("–".into());
+    }
+    if !b.peers.is_empty() {
         let _ = writeln!(
             s,
-            "| **cnn** | **{:.0}** | **{:.0}** | {} | {:.4} |",
-            e.samples_per_second,
-            e.inference_per_second,
-            mem(b.peak_rss_epoch_mib),
-            e.test_accuracy
+            "\n| ratio (cnn ÷ peer) | training | inference, batch 1000 | memory | accuracy difference |\n|---|---:|---:|---:|---:|"
         );
         for p in &b.peers {
-            let v = p
-                .versions
-                .get(&p.framework)
-                .or_else(|| p.versions.get("tensorflow"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
             let _ = writeln!(
                 s,
-                "| {} {v} | {:.0} | {:.0} | {} | {:.4} |",
+                "| vs {} | {} | {} | {} | {:+.2} points |",
                 p.framework,
-                p.train_per_second,
-                p.inference_per_second,
-                mem(p.peak_rss_mib),
-                p.test_accuracy
+                ratio(e.samples_per_second, p.train_per_second),
+                ratio(e.inference_per_second, p.inference_per_second),
+                match (b.peak_rss_epoch_mib, p.peak_rss_mib) {
+                    (Some(a), Some(c)) => ratio(a, c),
+                    _ => "–".into(),
+                },
+                100.0 * (e.test_accuracy - p.test_accuracy)
             );
-        }
-        if !b.peers.is_empty() {
-            let _ = writeln!(
-                s,
-                "\n| ratio (cnn ÷ peer) | training | inference, batch 1000 | memory | accuracy difference |\n|---|---:|---:|---:|---:|"
-            );
-            for p in &b.peers {
-                let _ = writeln!(
-                    s,
-                    "| vs {} | {} | {} | {} | {:+.2} points |",
-                    p.framework,
-                    ratio(e.samples_per_second, p.train_per_second),
-                    ratio(e.inference_per_second, p.inference_per_second),
-                    match (b.peak_rss_epoch_mib, p.peak_rss_mib) {
-                        (Some(a), Some(c)) => ratio(a, c),
-                        _ => "–".into(),
-                    },
-                    100.0 * (e.test_accuracy - p.test_accuracy)
-                );
-            }
         }
     }
-    s
 }
