@@ -42,12 +42,15 @@ pub struct ForwardMode {
     pub seed: u64,
     /// Fuse where the results stay the same, for speed: a convolution's ReLU is applied in
     /// place to its output ([`cnn_ops::Graph::conv2d_relu`]: one tensor instead of two), or,
-    /// when a max pool follows directly, after the pool (max and ReLU commute, so outputs and
-    /// gradients are unchanged and the ReLU runs on a quarter of the data for 2x2 pools).
+    /// when a max pool follows directly, the convolution and the pool are one operation
+    /// ([`cnn_ops::Graph::conv2d_max_pool`]: for 2x2 pools after Winograd convolutions the
+    /// convolution's output is never stored) with the ReLU after the pool (max and ReLU
+    /// commute, and the ReLU runs on a quarter of the data).
     /// Outputs and gradients are bit-identical either way, but those convolutions' entries in
     /// [`Forward::layer_outputs`] and [`Forward::pre_activations`] are not what the names say
-    /// (the moved ReLU's convolution records its pre-activation; the fused one has no separate
-    /// pre-activation): leave this off where they are looked at (activation grids, Grad-CAM).
+    /// (a convolution fused with its pool records the pool's output, and the pool the same;
+    /// the fused ReLU has no separate pre-activation): leave this off where they are looked at
+    /// (activation grids, Grad-CAM).
     pub fused: bool,
 }
 
@@ -259,8 +262,8 @@ impl Model {
         let mut outputs = Vec::with_capacity(n);
         let mut pre_activations = Vec::with_capacity(n);
         let mut omitted = None;
-        // A ReLU moved past the max pool that follows it (`fused`).
-        let mut relu_after_pool = false;
+        // The max pool that follows a convolution was computed with it (`fused`).
+        let mut pooled = false;
         for (i, (layer, slot)) in arch
             .layers
             .iter()
@@ -297,27 +300,31 @@ impl Model {
                 } => {
                     let b = use_bias.then(|| p[1]);
                     let relu = *activation == ActivationKind::Elementwise(Activation::Relu);
-                    let pool_next =
-                        i + 1 < layers && matches!(arch.layers[i + 1].kind, LayerKind::MaxPool(_));
-                    if mode.fused && relu && pool_next {
-                        relu_after_pool = true;
-                        let y = g.conv2d(h, p[0], b, options)?;
-                        pre = Some(y);
-                        y
-                    } else if mode.fused && relu {
-                        g.conv2d_relu(h, p[0], b, options)?
-                    } else {
-                        let y = g.conv2d(h, p[0], b, options)?;
-                        pre = Some(y);
-                        act(g, y, *activation, &mut omitted)?
+                    let linear = *activation == ActivationKind::Elementwise(Activation::Linear);
+                    let pool_next = match arch.layers.get(i + 1).map(|l| &l.kind) {
+                        Some(LayerKind::MaxPool(o)) if i + 1 < layers => Some(o),
+                        _ => None,
+                    };
+                    match pool_next {
+                        // The pool is computed with the convolution (one pass where the
+                        // kernels allow it), the ReLU after the pool: max commutes with it.
+                        Some(o) if mode.fused && (relu || linear) => {
+                            pooled = true;
+                            g.conv2d_max_pool(h, p[0], b, options, o, relu)?
+                        }
+                        _ if mode.fused && relu => g.conv2d_relu(h, p[0], b, options)?,
+                        _ => {
+                            let y = g.conv2d(h, p[0], b, options)?;
+                            pre = Some(y);
+                            act(g, y, *activation, &mut omitted)?
+                        }
                     }
                 }
                 LayerKind::MaxPool(o) => {
-                    let y = g.max_pool2d(h, o)?;
-                    if std::mem::take(&mut relu_after_pool) {
-                        g.relu(y)?
+                    if std::mem::take(&mut pooled) {
+                        h
                     } else {
-                        y
+                        g.max_pool2d(h, o)?
                     }
                 }
                 LayerKind::AvgPool(o) => g.avg_pool2d(h, o)?,

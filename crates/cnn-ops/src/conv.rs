@@ -315,6 +315,58 @@ pub fn conv2d_forward(
     Ok(y)
 }
 
+/// A convolution followed by 2x2 max pooling with stride 2 and `valid` padding, computed in one
+/// pass when the convolution takes the Winograd path (3x3, stride 1): the convolution's output
+/// is never stored. Returns the pooled output `N x ⌊OH/2⌋ x ⌊OW/2⌋ x F` and, as
+/// [`crate::max_pool2d_forward`] does, each maximum's flat index within its sample of the
+/// convolution's output (`N x OH x OW x F`, whose dimensions come third). `Ok(None)` when the
+/// pair is not fusable (another kernel or pool shape): compute them one after the other then.
+#[allow(clippy::type_complexity)]
+pub fn conv2d_max_pool_forward(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    opts: &Conv2dOptions,
+    pool: &crate::Pool2dOptions,
+) -> Result<Option<(Tensor, Vec<u32>, Vec<usize>)>> {
+    let g = Conv2dGeometry::new(x.dims(), w.dims(), opts)?;
+    check_bias(b, g.filters)?;
+    let win = &g.window;
+    let pool_2x2 = pool.pool_size == (2, 2)
+        && pool.strides.unwrap_or((2, 2)) == (2, 2)
+        && pool.padding == Padding::Valid;
+    let conv_len = win.out_h * win.out_w * g.filters;
+    if !uses_winograd(&g) || !pool_2x2 || win.out_h < 2 || win.out_w < 2 {
+        return Ok(None);
+    }
+    if conv_len > u32::MAX as usize {
+        return Err(shape_err(
+            "max_pool2d",
+            "sample too large for 32-bit indices",
+        ));
+    }
+    let (ph, pw) = (win.out_h / 2, win.out_w / 2);
+    let mut y = Tensor::zeros([g.batch, ph, pw, g.filters])?;
+    let mut idx = vec![0u32; y.len()];
+    let u = winograd::transform_kernel(w.data(), g.channels, g.filters);
+    let plan = winograd::Plan {
+        in_hw: (win.in_h, win.in_w),
+        c: g.channels,
+        f: g.filters,
+        pad: (win.pad_top as isize, win.pad_left as isize),
+        out_hw: (win.out_h, win.out_w),
+    };
+    winograd::conv3x3_max_pool(
+        x.data(),
+        &u,
+        b.map(|b| b.data()),
+        &plan,
+        y.data_mut(),
+        &mut idx,
+    );
+    Ok(Some((y, idx, g.output_dims().to_vec())))
+}
+
 /// Which gradients a convolution's backward pass should compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvNeeds {

@@ -31,7 +31,9 @@ use cnn_tensor::Tensor;
 
 use crate::activation::{Activation, softmax_backward, softmax_forward};
 use crate::batchnorm::{BatchNormOptions, batch_norm_backward, batch_norm_forward};
-use crate::conv::{Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward};
+use crate::conv::{
+    Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward, conv2d_max_pool_forward,
+};
 use crate::dense::{dense_backward, dense_forward};
 use crate::dropout::{apply_mask, dropout_mask};
 use crate::error::{OpError, Result, shape_err};
@@ -276,6 +278,62 @@ impl<'a> Graph<'a> {
                     ins[0],
                     ins[1],
                     dy,
+                    &opts,
+                    ConvNeeds {
+                        input: needs[0],
+                        kernel: needs[1],
+                        bias: needs.get(2).copied().unwrap_or(false),
+                    },
+                )?;
+                Ok(vec![g.input, g.kernel, g.bias])
+            }),
+        ))
+    }
+
+    /// `max_pool2d(conv2d(x))`, followed by a ReLU when `relu` (which commutes with the max),
+    /// in one pass where [`conv2d_max_pool_forward`] fuses them (the convolution's output is
+    /// never stored; backward routes the pooled gradient to the convolution's output and goes
+    /// on from there), else as the separate operations. Values and gradients are the same
+    /// either way.
+    pub fn conv2d_max_pool(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        opts: &Conv2dOptions,
+        pool: &Pool2dOptions,
+        relu: bool,
+    ) -> Result<Var> {
+        let bias = b.map(|b| self.try_value(b)).transpose()?;
+        let fused =
+            conv2d_max_pool_forward(self.try_value(x)?, self.try_value(w)?, bias, opts, pool)?;
+        let Some((mut y, idx, conv_dims)) = fused else {
+            let c = self.conv2d(x, w, b, opts)?;
+            let p = self.max_pool2d(c, pool)?;
+            return if relu { self.relu(p) } else { Ok(p) };
+        };
+        if relu {
+            Activation::Relu.apply_inplace(y.data_mut());
+        }
+        let opts = *opts;
+        let mut inputs = vec![x, w];
+        inputs.extend(b);
+        Ok(self.push(
+            y,
+            inputs,
+            Box::new(move |ins, out, dy, needs| {
+                let masked;
+                let dy = if relu {
+                    masked = Activation::Relu.backward(out, out, dy)?;
+                    &masked
+                } else {
+                    dy
+                };
+                let dconv = max_pool2d_backward(&conv_dims, &idx, dy)?;
+                let g = conv2d_backward(
+                    ins[0],
+                    ins[1],
+                    &dconv,
                     &opts,
                     ConvNeeds {
                         input: needs[0],

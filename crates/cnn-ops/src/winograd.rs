@@ -106,29 +106,76 @@ pub(crate) struct Plan {
 /// `y = conv(x, g) (+ bias)` for every sample, with `u` from [`transform_kernel`]; `x` is
 /// `N x H x W x C`, `y` is `N x OH x OW x F` and is overwritten.
 pub(crate) fn conv3x3(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: &mut [f32]) {
-    let (h, w) = p.in_hw;
     let (oh, ow) = p.out_hw;
-    let per_in = h * w * p.c;
     let per_out = oh * ow * p.f;
     if per_out == 0 {
         return;
     }
-    // Samples are grouped so that each of the 16 GEMMs has a few hundred rows: thin GEMMs
-    // (one sample's tiles) spend their time packing, not multiplying.
-    let tiles = oh.div_ceil(2) * ow.div_ceil(2);
-    let group = (GEMM_ROWS / tiles.max(1)).clamp(1, 16);
+    let group = samples_per_group(p);
+    let per_in = p.in_hw.0 * p.in_hw.1 * p.c;
     y.par_chunks_mut(per_out * group)
         .zip(x.par_chunks((per_in * group).max(1)))
-        .for_each(|(yg, xg)| one_group(xg, u, bias, p, yg));
+        .for_each(|(yg, xg)| one_group(xg, u, bias, p, Out::Full(yg)));
+}
+
+/// [`conv3x3`] followed by 2x2 max pooling with stride 2 (`valid`), without the convolution's
+/// output ever being stored: each 2x2 output tile of the Winograd transform is one pooling
+/// window. `y` is `N x ⌊OH/2⌋ x ⌊OW/2⌋ x F`; `idx` gets, like
+/// [`crate::max_pool2d_forward`], the flat index within the sample of the convolution output
+/// each maximum came from (`(oy·OW + ox)·F + f`), ties going to the first in row-major order.
+pub(crate) fn conv3x3_max_pool(
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    p: &Plan,
+    y: &mut [f32],
+    idx: &mut [u32],
+) {
+    let (oh, ow) = p.out_hw;
+    let per_out = (oh / 2) * (ow / 2) * p.f;
+    if per_out == 0 {
+        return;
+    }
+    let group = samples_per_group(p);
+    let per_in = p.in_hw.0 * p.in_hw.1 * p.c;
+    y.par_chunks_mut(per_out * group)
+        .zip(idx.par_chunks_mut(per_out * group))
+        .zip(x.par_chunks((per_in * group).max(1)))
+        .for_each(|((yg, ig), xg)| one_group(xg, u, bias, p, Out::Pooled(yg, ig)));
+}
+
+/// Samples are grouped so that each of the 16 GEMMs has a few hundred rows: thin GEMMs (one
+/// sample's tiles) spend their time packing, not multiplying.
+fn samples_per_group(p: &Plan) -> usize {
+    let tiles = p.out_hw.0.div_ceil(2) * p.out_hw.1.div_ceil(2);
+    (GEMM_ROWS / tiles.max(1)).clamp(1, 16)
 }
 
 /// Rows aimed at for each of the 16 GEMMs.
 const GEMM_ROWS: usize = 512;
 
-fn one_group(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: &mut [f32]) {
+/// Where a group's output goes.
+enum Out<'o> {
+    /// The convolution's output, `n x OH x OW x F`.
+    Full(&'o mut [f32]),
+    /// Its 2x2 max pooling and the pooling's source indices, `n x ⌊OH/2⌋ x ⌊OW/2⌋ x F` each.
+    Pooled(&'o mut [f32], &'o mut [u32]),
+}
+
+impl Out<'_> {
+    fn samples(&self, p: &Plan) -> usize {
+        let (oh, ow) = p.out_hw;
+        match self {
+            Out::Full(y) => y.len() / (oh * ow * p.f),
+            Out::Pooled(y, _) => y.len() / ((oh / 2) * (ow / 2) * p.f),
+        }
+    }
+}
+
+fn one_group(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: Out<'_>) {
     let (oh, ow) = p.out_hw;
     let (c, f) = (p.c, p.f);
-    let samples = y.len() / (oh * ow * f);
+    let samples = y.samples(p);
     let t = oh.div_ceil(2) * ow.div_ceil(2) * samples;
     BUFFERS.with(|b| {
         let mut b = b.borrow_mut();
@@ -165,14 +212,13 @@ fn transform_and_multiply(
     u: &[f32],
     bias: Option<&[f32]>,
     p: &Plan,
-    y: &mut [f32],
+    y: Out<'_>,
     (v, m, q): (&mut [f32], &mut [f32], &mut [f32]),
 ) {
     let (oh, ow) = p.out_hw;
     let (c, f) = (p.c, p.f);
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
-    let per_out = oh * ow * f;
-    let samples = y.len() / per_out;
+    let samples = y.samples(p);
     let t = th * tw * samples;
     input_transform(x, p, samples, q, v);
     for k in 0..16 {
@@ -189,7 +235,94 @@ fn transform_and_multiply(
             1,
         );
     }
-    output_transform(m, bias, p, t, y);
+    match y {
+        Out::Full(y) => output_transform(m, bias, p, t, y),
+        Out::Pooled(y, idx) => output_transform_max_pool(m, bias, p, t, y, idx),
+    }
+}
+
+/// `(Aᵀ M A)` of one tile, its four outputs in row-major order into `out` (`[4][F]`), plus
+/// `bias`; `tt` is scratch of `8·F`.
+#[inline(always)]
+fn output_tile(
+    m: &[f32],
+    bias: Option<&[f32]>,
+    (t, tile, f): (usize, usize, usize),
+    tt: &mut [f32],
+    out: &mut [f32],
+) {
+    let e = |k: usize| &m[(k * t + tile) * f..][..f];
+    {
+        let (t0, t1) = tt.split_at_mut(4 * f);
+        for col in 0..4 {
+            add3(e(col), e(4 + col), e(8 + col), &mut t0[col * f..][..f]);
+            sub3(e(4 + col), e(8 + col), e(12 + col), &mut t1[col * f..][..f]);
+        }
+    }
+    for (o, (r, s)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+        let dst = &mut out[o * f..][..f];
+        let row = |col: usize| &tt[(r * 4 + col) * f..][..f];
+        if s == 0 {
+            add3(row(0), row(1), row(2), dst);
+        } else {
+            sub3(row(1), row(2), row(3), dst);
+        }
+        if let Some(b) = bias {
+            add_in_place(dst, b);
+        }
+    }
+}
+
+/// The pooled output: each whole 2x2 tile's maximum per filter and where it was (tiles past
+/// `⌊OH/2⌋ x ⌊OW/2⌋` are computed and dropped, as `valid` pooling drops an odd last row).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn output_transform_max_pool(
+    m: &[f32],
+    bias: Option<&[f32]>,
+    p: &Plan,
+    t: usize,
+    y: &mut [f32],
+    idx: &mut [u32],
+) {
+    let (oh, ow) = p.out_hw;
+    let f = p.f;
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let (ph, pw) = (oh / 2, ow / 2);
+    let per_out = ph * pw * f;
+    let mut tt = vec![0.0f32; 8 * f];
+    let mut four = vec![0.0f32; 4 * f];
+    for (sn, (yn, idn)) in y
+        .chunks_mut(per_out)
+        .zip(idx.chunks_mut(per_out))
+        .enumerate()
+    {
+        for ty in 0..ph {
+            for tx in 0..pw {
+                let tile = (sn * th + ty) * tw + tx;
+                output_tile(m, bias, (t, tile, f), &mut tt, &mut four);
+                let o = (ty * pw + tx) * f;
+                let (yo, io) = (&mut yn[o..o + f], &mut idn[o..o + f]);
+                // Window positions in row-major order, as flat indices of the first filter.
+                let base = |r: usize, s: usize| (((2 * ty + r) * ow + 2 * tx + s) * f) as u32;
+                yo.copy_from_slice(&four[..f]);
+                let b0 = base(0, 0);
+                for (ch, i) in io.iter_mut().enumerate() {
+                    *i = b0 + ch as u32;
+                }
+                for (k, (r, s)) in [(0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+                    let src = &four[(k + 1) * f..][..f];
+                    let bk = base(r, s);
+                    // Selects, not branches, as in max pooling's own kernel.
+                    for (ch, ((mx, i), &v)) in yo.iter_mut().zip(io.iter_mut()).zip(src).enumerate()
+                    {
+                        let gt = v > *mx;
+                        *mx = if gt { v } else { *mx };
+                        *i = if gt { bk + ch as u32 } else { *i };
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `Y = Aᵀ M A + bias` for each 2x2 output tile, all filters at once (tiles past the output's
@@ -200,37 +333,18 @@ fn output_transform(m: &[f32], bias: Option<&[f32]>, p: &Plan, t: usize, y: &mut
     let f = p.f;
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let per_out = oh * ow * f;
-    let mut spill = vec![0.0f32; f];
     let mut tt = vec![0.0f32; 8 * f];
+    let mut four = vec![0.0f32; 4 * f];
     for (sn, yn) in y.chunks_mut(per_out).enumerate() {
         for ty in 0..th {
             for tx in 0..tw {
                 let tile = (sn * th + ty) * tw + tx;
-                let e = |k: usize| &m[(k * t + tile) * f..][..f];
-                // tt[r][col] = (Aᵀ m)[r][col].
-                {
-                    let (t0, t1) = tt.split_at_mut(4 * f);
-                    for col in 0..4 {
-                        add3(e(col), e(4 + col), e(8 + col), &mut t0[col * f..][..f]);
-                        sub3(e(4 + col), e(8 + col), e(12 + col), &mut t1[col * f..][..f]);
-                    }
-                }
+                output_tile(m, bias, (t, tile, f), &mut tt, &mut four);
                 let (oy, ox) = (2 * ty, 2 * tx);
-                for (r, s) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                    let inside = oy + r < oh && ox + s < ow;
-                    let dst: &mut [f32] = if inside {
-                        &mut yn[((oy + r) * ow + ox + s) * f..][..f]
-                    } else {
-                        &mut spill[..f]
-                    };
-                    let row = |col: usize| &tt[(r * 4 + col) * f..][..f];
-                    if s == 0 {
-                        add3(row(0), row(1), row(2), dst);
-                    } else {
-                        sub3(row(1), row(2), row(3), dst);
-                    }
-                    if let Some(b) = bias {
-                        add_in_place(dst, b);
+                for (o, (r, s)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+                    if oy + r < oh && ox + s < ow {
+                        yn[((oy + r) * ow + ox + s) * f..][..f]
+                            .copy_from_slice(&four[o * f..][..f]);
                     }
                 }
             }

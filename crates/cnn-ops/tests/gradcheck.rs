@@ -115,6 +115,43 @@ proptest! {
     }
 
     #[test]
+    fn conv_max_pool_fused_gradients_are_the_separate_ops(
+        (n, h, w, c, f) in (1usize..3, 4usize..8, 4usize..8, 4usize..6, 4usize..6),
+        same in any::<bool>(), relu in any::<bool>(), seed in any::<u64>(),
+    ) {
+        let opts = Conv2dOptions { padding: if same { Padding::Same } else { Padding::Valid },
+            ..Default::default() };
+        let pool = Pool2dOptions::square(2);
+        let x = rand_tensor(&[n, h, w, c], seed);
+        let kt = rand_tensor(&[3, 3, c, f], seed ^ 1);
+        let b = rand_tensor(&[f], seed ^ 2);
+        // The fused path is the one under test.
+        let fused = conv2d_max_pool_forward(&x, &kt, Some(&b), &opts, &pool).unwrap();
+        prop_assert!(fused.is_some());
+        // Its gradients are exactly those of the separate operations, each of which is checked
+        // against central differences above and below. (Differencing the fused op itself
+        // fails by kinks, not by errors: a step of 1e-2 or 1e-3 moves some window's maximum
+        // or the ReLU's zero crossing.)
+        let grads = |fuse: bool| {
+            let mut g = Graph::new();
+            let v: Vec<Var> = [&x, &kt, &b].into_iter().map(|t| g.variable(t)).collect();
+            let y = if fuse {
+                g.conv2d_max_pool(v[0], v[1], Some(v[2]), &opts, &pool, relu).unwrap()
+            } else {
+                let c = g.conv2d(v[0], v[1], Some(v[2]), &opts).unwrap();
+                let p = g.max_pool2d(c, &pool).unwrap();
+                if relu { g.relu(p).unwrap() } else { p }
+            };
+            let r = g.constant(rand_tensor(g.value(y).dims(), 7));
+            let prod = g.mul(y, r).unwrap();
+            let loss = g.sum(prod).unwrap();
+            let gr = g.backward(loss).unwrap();
+            v.iter().map(|&v| gr.get(v).unwrap().data().to_vec()).collect::<Vec<_>>()
+        };
+        prop_assert_eq!(grads(true), grads(false));
+    }
+
+    #[test]
     fn pool_gradients((n, h, w, c) in (1usize..3, 2usize..7, 2usize..7, 1usize..4), k in 1usize..4, s in 1usize..3,
                       same in any::<bool>(), seed in any::<u64>()) {
         let opts = Pool2dOptions { pool_size: (k, k), strides: Some((s, s)),

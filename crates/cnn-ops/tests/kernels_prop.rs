@@ -199,6 +199,42 @@ proptest! {
     }
 
     #[test]
+    fn conv_max_pool_fused_matches_reference(t in winograd_case()) {
+        let x = data(t.n * t.h * t.w * t.c, t.seed);
+        let k = data(9 * t.c * t.f, t.seed ^ 1);
+        let b = data(t.f, t.seed ^ 2);
+        let opts = Conv2dOptions { strides: (1, 1), padding: t.pad.0, dilation: (1, 1) };
+        let pool = Pool2dOptions::square(2);
+        let xt = Tensor::new([t.n, t.h, t.w, t.c], x.clone()).unwrap();
+        let kt = Tensor::new([3, 3, t.c, t.f], k.clone()).unwrap();
+        let bt = Tensor::new([t.f], b.clone()).unwrap();
+        let bias = t.bias.then_some(&bt);
+        let Ok(conv) = conv2d_forward(&xt, &kt, bias, &opts) else {
+            prop_assert!(conv2d_max_pool_forward(&xt, &kt, bias, &opts, &pool).is_err());
+            return Ok(());
+        };
+        let fused = conv2d_max_pool_forward(&xt, &kt, bias, &opts, &pool).unwrap();
+        let (oh, ow) = (conv.dims()[1], conv.dims()[2]);
+        let Some((y, idx, conv_dims)) = fused else {
+            // Only a convolution output smaller than one window is left to the separate path.
+            prop_assert!(oh < 2 || ow < 2, "{oh}x{ow} not fused");
+            return Ok(());
+        };
+        prop_assert_eq!(&conv_dims[..], conv.dims());
+        // The naive reference: direct convolution, then 2x2 max pooling.
+        let r = reference::conv2d(&x, (t.n, t.h, t.w, t.c), &k, (3, 3, t.f),
+            t.bias.then_some(&b[..]), (1, 1), (1, 1), t.pad.1).unwrap();
+        let (want, ph, pw) = reference::pool2d(&r.out, (t.n, r.oh, r.ow, t.f), (2, 2), (2, 2),
+            reference::RefPad::Valid, true).unwrap();
+        prop_assert_eq!(y.dims(), &[t.n, ph, pw, t.f]);
+        if let Err(m) = close(y.data(), &want, 1e-4) { prop_assert!(false, "{m}"); }
+        // Exactly what the two kernels give one after the other: values and source indices.
+        let (y2, idx2) = max_pool2d_forward(&conv, &pool).unwrap();
+        prop_assert_eq!(y.data(), y2.data());
+        prop_assert_eq!(idx, idx2);
+    }
+
+    #[test]
     fn conv2d_matches_reference(t in conv_case()) {
         check_conv(&t)?;
     }
