@@ -121,7 +121,7 @@ impl Activation {
     /// Forward pass.
     pub fn forward(self, x: &Tensor) -> Tensor {
         // One pass that writes each output once (not a copy followed by a second pass).
-        let mut y = vec![0.0f32; x.len()];
+        let mut y = cnn_tensor::filled(x.len(), 0.0f32);
         y.par_chunks_mut(CHUNK)
             .zip(x.data().par_chunks(CHUNK))
             .for_each(|(yc, xc)| {
@@ -142,7 +142,7 @@ impl Activation {
         }
         // One pass writing each element once; the ReLU's derivative gets its own loop so
         // the per-element `match` on the activation does not stay inside it.
-        let mut dx = vec![0.0f32; dy.len()];
+        let mut dx = cnn_tensor::filled(dy.len(), 0.0f32);
         match self {
             Activation::Relu => scale_by(&mut dx, dy, x, y, |x, _| (x > 0.0) as u8 as f32),
             other => scale_by(&mut dx, dy, x, y, |x, y| other.df(x, y)),

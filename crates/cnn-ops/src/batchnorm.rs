@@ -117,8 +117,8 @@ pub fn batch_norm_forward(
         .zip(&scale)
         .map(|((b, m), s)| b - m * s)
         .collect();
-    let mut xhat = vec![0.0f32; x.len()];
-    let mut y = vec![0.0f32; x.len()];
+    let mut xhat = cnn_tensor::filled(x.len(), 0.0f32);
+    let mut y = cnn_tensor::filled(x.len(), 0.0f32);
     let block = BLOCK_ROWS * c;
     xhat.par_chunks_mut(block)
         .zip(y.par_chunks_mut(block))
@@ -253,7 +253,7 @@ pub fn batch_norm_backward(
     let k: Vec<f32> = (0..c).map(|ch| gm[ch] * saved.inv_std[ch]).collect();
     let mean_db: Vec<f32> = dbeta.iter().map(|v| v / m).collect();
     let mean_dg: Vec<f32> = dgamma.iter().map(|v| v / m).collect();
-    let mut dx = vec![0.0f32; dy.len()];
+    let mut dx = cnn_tensor::filled(dy.len(), 0.0f32);
     dx.par_chunks_mut(block)
         .zip(dy.data().par_chunks(block))
         .zip(saved.xhat.data().par_chunks(block))

@@ -347,7 +347,7 @@ pub fn conv2d_max_pool_forward(
     }
     let (ph, pw) = (win.out_h / 2, win.out_w / 2);
     let mut y = Tensor::zeros([g.batch, ph, pw, g.filters])?;
-    let mut idx = vec![0u32; y.len()];
+    let mut idx = cnn_tensor::filled(y.len(), 0u32);
     let u = winograd::transform_kernel(w.data(), g.channels, g.filters);
     let plan = winograd::Plan {
         in_hw: (win.in_h, win.in_w),

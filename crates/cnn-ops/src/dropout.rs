@@ -22,7 +22,7 @@ pub fn dropout_mask(len: usize, rate: f32, seed: u64) -> Result<Vec<f32>> {
         ));
     }
     let scale = 1.0 / (1.0 - rate);
-    let mut mask = vec![0.0f32; len];
+    let mut mask = cnn_tensor::filled(len, 0.0f32);
     mask.par_chunks_mut(BLOCK)
         .enumerate()
         .for_each(|(b, block)| {

@@ -60,7 +60,7 @@ fn last(x: &Tensor) -> Result<usize> {
 
 /// `d[c] = bias + alpha · Σ x²` over each channel window, row by row.
 fn denominators(x: &[f32], c: usize, o: &LrnOptions) -> Vec<f32> {
-    let mut d = vec![0.0f32; x.len()];
+    let mut d = cnn_tensor::filled(x.len(), 0.0f32);
     for (xr, dr) in x.chunks_exact(c).zip(d.chunks_exact_mut(c)) {
         for (ch, dv) in dr.iter_mut().enumerate() {
             let lo = ch.saturating_sub(o.depth_radius);

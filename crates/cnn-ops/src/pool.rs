@@ -85,7 +85,7 @@ pub fn max_pool2d_forward(x: &Tensor, opts: &Pool2dOptions) -> Result<(Tensor, V
     }
     let out_len = g.out_h * g.out_w * c;
     let mut y = Tensor::zeros([n, g.out_h, g.out_w, c])?;
-    let mut idx = vec![0u32; n * out_len];
+    let mut idx = cnn_tensor::filled(n * out_len, 0u32);
     y.data_mut()
         .par_chunks_mut(out_len.max(1))
         .zip(idx.par_chunks_mut(out_len.max(1)))

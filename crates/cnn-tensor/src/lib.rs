@@ -9,6 +9,7 @@
 //! - [`Initializer`]: Keras's initialisers, drawn from a seeded [`Rng`] (ChaCha8).
 //! - [`io`]: safetensors read/write of named tensors and [`io::write_atomic`].
 //! - [`OutputLock`]: one writer per output file, and cleanup after a writer that was killed.
+//! - [`filled`]: large buffers filled in parallel (what [`Tensor::zeros`] uses).
 //!
 //! ```
 //! use cnn_tensor::{Initializer, Tensor, seeded_rng};
@@ -21,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod fill;
 mod init;
 pub mod io;
 mod ndarray_interop;
@@ -29,6 +31,7 @@ mod shape;
 mod tensor;
 
 pub use error::{Result, TensorError};
+pub use fill::{PARALLEL_FILL, filled};
 pub use init::{Initializer, Rng, fans, seeded_rng};
 pub use output::OutputLock;
 pub use shape::{MAX_ELEMENTS, Shape, checked_numel};

@@ -32,7 +32,7 @@ impl Tensor {
         let n = shape.checked_numel()?;
         Ok(Tensor {
             shape,
-            data: vec![value; n],
+            data: crate::fill::filled(n, value),
         })
     }
 
