@@ -86,3 +86,39 @@ fn unknown_or_too_few_classes_are_refused() {
         ["cat", "dog"]
     );
 }
+
+#[test]
+fn the_augmented_model_has_lighter_dropout() {
+    let spec = cnn_nn::zoo("cifar-cnn", None, Some(10)).unwrap();
+    let rates = |s: &cnn_nn::ModelSpec| -> Vec<(usize, f32)> {
+        s.layers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| match l {
+                cnn_nn::LayerSpec::Dropout { rate, .. } => Some((i, *rate)),
+                _ => None,
+            })
+            .collect()
+    };
+    let light = cifar::light_dropout(spec.clone());
+    let (full, lighter) = (rates(&spec), rates(&light));
+    assert_eq!(full.len(), 4);
+    // The same layers at the same places; the groups' dropout and the head's replaced.
+    let g = cifar::AUGMENTED_GROUP_DROPOUT;
+    let at: Vec<usize> = full.iter().map(|r| r.0).collect();
+    assert_eq!(
+        lighter,
+        [
+            (at[0], g),
+            (at[1], g),
+            (at[2], g),
+            (at[3], cifar::AUGMENTED_HEAD_DROPOUT)
+        ]
+    );
+    assert_eq!(
+        at[3],
+        spec.layers.len() - 2,
+        "the head's dropout precedes the output"
+    );
+    assert_eq!(light.layers.len(), spec.layers.len());
+}
