@@ -3,11 +3,10 @@
 
 use xtask::bench::{BenchArgs, run};
 
-#[test]
-fn quick_bench_reports_every_figure() {
-    let out = tempfile::tempdir().unwrap();
-    let args = BenchArgs {
-        steps: 2,
+/// A quick run's options for zoo model `model`, writing into `out`.
+fn quick(model: &str, steps: usize, out: &std::path::Path) -> BenchArgs {
+    BenchArgs {
+        steps,
         warmup: 1,
         threads: 2,
         profile: true,
@@ -15,12 +14,18 @@ fn quick_bench_reports_every_figure() {
         python: None,
         peers_dir: None,
         seed: 0,
-        out: out.path().to_path_buf(),
+        out: out.to_path_buf(),
         quick: true,
         train_only: false,
         repeat: 1,
-        model: "mnist-cnn".into(),
-    };
+        model: model.into(),
+    }
+}
+
+#[test]
+fn quick_bench_reports_every_figure() {
+    let out = tempfile::tempdir().unwrap();
+    let args = quick("mnist-cnn", 2, out.path());
     let b = run(&args).unwrap();
     assert!(
         b.gemm_gflops.0 > 1.0 && b.gemm_gflops.1 > 1.0,
@@ -61,21 +66,7 @@ fn quick_bench_reports_every_figure() {
 #[test]
 fn another_zoo_model_gets_its_profile_only() {
     let out = tempfile::tempdir().unwrap();
-    let args = BenchArgs {
-        steps: 1,
-        warmup: 1,
-        threads: 2,
-        profile: true,
-        peers: false,
-        python: None,
-        peers_dir: None,
-        seed: 0,
-        out: out.path().to_path_buf(),
-        quick: true,
-        train_only: false,
-        repeat: 1,
-        model: "cifar-cnn".into(),
-    };
+    let args = quick("cifar-cnn", 1, out.path());
     let b = run(&args).unwrap();
     assert_eq!(b.train_per_second, 0.0, "only the profile runs");
     let names: Vec<&str> = b.profile.iter().map(|p| p.0.as_str()).collect();

@@ -272,15 +272,8 @@ pub fn conv2d_forward(
     check_bias(b, g.filters)?;
     let mut y = Tensor::zeros(g.output_dims())?;
     if uses_winograd(&g) {
-        let win = &g.window;
         let u = winograd::transform_kernel(w.data(), g.channels, g.filters);
-        let plan = winograd::Plan {
-            in_hw: (win.in_h, win.in_w),
-            c: g.channels,
-            f: g.filters,
-            pad: (win.pad_top as isize, win.pad_left as isize),
-            out_hw: (win.out_h, win.out_w),
-        };
+        let plan = forward_plan(&g);
         winograd::conv3x3(x.data(), &u, b.map(|b| b.data()), &plan, y.data_mut());
         return Ok(y);
     }
@@ -349,13 +342,7 @@ pub fn conv2d_max_pool_forward(
     let mut y = Tensor::zeros([g.batch, ph, pw, g.filters])?;
     let mut idx = cnn_tensor::filled(y.len(), 0u32);
     let u = winograd::transform_kernel(w.data(), g.channels, g.filters);
-    let plan = winograd::Plan {
-        in_hw: (win.in_h, win.in_w),
-        c: g.channels,
-        f: g.filters,
-        pad: (win.pad_top as isize, win.pad_left as isize),
-        out_hw: (win.out_h, win.out_w),
-    };
+    let plan = forward_plan(&g);
     winograd::conv3x3_max_pool(
         x.data(),
         &u,
@@ -428,6 +415,18 @@ pub fn conv2d_backward(
 /// Whether this convolution goes through Winograd F(2x2, 3x3) (forward, input and kernel
 /// gradients).
 /// `CNN_WINOGRAD=0` in the environment turns the path off (for comparisons).
+/// The Winograd plan of the forward convolution of `g`.
+fn forward_plan(g: &Conv2dGeometry) -> winograd::Plan {
+    let win = &g.window;
+    winograd::Plan {
+        in_hw: (win.in_h, win.in_w),
+        c: g.channels,
+        f: g.filters,
+        pad: (win.pad_top as isize, win.pad_left as isize),
+        out_hw: (win.out_h, win.out_w),
+    }
+}
+
 fn uses_winograd(g: &Conv2dGeometry) -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let on = *ENABLED.get_or_init(|| std::env::var("CNN_WINOGRAD").map_or(true, |v| v != "0"));
@@ -591,14 +590,7 @@ fn winograd_kernel_bias_grad(
     dy: &Tensor,
 ) -> Result<(Tensor, Tensor)> {
     let (c, f) = (g.channels, g.filters);
-    let win = &g.window;
-    let plan = winograd::Plan {
-        in_hw: (win.in_h, win.in_w),
-        c,
-        f,
-        pad: (win.pad_top as isize, win.pad_left as isize),
-        out_hw: (win.out_h, win.out_w),
-    };
+    let plan = forward_plan(g);
     let (per_in, per_out) = (g.pixels_in() * c, g.pixels_out() * f);
     let groups = REDUCE_GROUPS.min(g.batch).max(1);
     let (xs, dys) = (x.data(), dy.data());

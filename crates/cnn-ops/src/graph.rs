@@ -256,38 +256,41 @@ impl<'a> Graph<'a> {
         relu: bool,
     ) -> Result<Var> {
         let bias = b.map(|b| self.try_value(b)).transpose()?;
-        let mut y = conv2d_forward(self.try_value(x)?, self.try_value(w)?, bias, opts)?;
+        let y = conv2d_forward(self.try_value(x)?, self.try_value(w)?, bias, opts)?;
+        Ok(self.push_conv(y, (x, w, b), *opts, relu, None))
+    }
+
+    /// Pushes a convolution's output `y` (pooled, with the pool's source indices into the
+    /// convolution's output of the given dimensions, when `pooled`), applying the ReLU in place
+    /// first when `relu`.
+    fn push_conv(
+        &mut self,
+        mut y: Tensor,
+        (x, w, b): (Var, Var, Option<Var>),
+        opts: Conv2dOptions,
+        relu: bool,
+        pooled: Option<(Vec<usize>, Vec<u32>)>,
+    ) -> Var {
         if relu {
             Activation::Relu.apply_inplace(y.data_mut());
         }
-        let opts = *opts;
         let mut inputs = vec![x, w];
         inputs.extend(b);
-        Ok(self.push(
+        self.push(
             y,
             inputs,
             Box::new(move |ins, out, dy, needs| {
-                let masked;
-                let dy = if relu {
-                    masked = Activation::Relu.backward(out, out, dy)?;
-                    &masked
-                } else {
-                    dy
-                };
-                let g = conv2d_backward(
-                    ins[0],
-                    ins[1],
-                    dy,
-                    &opts,
-                    ConvNeeds {
-                        input: needs[0],
-                        kernel: needs[1],
-                        bias: needs.get(2).copied().unwrap_or(false),
-                    },
-                )?;
-                Ok(vec![g.input, g.kernel, g.bias])
+                let masked = relu_masked(relu, out, dy)?;
+                let dy = masked.as_ref().unwrap_or(dy);
+                match &pooled {
+                    Some((conv_dims, idx)) => {
+                        let dconv = max_pool2d_backward(conv_dims, idx, dy)?;
+                        conv_grads(ins, &dconv, &opts, needs)
+                    }
+                    None => conv_grads(ins, dy, &opts, needs),
+                }
             }),
-        ))
+        )
     }
 
     /// `max_pool2d(conv2d(x))`, followed by a ReLU when `relu` (which commutes with the max),
@@ -307,43 +310,12 @@ impl<'a> Graph<'a> {
         let bias = b.map(|b| self.try_value(b)).transpose()?;
         let fused =
             conv2d_max_pool_forward(self.try_value(x)?, self.try_value(w)?, bias, opts, pool)?;
-        let Some((mut y, idx, conv_dims)) = fused else {
+        let Some((y, idx, conv_dims)) = fused else {
             let c = self.conv2d(x, w, b, opts)?;
             let p = self.max_pool2d(c, pool)?;
             return if relu { self.relu(p) } else { Ok(p) };
         };
-        if relu {
-            Activation::Relu.apply_inplace(y.data_mut());
-        }
-        let opts = *opts;
-        let mut inputs = vec![x, w];
-        inputs.extend(b);
-        Ok(self.push(
-            y,
-            inputs,
-            Box::new(move |ins, out, dy, needs| {
-                let masked;
-                let dy = if relu {
-                    masked = Activation::Relu.backward(out, out, dy)?;
-                    &masked
-                } else {
-                    dy
-                };
-                let dconv = max_pool2d_backward(&conv_dims, &idx, dy)?;
-                let g = conv2d_backward(
-                    ins[0],
-                    ins[1],
-                    &dconv,
-                    &opts,
-                    ConvNeeds {
-                        input: needs[0],
-                        kernel: needs[1],
-                        bias: needs.get(2).copied().unwrap_or(false),
-                    },
-                )?;
-                Ok(vec![g.input, g.kernel, g.bias])
-            }),
-        ))
+        Ok(self.push_conv(y, (x, w, b), *opts, relu, Some((conv_dims, idx))))
     }
 
     /// Max pooling.
@@ -750,4 +722,31 @@ impl<'a> Graph<'a> {
         }
         Ok(Gradients { grads, times })
     }
+}
+
+/// `dy` masked by a ReLU whose output is `out`, when `relu` (`None`: use `dy` as it is).
+fn relu_masked(relu: bool, out: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+    relu.then(|| Activation::Relu.backward(out, out, dy))
+        .transpose()
+}
+
+/// A convolution's gradients for its inputs `[x, w, (b)]` from `dy`, only those `needs` asks.
+fn conv_grads(
+    ins: &[&Tensor],
+    dy: &Tensor,
+    opts: &Conv2dOptions,
+    needs: &[bool],
+) -> Result<Vec<Option<Tensor>>> {
+    let g = conv2d_backward(
+        ins[0],
+        ins[1],
+        dy,
+        opts,
+        ConvNeeds {
+            input: needs[0],
+            kernel: needs[1],
+            bias: needs.get(2).copied().unwrap_or(false),
+        },
+    )?;
+    Ok(vec![g.input, g.kernel, g.bias])
 }
