@@ -29,7 +29,10 @@ pub fn history_chart(history: &History, title: &str) -> Result<RgbImage> {
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err(WHAT))?;
-        let root = root.titled(title, (FAMILY, 22)).map_err(draw_err(WHAT))?;
+        let (title, size) = fit_title(&root, title, w - 20)?;
+        let root = root
+            .titled(&title, (FAMILY, size))
+            .map_err(draw_err(WHAT))?;
         let panels = root.split_evenly((1, 2));
         let epochs: Vec<f64> = history.epoch.iter().map(|&e| e as f64).collect();
         panel(
@@ -58,6 +61,42 @@ fn points(epochs: &[f64], values: &[f32]) -> Vec<(f64, f64)> {
         .filter(|(_, v)| v.is_finite())
         .map(|(&e, &v)| (e, v as f64))
         .collect()
+}
+
+/// The title at the largest font size from 22 down to 12 pixels that fits `width` pixels, and
+/// shortened in the middle with "…" when it does not fit even at 12 (a long data path would
+/// otherwise run off both edges of the picture).
+fn fit_title<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    width: u32,
+) -> Result<(String, u32)> {
+    let fits = |t: &str, size: u32| -> Result<bool> {
+        let (tw, _) = area
+            .estimate_text_size(t, &(FAMILY, size).into_font().into_text_style(area))
+            .map_err(draw_err(WHAT))?;
+        Ok(tw <= width)
+    };
+    for size in (12..=22).rev().step_by(2) {
+        if fits(title, size)? {
+            return Ok((title.to_string(), size));
+        }
+    }
+    let chars: Vec<char> = title.chars().collect();
+    let mut keep = chars.len();
+    while keep > 2 {
+        keep -= 1;
+        let (head, tail) = (keep.div_ceil(2), keep / 2);
+        let short: String = chars[..head]
+            .iter()
+            .chain(std::iter::once(&'…'))
+            .chain(&chars[chars.len() - tail..])
+            .collect();
+        if fits(&short, 12)? {
+            return Ok((short, 12));
+        }
+    }
+    Ok(("…".into(), 12))
 }
 
 /// The y range of all finite values with a 5 % margin (a unit range around a constant).
@@ -164,6 +203,35 @@ mod tests {
 
     fn count(img: &RgbImage, c: RGBColor) -> usize {
         img.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count()
+    }
+
+    #[test]
+    fn a_long_title_is_shrunk_then_shortened_to_fit() {
+        font::ensure();
+        let mut buf = vec![255u8; 400 * 50 * 3];
+        let area = BitMapBackend::with_buffer(&mut buf, (400, 50)).into_drawing_area();
+        let width = |t: &str, size: u32| {
+            area.estimate_text_size(t, &(FAMILY, size).into_font().into_text_style(&area))
+                .unwrap()
+                .0
+        };
+        let (t, size) = fit_title(&area, "short", 380).unwrap();
+        assert_eq!((t.as_str(), size), ("short", 22));
+        let medium = "augmented (cifar-cnn) on CIFAR-10 JPEG folders";
+        assert!(width(medium, 22) > 380, "the case must need shrinking");
+        let (t, size) = fit_title(&area, medium, 380).unwrap();
+        assert!(
+            size < 22 && t == medium && width(&t, size) <= 380,
+            "{size} {t}"
+        );
+        let long = format!("augmented (cifar-cnn) on {}", "/very/long/path".repeat(12));
+        let (t, size) = fit_title(&area, &long, 380).unwrap();
+        assert_eq!(size, 12);
+        assert!(
+            t.starts_with("augmented (") && t.contains('…') && t.ends_with("path"),
+            "{t}"
+        );
+        assert!(width(&t, 12) <= 380);
     }
 
     #[test]
