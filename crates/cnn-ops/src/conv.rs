@@ -412,9 +412,6 @@ pub fn conv2d_backward(
     Ok(grads)
 }
 
-/// Whether this convolution goes through Winograd F(2x2, 3x3) (forward, input and kernel
-/// gradients).
-/// `CNN_WINOGRAD=0` in the environment turns the path off (for comparisons).
 /// The Winograd plan of the forward convolution of `g`.
 fn forward_plan(g: &Conv2dGeometry) -> winograd::Plan {
     let win = &g.window;
@@ -427,6 +424,9 @@ fn forward_plan(g: &Conv2dGeometry) -> winograd::Plan {
     }
 }
 
+/// Whether this convolution goes through Winograd F(2x2, 3x3) (forward, input and kernel
+/// gradients).
+/// `CNN_WINOGRAD=0` in the environment turns the path off (for comparisons).
 fn uses_winograd(g: &Conv2dGeometry) -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let on = *ENABLED.get_or_init(|| std::env::var("CNN_WINOGRAD").map_or(true, |v| v != "0"));
