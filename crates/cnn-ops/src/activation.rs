@@ -120,7 +120,8 @@ impl Activation {
 
     /// Forward pass.
     pub fn forward(self, x: &Tensor) -> Tensor {
-        // One pass that writes each output once (not a copy followed by a second pass).
+        // One pass over the input after a parallel zero fill (not a copy followed by a
+        // second read-modify-write pass).
         let mut y = cnn_tensor::filled(x.len(), 0.0f32);
         y.par_chunks_mut(CHUNK)
             .zip(x.data().par_chunks(CHUNK))
@@ -140,8 +141,8 @@ impl Activation {
                 format!("gradient {} does not match {}", dy.shape(), x.shape()),
             ));
         }
-        // One pass writing each element once; the ReLU's derivative gets its own loop so
-        // the per-element `match` on the activation does not stay inside it.
+        // One pass over the inputs after a parallel zero fill; the ReLU's derivative gets its
+        // own loop so the per-element `match` on the activation does not stay inside it.
         let mut dx = cnn_tensor::filled(dy.len(), 0.0f32);
         match self {
             Activation::Relu => scale_by(&mut dx, dy, x, y, |x, _| (x > 0.0) as u8 as f32),

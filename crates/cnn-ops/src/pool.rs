@@ -148,17 +148,17 @@ pub fn max_pool2d_backward(x_dims: &[usize], indices: &[u32], dy: &Tensor) -> Re
     }
     let in_len = h * w * c;
     let out_len = dy.len() / n.max(1);
+    // Above `cnn_tensor::PARALLEL_FILL` elements `Tensor::zeros` writes its zeros (in
+    // parallel) instead of handing out untouched calloc memory: adding into untouched memory
+    // reads first, which maps the kernel's shared zero page and then copies it on the write —
+    // a second page fault with a TLB flush on every core (5–8 % of a CIFAR training profile
+    // once, before the zeros were written here per sample; now they are not written twice).
     let mut dx = Tensor::zeros(x_dims)?;
     dx.data_mut()
         .par_chunks_mut(in_len.max(1))
         .zip(dy.data().par_chunks(out_len.max(1)))
         .zip(indices.par_chunks(out_len.max(1)))
         .for_each(|((dxn, dyn_), idn)| {
-            // Write the zeros before adding: the freshly allocated buffer is untouched memory,
-            // and adding into it reads first, which maps the kernel's shared zero page and then
-            // copies it on the write — a second page fault with a TLB flush on every core. In
-            // a CIFAR training profile that cost 5–8 % of the time.
-            dxn.fill(0.0);
             for (&g, &i) in dyn_.iter().zip(idn) {
                 if let Some(d) = dxn.get_mut(i as usize) {
                     *d += g;
