@@ -25,6 +25,7 @@ mod profile;
 pub mod spec;
 mod summary;
 mod train;
+mod tta;
 mod zoo;
 
 pub use arch::{
@@ -44,4 +45,5 @@ pub use profile::{LayerTime, StepProfile};
 pub use spec::{LayerSpec, ModelSpec, PaddingSpec, Size2};
 pub use summary::{bytes, commas, si, summary};
 pub use train::{Evaluation, FitOptions, History, Loss, StepResult};
+pub use tta::mirror_width;
 pub use zoo::{ZOO, default_classes, default_input_shape, zoo};

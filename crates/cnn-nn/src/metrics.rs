@@ -98,8 +98,15 @@ impl ConfusionMatrix {
     /// A text table with class names (rows: true, columns: predicted, numbered as the rows).
     pub fn to_text(&self, names: &[String]) -> String {
         let k = self.counts.len();
-        let label = |i: usize| names.get(i).cloned().unwrap_or_else(|| i.to_string());
-        let name_w = (0..k).map(|i| label(i).len()).max().unwrap_or(1).max(10);
+        let label = |i: usize| match names.get(i) {
+            Some(name) => format!("[{i}] {name}"),
+            None => format!("[{i}]"),
+        };
+        let name_w = (0..k)
+            .map(|i| label(i).chars().count())
+            .max()
+            .unwrap_or(1)
+            .max(10);
         let cell_w = self
             .counts
             .iter()
@@ -116,7 +123,7 @@ impl ConfusionMatrix {
         s.push_str(&format!("{:>9}\n", "accuracy"));
         let acc = self.per_class_accuracy();
         for (i, row) in self.counts.iter().enumerate() {
-            s.push_str(&format!("{:>name_w$} ", format!("[{i}] {}", label(i))));
+            s.push_str(&format!("{:>name_w$} ", label(i)));
             for c in row {
                 s.push_str(&format!("{c:>cell_w$}"));
             }
@@ -143,5 +150,18 @@ mod tests {
         assert_eq!(m.accuracy(), 0.75);
         let t = m.to_text(&["a".into(), "b".into(), "c".into()]);
         assert!(t.contains("[0] a") && t.contains("50.0%"), "{t}");
+    }
+
+    #[test]
+    fn confusion_text_rows_line_up_with_long_class_names() {
+        let m = ConfusionMatrix::new(&[0, 1, 2], &[0, 1, 2], 3).unwrap();
+        let names = ["cat".to_string(), "automobile".into(), "é-long-name".into()];
+        let t = m.to_text(&names);
+        let widths: Vec<usize> = t.lines().skip(1).map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "{t}");
+        assert!(
+            t.contains("[1] automobile") && t.contains("[2] é-long-name"),
+            "{t}"
+        );
     }
 }
