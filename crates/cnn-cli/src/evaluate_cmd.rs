@@ -21,6 +21,10 @@ pub struct EvaluateArgs {
     dataset: String,
     #[command(flatten)]
     data: DataFlags,
+    /// Test-time augmentation: classify each image by the mean of the class probabilities for
+    /// the image and for its left–right mirror (for models trained with horizontal flips).
+    #[arg(long)]
+    mirror_tta: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -45,16 +49,26 @@ pub fn run(a: &EvaluateArgs) -> CliResult<String> {
         .check_input(&x)
         .map_err(|e| bad_input("model does not fit the data", &name, e))?;
     let labels: Vec<usize> = test.labels.iter().map(|&l| l as usize).collect();
-    let y = Targets::Sparse(labels.clone());
-    let e = saved
-        .model
-        .evaluate_arrays(&x, &y, Loss::SparseCategoricalCrossentropy, 500)
-        .map_err(|e| bad_input("cannot evaluate", &name, e))?;
-    let probs = saved.model.predict(&x, 500).map_err(|e| anyhow!(e))?;
+    let probs = if a.mirror_tta {
+        saved.model.predict_mirrored(&x, 500)
+    } else {
+        saved.model.predict(&x, 500)
+    }
+    .map_err(|e| bad_input("cannot evaluate", &name, e))?;
     let k = probs.dims()[1];
     let pred: Vec<usize> = probs.data().chunks(k).map(argmax).collect();
     let cm = ConfusionMatrix::new(&labels, &pred, k.max(ds.class_names.len()))
         .map_err(|e| anyhow!(e))?;
+    let (loss, accuracy) = if a.mirror_tta {
+        (mean_cross_entropy(probs.data(), k, &labels), cm.accuracy())
+    } else {
+        let y = Targets::Sparse(labels.clone());
+        let e = saved
+            .model
+            .evaluate_arrays(&x, &y, Loss::SparseCategoricalCrossentropy, 500)
+            .map_err(|e| bad_input("cannot evaluate", &name, e))?;
+        (e.loss, e.accuracy)
+    };
     let top5 = top_k_accuracy(&probs, &labels, 5.min(k)).map_err(|e| anyhow!(e))?;
     let names: Vec<String> = saved
         .extra
@@ -68,18 +82,34 @@ pub fn run(a: &EvaluateArgs) -> CliResult<String> {
             .zip(&names)
             .map(|(acc, n)| json!({"class": n, "accuracy": acc}))
             .collect();
-        let v = json!({"model": name, "dataset": ds.name, "samples": e.samples, "loss": e.loss, "accuracy": e.accuracy,
+        let v = json!({"model": name, "dataset": ds.name, "samples": labels.len(), "mirror_tta": a.mirror_tta, "loss": loss, "accuracy": accuracy,
             "top5_accuracy": top5, "per_class": per_class, "confusion_matrix": cm.counts});
         return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
     }
     Ok(format!(
-        "{} on {} ({} test images): loss {:.4}, accuracy {:.4}, top-5 accuracy {:.4}\n\n{}",
+        "{} on {} ({} test images{}): loss {:.4}, accuracy {:.4}, top-5 accuracy {:.4}\n\n{}",
         name,
         ds.name,
-        e.samples,
-        e.loss,
-        e.accuracy,
+        labels.len(),
+        if a.mirror_tta {
+            ", each averaged with its mirror image"
+        } else {
+            ""
+        },
+        loss,
+        accuracy,
         top5,
         cm.to_text(&names)
     ))
+}
+
+/// Mean cross-entropy of class probabilities (rows of `k`) against sparse labels, with
+/// probabilities clipped at 1e-7 as Keras does.
+fn mean_cross_entropy(probs: &[f32], k: usize, labels: &[usize]) -> f32 {
+    let total: f64 = probs
+        .chunks(k)
+        .zip(labels)
+        .map(|(row, &t)| -(row[t].clamp(1e-7, 1.0) as f64).ln())
+        .sum();
+    (total / labels.len().max(1) as f64) as f32
 }

@@ -177,6 +177,40 @@ fn train_resume_evaluate_predict_on_the_bundled_sample() {
     assert_eq!(cm_total, 1000);
     assert_eq!(ev["per_class"][9]["class"], "Ankle boot");
     assert!(ok(&["evaluate", "-m", m, "-d", "fashion-mnist-sample"]).contains("[9] Ankle boot"));
+    // Mirror test-time augmentation: every test image, other probabilities, still a classifier.
+    let mirrored: serde_json::Value = serde_json::from_str(&ok(&[
+        "evaluate",
+        "-m",
+        m,
+        "-d",
+        "fashion-mnist-sample",
+        "--mirror-tta",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(mirrored["mirror_tta"], true);
+    assert_eq!(ev["mirror_tta"], false);
+    assert_eq!(mirrored["samples"], 1000);
+    let (l1, l2) = (
+        ev["loss"].as_f64().unwrap(),
+        mirrored["loss"].as_f64().unwrap(),
+    );
+    assert!(
+        (l1 - l2).abs() > 1e-4,
+        "mirrored loss {l2} equals single-view loss {l1}"
+    );
+    assert!(mirrored["accuracy"].as_f64().unwrap() > 0.4, "{mirrored}");
+    assert!(
+        ok(&[
+            "evaluate",
+            "-m",
+            m,
+            "-d",
+            "fashion-mnist-sample",
+            "--mirror-tta"
+        ])
+        .contains("averaged with its mirror image")
+    );
 
     // Predict on real test images written as PNG files.
     let data = cnn_datasets::fashion_mnist_sample().unwrap();
