@@ -273,6 +273,7 @@ fn recipes(c: &Common, classes: usize, steps_per_epoch: usize) -> Result<Vec<Rec
         batch_size: BATCH,
         augment,
         augment_text: text.map(String::from),
+        mirror_tta: true,
     };
     Ok(vec![
         make("plain", None, None),
@@ -468,16 +469,28 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
     let goal = if quick {
         "Not measured in a quick run.".to_string()
     } else {
-        let met = |r: &RunReport| r.test_accuracy >= 0.85 && r.train_seconds <= 45.0 * 60.0;
+        let in_time = |r: &RunReport| r.train_seconds <= 45.0 * 60.0;
+        let single = |r: &RunReport| in_time(r) && r.test_accuracy >= 0.85;
+        let mirrored =
+            |r: &RunReport| in_time(r) && r.test_accuracy_mirrored.is_some_and(|a| a >= 0.85);
         let each: Vec<String> = runs
             .iter()
             .map(|r| {
                 format!(
-                    "{}: {:.2}% in {:.1} minutes ({})",
+                    "{}: {:.2}% single view{} after {:.1} minutes of training ({})",
                     r.label,
                     r.test_accuracy * 100.0,
+                    r.test_accuracy_mirrored
+                        .map(|a| format!(", {:.2}% with mirror TTA", a * 100.0))
+                        .unwrap_or_default(),
                     r.train_seconds / 60.0,
-                    if met(r) { "met" } else { "not met" }
+                    if single(r) {
+                        "met"
+                    } else if mirrored(r) {
+                        "met with mirror TTA only"
+                    } else {
+                        "not met"
+                    }
                 )
             })
             .collect();
@@ -485,8 +498,11 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
             "Goal: ≥ 85% test accuracy on all 10 classes within 45 minutes of training. {} — \
              **{}**.",
             each.join("; "),
-            if runs.iter().any(met) {
+            if runs.iter().any(single) {
                 "met"
+            } else if runs.iter().any(mirrored) {
+                "met with mirror test-time augmentation (two forward passes per test image), \
+                 not with single views"
             } else {
                 "not met"
             }

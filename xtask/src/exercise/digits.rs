@@ -211,6 +211,7 @@ fn recipes(c: &Common, epochs_recipe: usize) -> Result<Vec<Recipe>> {
         batch_size: BATCH,
         augment,
         augment_text: text.map(String::from),
+        mirror_tta: false,
     };
     Ok(vec![
         base("plain", None, None),

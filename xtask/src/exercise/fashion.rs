@@ -93,6 +93,7 @@ pub fn recipes(
             batch_size: BATCH,
             augment: None,
             augment_text: None,
+            mirror_tta: false,
         },
         Recipe {
             label: "convnet".into(),
@@ -109,6 +110,7 @@ pub fn recipes(
                 ..Default::default()
             })),
             augment_text: Some("random horizontal flips".into()),
+            mirror_tta: false,
         },
     ])
 }

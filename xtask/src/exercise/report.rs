@@ -71,15 +71,21 @@ impl Report {
         }
     }
 
-    /// The summary table (Markdown), also printed at the end of a run.
+    /// The summary table (Markdown), also printed at the end of a run. A column for test
+    /// accuracy with mirror test-time augmentation appears when a run measured it.
     pub fn table(&self) -> String {
+        let mirrored = self.runs.iter().any(|r| r.test_accuracy_mirrored.is_some());
         let mut s = String::from(
-            "| model | params | epochs | optimizer, schedule | wall time | samples/s | train acc. | val. acc. | test acc. |\n\
-             |---|---:|---:|---|---:|---:|---:|---:|---:|\n",
+            "| model | params | epochs | optimizer, schedule | wall time | samples/s | train acc. | val. acc. | test acc. |",
         );
+        s.push_str(if mirrored {
+            " test acc., mirror TTA |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n"
+        } else {
+            "\n|---|---:|---:|---|---:|---:|---:|---:|---:|\n"
+        });
         for r in &self.runs {
             s.push_str(&format!(
-                "| {} (`{}`) | {} | {} | {}, {} | {} | {:.0} | {} | {} | **{}** |\n",
+                "| {} (`{}`) | {} | {} | {}, {} | {} | {:.0} | {} | {} | **{}** |",
                 r.label,
                 r.model,
                 cnn_nn::commas(r.params),
@@ -92,6 +98,14 @@ impl Report {
                 pct(r.val_accuracy),
                 pct(r.test_accuracy),
             ));
+            if mirrored {
+                let m = r
+                    .test_accuracy_mirrored
+                    .map(pct)
+                    .unwrap_or_else(|| "—".into());
+                s.push_str(&format!(" **{m}** |"));
+            }
+            s.push('\n');
         }
         s
     }
@@ -139,8 +153,17 @@ impl Report {
             "\nWall time is training plus the per-epoch validation pass; samples/s is training \
              throughput; training accuracy is the last epoch's running mean over its batches (as \
              Keras reports it, dropout active), validation and test accuracy are measured after \
-             training.\n\n",
+             training.",
         );
+        if self.runs.iter().any(|r| r.test_accuracy_mirrored.is_some()) {
+            s.push_str(
+                " *Mirror TTA* (test-time augmentation) classifies each test image by the mean of \
+                 the class probabilities for the image and for its left–right mirror \
+                 (`Model::predict_mirrored`, `cnn evaluate --mirror-tta`); per-class accuracy and the \
+                 confusion matrices below are from single views.",
+            );
+        }
+        s.push_str("\n\n");
         for (q, a) in &self.answers {
             s.push_str(&format!("### {q}\n\n{a}\n\n"));
         }

@@ -37,6 +37,9 @@ pub struct Recipe {
     pub augment: Option<ImageDataGenerator>,
     /// Augmentation in words, for the report.
     pub augment_text: Option<String>,
+    /// Also report test accuracy with test-time augmentation: class probabilities averaged
+    /// over each image and its left–right mirror ([`Model::predict_mirrored`]).
+    pub mirror_tta: bool,
 }
 
 /// The files a run wrote, relative to the report directory.
@@ -81,6 +84,9 @@ pub struct RunReport {
     pub val_accuracy: f32,
     /// Test accuracy.
     pub test_accuracy: f32,
+    /// Test accuracy with left–right mirror test-time augmentation, when the recipe asks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy_mirrored: Option<f32>,
     /// Test loss (cross-entropy).
     pub test_loss: f32,
     /// Accuracy on each class of the test split.
@@ -108,6 +114,21 @@ pub fn predict(model: &mut Model, split: &Split) -> Result<(Vec<usize>, f32)> {
         loss -= (row[t].clamp(1e-7, 1.0) as f64).ln();
     }
     Ok((preds, (loss / split.len().max(1) as f64) as f32))
+}
+
+/// Accuracy on `split` of the probabilities averaged over each image and its left–right mirror.
+pub fn mirrored_accuracy(model: &mut Model, split: &Split) -> Result<f32> {
+    let scores = model
+        .predict_mirrored(&split.x, 500)
+        .map_err(|e| anyhow!(e))?;
+    let k = scores.dims()[1];
+    let right = scores
+        .data()
+        .chunks(k)
+        .zip(&split.labels)
+        .filter(|(row, t)| argmax(row) == **t)
+        .count();
+    Ok(right as f32 / split.len().max(1) as f32)
 }
 
 /// Where a run's batches come from.
@@ -222,6 +243,11 @@ pub fn train_with(
         .map_err(|e| anyhow!("training {}: {e}", r.label))?;
     let train_seconds = t0.elapsed().as_secs_f64();
     let (preds, test_loss) = predict(&mut model, test)?;
+    let test_accuracy_mirrored = if r.mirror_tta {
+        Some(mirrored_accuracy(&mut model, test)?)
+    } else {
+        None
+    };
     let k = class_names.len();
     let confusion = ConfusionMatrix::new(&test.labels, &preds, k).map_err(|e| anyhow!(e))?;
     let slug = r.label.to_lowercase().replace([' ', '/'], "-");
@@ -275,6 +301,7 @@ pub fn train_with(
         train_accuracy: history.accuracy.last().copied().unwrap_or(f32::NAN),
         val_accuracy: history.val_accuracy.last().copied().unwrap_or(f32::NAN),
         test_accuracy: confusion.accuracy(),
+        test_accuracy_mirrored,
         test_loss,
         per_class_accuracy: confusion.per_class_accuracy(),
         confusion,
