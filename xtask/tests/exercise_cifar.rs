@@ -39,6 +39,12 @@ fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
     assert_eq!(report.class_names, ["ship", "cat", "airplane"]);
     assert_eq!(report.runs.len(), 2);
     for r in &report.runs {
+        // Ten quick epochs with batch-norm momentum 0.9 learn something; a model that predicts
+        // one class (what momentum 0.99 gives after 50 steps) scores 1/3, chance.
+        assert_eq!(r.epochs, 10);
+        assert!(r.test_accuracy > 0.5, "{}: {}", r.label, r.test_accuracy);
+        let mirrored = r.test_accuracy_mirrored.unwrap();
+        assert!(mirrored > 0.5, "{}: mirror TTA {mirrored}", r.label);
         // 100 training images per class, 30 test images per class.
         assert_eq!(r.train_samples, 300);
         assert_eq!(r.confusion.counts.len(), 3);
@@ -121,4 +127,27 @@ fn the_augmented_model_has_lighter_dropout() {
         "the head's dropout precedes the output"
     );
     assert_eq!(light.layers.len(), spec.layers.len());
+}
+
+#[test]
+fn quick_runs_use_faster_batch_norm_statistics() {
+    let spec = cnn_nn::zoo("cifar-cnn", None, Some(10)).unwrap();
+    let momenta = |s: &cnn_nn::ModelSpec| -> Vec<f32> {
+        s.layers
+            .iter()
+            .filter_map(|l| match l {
+                cnn_nn::LayerSpec::BatchNormalization { momentum, .. } => Some(*momentum),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(momenta(&spec), [0.99; 7]);
+    let quick = cifar::with_bn_momentum(spec.clone(), cifar::QUICK_BN_MOMENTUM);
+    assert_eq!(momenta(&quick), [0.9; 7]);
+    assert_eq!(quick.layers.len(), spec.layers.len());
+    assert_eq!(
+        serde_json::to_string(&cifar::with_bn_momentum(quick, 0.99)).unwrap(),
+        serde_json::to_string(&spec).unwrap(),
+        "only the momentum changes"
+    );
 }

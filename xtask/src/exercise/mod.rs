@@ -17,7 +17,8 @@ use anyhow::{Context, Result};
 /// Options every exercise takes.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Common {
-    /// Small subsets (of the bundled samples where they exist) and one epoch: runs in seconds
+    /// Small subsets (of the bundled samples where they exist) and one epoch (CIFAR-10: ten,
+    /// with faster batch-norm statistics): runs in seconds
     /// (what CI runs).
     #[arg(long)]
     pub quick: bool,

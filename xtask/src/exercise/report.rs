@@ -139,7 +139,7 @@ impl Report {
         let mut s = format!("# {}\n\n", self.title);
         if self.quick {
             s.push_str(
-                "> **Quick run** (`--quick`): small subsets and one epoch, to check that everything works. \
+                "> **Quick run** (`--quick`): small subsets and few epochs, to check that everything works. \
                  The figures below say nothing about what the models can do.\n\n",
             );
         }
