@@ -121,14 +121,7 @@ pub fn mirrored_accuracy(model: &mut Model, split: &Split) -> Result<f32> {
     let scores = model
         .predict_mirrored(&split.x, 500)
         .map_err(|e| anyhow!(e))?;
-    let k = scores.dims()[1];
-    let right = scores
-        .data()
-        .chunks(k)
-        .zip(&split.labels)
-        .filter(|(row, t)| argmax(row) == **t)
-        .count();
-    Ok(right as f32 / split.len().max(1) as f32)
+    cnn_nn::accuracy(&scores, &split.labels).map_err(|e| anyhow!("mirror TTA accuracy: {e}"))
 }
 
 /// Where a run's batches come from.
