@@ -60,6 +60,10 @@ fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
     );
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("CIFAR-10 (3 classes)"), "{md}");
+    assert!(
+        md.contains("--quick --images ") && md.contains(" --classes ship,cat,airplane`"),
+        "the command line reproduces the run: {md}"
+    );
     assert!(md.contains("Harder or easier than Fashion-MNIST?"));
     assert!(md.contains("Did augmentation help?"));
     // One of the two models: the report answers what it can.

@@ -366,6 +366,7 @@ pub fn run(
     let labels = parse_models(models)?;
     c.init_threads();
     let dir = c.out_dir("cifar10")?;
+    let classes_arg = classes;
     let classes = parse_classes(classes)?;
     let data = load(c, images, &classes)?;
     let mut runs: Vec<RunReport> = Vec::new();
@@ -418,7 +419,17 @@ pub fn run(
             String::new()
         }
     );
-    let report = Report::new(title, "cifar10", c, source, class_names, runs, answers);
+    let mut report = Report::new(title, "cifar10", c, source, class_names, runs, answers);
+    // The command line that reproduces the run names the data and the subsets too.
+    for (flag, value) in [
+        ("--images", images.map(|p| p.display().to_string())),
+        ("--classes", classes_arg.map(String::from)),
+        ("--models", models.map(String::from)),
+    ] {
+        if let Some(v) = value {
+            report.command.push_str(&format!(" {flag} {v}"));
+        }
+    }
     report.write(&dir)?;
     Ok((report, dir))
 }
