@@ -60,7 +60,9 @@ pub fn run(a: &EvaluateArgs) -> CliResult<String> {
     let cm = ConfusionMatrix::new(&labels, &pred, k.max(ds.class_names.len()))
         .map_err(|e| anyhow!(e))?;
     let (loss, accuracy) = if a.mirror_tta {
-        (mean_cross_entropy(probs.data(), k, &labels), cm.accuracy())
+        let loss = mean_cross_entropy(probs.data(), k, &labels)
+            .map_err(|e| bad_input("cannot evaluate", &name, e))?;
+        (loss, cm.accuracy())
     } else {
         let y = Targets::Sparse(labels.clone());
         let e = saved
@@ -104,12 +106,31 @@ pub fn run(a: &EvaluateArgs) -> CliResult<String> {
 }
 
 /// Mean cross-entropy of class probabilities (rows of `k`) against sparse labels, with
-/// probabilities clipped at 1e-7 as Keras does.
-fn mean_cross_entropy(probs: &[f32], k: usize, labels: &[usize]) -> f32 {
-    let total: f64 = probs
-        .chunks(k)
-        .zip(labels)
-        .map(|(row, &t)| -(row[t].clamp(1e-7, 1.0) as f64).ln())
-        .sum();
-    (total / labels.len().max(1) as f64) as f32
+/// probabilities clipped at 1e-7 as Keras does; a label the model has no class for is an error.
+fn mean_cross_entropy(probs: &[f32], k: usize, labels: &[usize]) -> Result<f32, String> {
+    let mut total = 0.0f64;
+    for (i, (row, &t)) in probs.chunks(k.max(1)).zip(labels).enumerate() {
+        let p = row
+            .get(t)
+            .ok_or_else(|| format!("label {t} of sample {i} is out of range for {k} classes"))?;
+        total -= (p.clamp(1e-7, 1.0) as f64).ln();
+    }
+    Ok((total / labels.len().max(1) as f64) as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_entropy_of_probabilities_and_labels_out_of_range() {
+        let probs = [0.5, 0.5, 0.0, 1.0];
+        let l = mean_cross_entropy(&probs, 2, &[0, 1]).unwrap();
+        assert!((l - 0.5 * 2f32.ln()).abs() < 1e-6, "{l}");
+        // A zero probability is clipped, not infinite.
+        let l = mean_cross_entropy(&probs, 2, &[0, 0]).unwrap();
+        assert!((l - 0.5 * (2f32.ln() - 1e-7f32.ln())).abs() < 1e-3, "{l}");
+        let err = mean_cross_entropy(&probs, 2, &[0, 7]).unwrap_err();
+        assert_eq!(err, "label 7 of sample 1 is out of range for 2 classes");
+    }
 }
