@@ -20,6 +20,9 @@ pub fn mirror_width(x: &Tensor) -> Result<Tensor> {
         )));
     };
     let src = x.data();
+    if src.is_empty() {
+        return Ok(x.clone());
+    }
     let mut out = Vec::with_capacity(src.len());
     for row in src.chunks_exact(w * c).take(n * h) {
         for pixel in row.chunks_exact(c).rev() {
@@ -69,9 +72,17 @@ mod tests {
     }
 
     #[test]
-    fn mirror_rejects_non_images() {
+    fn mirror_rejects_non_images_and_keeps_empty_batches() {
         let x = Tensor::zeros(vec![2, 6]).unwrap();
         assert!(mirror_width(&x).unwrap_err().to_string().contains("NHWC"));
+        for dims in [[0, 4, 4, 3], [2, 4, 0, 3], [2, 4, 4, 0]] {
+            assert_eq!(
+                mirror_width(&Tensor::zeros(dims.to_vec()).unwrap())
+                    .unwrap()
+                    .dims(),
+                dims
+            );
+        }
     }
 
     #[test]
