@@ -272,8 +272,8 @@ pub fn conv2d_forward(
     check_bias(b, g.filters)?;
     let mut y = Tensor::zeros(g.output_dims())?;
     if uses_winograd(&g) {
-        let u = winograd::transform_kernel(w.data(), g.channels, g.filters);
         let plan = forward_plan(&g);
+        let u = winograd::transform_kernel(w.data(), &plan);
         winograd::conv3x3(x.data(), &u, b.map(|b| b.data()), &plan, y.data_mut());
         return Ok(y);
     }
@@ -341,8 +341,8 @@ pub fn conv2d_max_pool_forward(
     let (ph, pw) = (win.out_h / 2, win.out_w / 2);
     let mut y = Tensor::zeros([g.batch, ph, pw, g.filters])?;
     let mut idx = cnn_tensor::filled(y.len(), 0u32);
-    let u = winograd::transform_kernel(w.data(), g.channels, g.filters);
     let plan = forward_plan(&g);
+    let u = winograd::transform_kernel(w.data(), &plan);
     winograd::conv3x3_max_pool(
         x.data(),
         &u,
@@ -415,17 +415,15 @@ pub fn conv2d_backward(
 /// The Winograd plan of the forward convolution of `g`.
 fn forward_plan(g: &Conv2dGeometry) -> winograd::Plan {
     let win = &g.window;
-    winograd::Plan {
-        in_hw: (win.in_h, win.in_w),
-        c: g.channels,
-        f: g.filters,
-        pad: (win.pad_top as isize, win.pad_left as isize),
-        out_hw: (win.out_h, win.out_w),
-    }
+    winograd::Plan::new(
+        (win.in_h, win.in_w),
+        (g.channels, g.filters),
+        (win.pad_top as isize, win.pad_left as isize),
+        (win.out_h, win.out_w),
+    )
 }
 
-/// Whether this convolution goes through Winograd F(2x2, 3x3) (forward, input and kernel
-/// gradients).
+/// Whether this convolution goes through Winograd (forward, input and kernel gradients).
 /// `CNN_WINOGRAD=0` in the environment turns the path off (for comparisons).
 fn uses_winograd(g: &Conv2dGeometry) -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -447,14 +445,13 @@ fn input_grad(g: &Conv2dGeometry, w: &Tensor, dy: &Tensor, x_dims: &[usize]) -> 
         // channel axes swapped, padded by 2 - pad on the top and left.
         let win = &g.window;
         let flipped = winograd::flip_kernel(w.data(), g.channels, g.filters);
-        let u = winograd::transform_kernel(&flipped, g.filters, g.channels);
-        let plan = winograd::Plan {
-            in_hw: (win.out_h, win.out_w),
-            c: g.filters,
-            f: g.channels,
-            pad: (2 - win.pad_top as isize, 2 - win.pad_left as isize),
-            out_hw: (win.in_h, win.in_w),
-        };
+        let plan = winograd::Plan::new(
+            (win.out_h, win.out_w),
+            (g.filters, g.channels),
+            (2 - win.pad_top as isize, 2 - win.pad_left as isize),
+            (win.in_h, win.in_w),
+        );
+        let u = winograd::transform_kernel(&flipped, &plan);
         winograd::conv3x3(dy.data(), &u, None, &plan, dx.data_mut());
         return Ok(dx);
     }
@@ -581,7 +578,7 @@ fn kernel_bias_grad(
     Ok((dw, Tensor::new([f], db)?))
 }
 
-/// Kernel and bias gradients through Winograd F(2x2, 3x3): fixed groups of samples each sum
+/// Kernel and bias gradients through Winograd: fixed groups of samples each sum
 /// `dL/dU` (and the bias gradient), the groups are added in order, and `dL/dU` is turned
 /// back into `dL/dw` once.
 fn winograd_kernel_bias_grad(
@@ -599,7 +596,7 @@ fn winograd_kernel_bias_grad(
         .map(|gi| {
             let (lo, hi) = (gi * g.batch / groups, (gi + 1) * g.batch / groups);
             let dyg = &dys[lo * per_out..hi * per_out];
-            let mut du = vec![0.0f32; 16 * c * f];
+            let mut du = vec![0.0f32; plan.elements() * c * f];
             let mut db = vec![0.0f32; f];
             for r in dyg.chunks_exact(f) {
                 db.iter_mut().zip(r).for_each(|(d, v)| *d += v);
@@ -608,13 +605,13 @@ fn winograd_kernel_bias_grad(
             (du, db)
         })
         .collect();
-    let mut du = vec![0.0f32; 16 * c * f];
+    let mut du = vec![0.0f32; plan.elements() * c * f];
     let mut db = vec![0.0f32; f];
     for (pu, pb) in &partials {
         du.iter_mut().zip(pu).for_each(|(d, v)| *d += v);
         db.iter_mut().zip(pb).for_each(|(d, v)| *d += v);
     }
-    let dw = winograd::inverse_kernel_transform(&du, c, f);
+    let dw = winograd::inverse_kernel_transform(&du, &plan);
     Ok((Tensor::new([g.patch_len(), f], dw)?, Tensor::new([f], db)?))
 }
 

@@ -1,0 +1,803 @@
+//! Winograd convolution for 3x3 kernels with stride 1 and no dilation (Lavin & Gray, 2016):
+//! each `m x m` block of outputs comes from an `(m + 2) x (m + 2)` block of inputs as
+//! `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`; summing the elementwise products over input channels is
+//! `(m + 2)²` GEMMs of `[tiles x C] · [C x F]`. Two algorithms ([`variants`]): F(4x4, 3x3),
+//! 36 multiplications per channel pair for 16 outputs (2.25 per output, 9 directly), and
+//! F(2x2, 3x3), 16 for 4, used where an output is too small for 4x4 tiles to pay
+//! ([`Plan::new`] picks the one with fewer transformed elements).
+//!
+//! The same routine computes the input gradient: a stride-1 convolution of the output
+//! gradient with the kernel turned 180° and its channel axes swapped. The kernel gradient is
+//! `Gᵀ [Σ_tiles V ⊙ (A dY Aᵀ)] G`, the same GEMMs with the tiles as the reduction axis.
+//!
+//! Rounding differs from the direct path by a few ulps for F(2x2, 3x3) and somewhat more for
+//! F(4x4, 3x3) (its transforms scale by up to 8); the property tests compare both with the
+//! naive reference. Every sample is computed on its own, so results do not depend on the
+//! thread count.
+
+mod variants;
+
+use rayon::prelude::*;
+
+use crate::gemm::{Trans, sgemm};
+use variants::{F2, F4, MAX_ALPHA, Variant};
+
+/// Whether the Winograd path serves a convolution with this geometry: a 3x3 kernel, stride 1,
+/// no dilation, and at least 4 input channels and 4 filters (with fewer, the GEMMs are too
+/// thin to beat im2col).
+pub(crate) fn applies(
+    (k_h, k_w): (usize, usize),
+    strides: (usize, usize),
+    dilation: (usize, usize),
+    channels: usize,
+    filters: usize,
+) -> bool {
+    (k_h, k_w) == (3, 3) && strides == (1, 1) && dilation == (1, 1) && channels >= 4 && filters >= 4
+}
+
+/// Which Winograd algorithm a [`Plan`] uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tile {
+    /// F(2x2, 3x3).
+    F2,
+    /// F(4x4, 3x3).
+    F4,
+}
+
+/// Runs the generic function `$f` for the variant of `$tile`.
+macro_rules! by_tile {
+    ($tile:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $tile {
+            Tile::F2 => $f::<F2>($($arg),*),
+            Tile::F4 => $f::<F4>($($arg),*),
+        }
+    };
+}
+
+/// Shapes of one Winograd convolution.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    /// Input height and width.
+    pub in_hw: (usize, usize),
+    /// Input channels.
+    pub c: usize,
+    /// Output channels.
+    pub f: usize,
+    /// Rows and columns of zeros before the input (negative: the input is cropped).
+    pub pad: (isize, isize),
+    /// Output height and width.
+    pub out_hw: (usize, usize),
+    /// The algorithm.
+    pub tile: Tile,
+}
+
+impl Plan {
+    /// A plan with the algorithm that transforms fewer elements for this output size
+    /// (F(4x4, 3x3) unless the output is smaller than about 3x3); `CNN_WINOGRAD_TILE=2` or `4`
+    /// in the environment forces one (for comparisons).
+    pub(crate) fn new(
+        in_hw: (usize, usize),
+        (c, f): (usize, usize),
+        pad: (isize, isize),
+        out_hw: (usize, usize),
+    ) -> Plan {
+        static FORCED: std::sync::OnceLock<Option<Tile>> = std::sync::OnceLock::new();
+        let forced = *FORCED.get_or_init(|| match std::env::var("CNN_WINOGRAD_TILE").as_deref() {
+            Ok("2") => Some(Tile::F2),
+            Ok("4") => Some(Tile::F4),
+            _ => None,
+        });
+        let cost = |m: usize| out_hw.0.div_ceil(m) * out_hw.1.div_ceil(m) * (m + 2) * (m + 2);
+        let tile = forced.unwrap_or(if cost(4) < cost(2) {
+            Tile::F4
+        } else {
+            Tile::F2
+        });
+        Plan {
+            in_hw,
+            c,
+            f,
+            pad,
+            out_hw,
+            tile,
+        }
+    }
+
+    /// Outputs per tile side.
+    fn m(&self) -> usize {
+        match self.tile {
+            Tile::F2 => F2::M,
+            Tile::F4 => F4::M,
+        }
+    }
+
+    /// Transformed elements per tile: `(m + 2)²`, the number of GEMMs.
+    pub(crate) fn elements(&self) -> usize {
+        (self.m() + 2) * (self.m() + 2)
+    }
+
+    /// Tiles per sample down and across.
+    fn tiles_hw(&self) -> (usize, usize) {
+        (
+            self.out_hw.0.div_ceil(self.m()),
+            self.out_hw.1.div_ceil(self.m()),
+        )
+    }
+}
+
+/// `U = G g Gᵀ` for every (input channel, filter) pair: `[(m+2)²][C][F]` from a kernel
+/// stored `[3][3][C][F]` (`C` and `F` as in `p`).
+pub(crate) fn transform_kernel(w: &[f32], p: &Plan) -> Vec<f32> {
+    by_tile!(p.tile, transform_kernel_with(w, p.c, p.f))
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn transform_kernel_with<V: Variant>(w: &[f32], c: usize, f: usize) -> Vec<f32> {
+    let (cf, a) = (c * f, V::ALPHA);
+    // t = G g (ALPHA x 3 planes), then U = t Gᵀ; every loop runs along the contiguous
+    // (channel, filter) axis so it vectorises.
+    let mut t = vec![0.0f32; a * 3 * cf];
+    for i in 0..a {
+        for b in 0..3 {
+            let dst = &mut t[(i * 3 + b) * cf..][..cf];
+            for (k, &gk) in V::G[i].iter().enumerate() {
+                if gk != 0.0 {
+                    let src = &w[(k * 3 + b) * cf..][..cf];
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += gk * s);
+                }
+            }
+        }
+    }
+    let mut u = vec![0.0f32; a * a * cf];
+    for i in 0..a {
+        for j in 0..a {
+            let dst = &mut u[(i * a + j) * cf..][..cf];
+            for (b, &gb) in V::G[j].iter().enumerate() {
+                if gb != 0.0 {
+                    let src = &t[(i * 3 + b) * cf..][..cf];
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += gb * s);
+                }
+            }
+        }
+    }
+    u
+}
+
+/// `dL/dg = Gᵀ (dL/dU) G` for every (input channel, filter) pair: `[3][3][C][F]` from
+/// `du` (`[(m+2)²][C][F]`), the inverse direction of [`transform_kernel`].
+pub(crate) fn inverse_kernel_transform(du: &[f32], p: &Plan) -> Vec<f32> {
+    by_tile!(p.tile, inverse_kernel_transform_with(du, p.c, p.f))
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn inverse_kernel_transform_with<V: Variant>(du: &[f32], c: usize, f: usize) -> Vec<f32> {
+    let (cf, a) = (c * f, V::ALPHA);
+    let mut out = vec![0.0f32; 9 * cf];
+    let mut row = vec![0.0f32; cf];
+    // Plane by plane, along the contiguous (channel, filter) axis.
+    for i in 0..3 {
+        for j in 0..3 {
+            let o = &mut out[(i * 3 + j) * cf..][..cf];
+            for (r, gr) in V::G.iter().enumerate() {
+                if gr[i] == 0.0 {
+                    continue;
+                }
+                row.fill(0.0);
+                for (s, gs) in V::G.iter().enumerate() {
+                    if gs[j] != 0.0 {
+                        let d = &du[(r * a + s) * cf..][..cf];
+                        row.iter_mut().zip(d).for_each(|(x, &d)| *x += d * gs[j]);
+                    }
+                }
+                o.iter_mut().zip(&row).for_each(|(x, &v)| *x += gr[i] * v);
+            }
+        }
+    }
+    out
+}
+
+/// A kernel `[3][3][C][F]` turned 180° with its channel axes swapped: `[3][3][F][C]`, the
+/// kernel whose stride-1 convolution of `dL/dy` is `dL/dx`.
+pub(crate) fn flip_kernel(w: &[f32], c: usize, f: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; 9 * c * f];
+    for i in 0..3 {
+        for j in 0..3 {
+            let src = &w[((2 - i) * 3 + (2 - j)) * c * f..][..c * f];
+            let dst = &mut out[(i * 3 + j) * c * f..][..c * f];
+            for ci in 0..c {
+                for fi in 0..f {
+                    dst[fi * c + ci] = src[ci * f + fi];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `y = conv(x, g) (+ bias)` for every sample, with `u` from [`transform_kernel`]; `x` is
+/// `N x H x W x C`, `y` is `N x OH x OW x F` and is overwritten.
+pub(crate) fn conv3x3(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: &mut [f32]) {
+    let (oh, ow) = p.out_hw;
+    let per_out = oh * ow * p.f;
+    if per_out == 0 {
+        return;
+    }
+    let group = samples_per_group(p);
+    let per_in = p.in_hw.0 * p.in_hw.1 * p.c;
+    y.par_chunks_mut(per_out * group)
+        .zip(x.par_chunks((per_in * group).max(1)))
+        .for_each(|(yg, xg)| one_group(xg, u, bias, p, Out::Full(yg)));
+}
+
+/// [`conv3x3`] followed by 2x2 max pooling with stride 2 (`valid`), without the convolution's
+/// output ever being stored: each 2x2 block of an output tile is one pooling window. `y` is
+/// `N x ⌊OH/2⌋ x ⌊OW/2⌋ x F`; `idx` gets, like [`crate::max_pool2d_forward`], the flat index
+/// within the sample of the convolution output each maximum came from (`(oy·OW + ox)·F + f`),
+/// ties going to the first in row-major order.
+pub(crate) fn conv3x3_max_pool(
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    p: &Plan,
+    y: &mut [f32],
+    idx: &mut [u32],
+) {
+    let (oh, ow) = p.out_hw;
+    let per_out = (oh / 2) * (ow / 2) * p.f;
+    if per_out == 0 {
+        return;
+    }
+    let group = samples_per_group(p);
+    let per_in = p.in_hw.0 * p.in_hw.1 * p.c;
+    y.par_chunks_mut(per_out * group)
+        .zip(idx.par_chunks_mut(per_out * group))
+        .zip(x.par_chunks((per_in * group).max(1)))
+        .for_each(|((yg, ig), xg)| one_group(xg, u, bias, p, Out::Pooled(yg, ig)));
+}
+
+/// Samples are grouped so that a group's transformed inputs and products (`V` and `M`) stay
+/// within about one core's L2 cache between the transforms and the GEMMs; with one sample
+/// over that budget, groups are single samples.
+fn samples_per_group(p: &Plan) -> usize {
+    let (th, tw) = p.tiles_hw();
+    let per_sample = p.elements() * th * tw * (p.c + p.f) * std::mem::size_of::<f32>();
+    (GROUP_BYTES / per_sample.max(1)).clamp(1, 16)
+}
+
+/// Bytes of `V` and `M` a group aims at. Measured on `mnist-cnn`'s second convolution
+/// (F(4x4, 3x3), 36 tiles per sample): 1–4 samples per group trained at the same speed,
+/// 14 (the earlier 512-row target) 10–15 % slower, 28 25 % slower.
+const GROUP_BYTES: usize = 1 << 20;
+
+/// Where a group's output goes.
+enum Out<'o> {
+    /// The convolution's output, `n x OH x OW x F`.
+    Full(&'o mut [f32]),
+    /// Its 2x2 max pooling and the pooling's source indices, `n x ⌊OH/2⌋ x ⌊OW/2⌋ x F` each.
+    Pooled(&'o mut [f32], &'o mut [u32]),
+}
+
+impl Out<'_> {
+    fn samples(&self, p: &Plan) -> usize {
+        let (oh, ow) = p.out_hw;
+        match self {
+            Out::Full(y) => y.len() / (oh * ow * p.f),
+            Out::Pooled(y, _) => y.len() / ((oh / 2) * (ow / 2) * p.f),
+        }
+    }
+}
+
+/// Grows each buffer to at least its length.
+fn ensure(bufs: [(&mut Vec<f32>, usize); 3]) {
+    for (buf, len) in bufs {
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+    }
+}
+
+fn one_group(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: Out<'_>) {
+    let (c, f, e) = (p.c, p.f, p.elements());
+    let (th, tw) = p.tiles_hw();
+    let t = th * tw * y.samples(p);
+    BUFFERS.with(|b| {
+        let mut b = b.borrow_mut();
+        let (v, m, q) = &mut *b;
+        ensure([(v, e * t * c), (m, e * t * f), (q, e * c)]);
+        transform_and_multiply(
+            x,
+            u,
+            bias,
+            p,
+            y,
+            (&mut v[..e * t * c], &mut m[..e * t * f], q),
+        );
+    });
+}
+
+thread_local! {
+    /// Per-thread V, M and tile scratch, reused across calls (every element is written before
+    /// it is read, so they are never cleared).
+    static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+}
+
+fn transform_and_multiply(
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    p: &Plan,
+    y: Out<'_>,
+    (v, m, q): (&mut [f32], &mut [f32], &mut Vec<f32>),
+) {
+    let (c, f, e) = (p.c, p.f, p.elements());
+    let (th, tw) = p.tiles_hw();
+    let samples = y.samples(p);
+    let t = th * tw * samples;
+    by_tile!(p.tile, input_transform(x, p, samples, q, v));
+    for k in 0..e {
+        sgemm(
+            t,
+            f,
+            c,
+            &v[k * t * c..(k + 1) * t * c],
+            Trans::No,
+            &u[k * c * f..(k + 1) * c * f],
+            Trans::No,
+            &mut m[k * t * f..(k + 1) * t * f],
+            false,
+            1,
+        );
+    }
+    match y {
+        Out::Full(y) => by_tile!(p.tile, output_transform(m, bias, p, t, q, y)),
+        Out::Pooled(y, idx) => {
+            by_tile!(p.tile, output_transform_max_pool(m, bias, p, t, q, y, idx))
+        }
+    }
+}
+
+/// `count` disjoint pieces `buf[first + i·stride..][..len]` (`stride ≥ len`).
+#[inline(always)]
+fn pieces(
+    buf: &mut [f32],
+    first: usize,
+    stride: usize,
+    count: usize,
+    len: usize,
+) -> [&mut [f32]; MAX_ALPHA] {
+    let mut out: [&mut [f32]; MAX_ALPHA] = Default::default();
+    let mut rest = &mut buf[first..];
+    for (i, slot) in out.iter_mut().enumerate().take(count) {
+        let cut = if i + 1 < count { stride } else { len };
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(cut);
+        *slot = &mut head[..len];
+        rest = tail;
+    }
+    out
+}
+
+/// `count` slices `get(i)` for `i < count` (empty after).
+#[inline(always)]
+fn gather<'s>(count: usize, get: impl Fn(usize) -> &'s [f32]) -> [&'s [f32]; MAX_ALPHA] {
+    std::array::from_fn(|i| if i < count { get(i) } else { &[] })
+}
+
+/// `(Aᵀ M A) + bias` of one tile: its `m x m` outputs in row-major order into `out`
+/// (`[m²][F]`); `tt` is scratch of `m·(m+2)·F`.
+#[inline(always)]
+fn output_tile<V: Variant>(
+    m: &[f32],
+    bias: Option<&[f32]>,
+    (t, tile, f): (usize, usize, usize),
+    tt: &mut [f32],
+    out: &mut [f32],
+) {
+    let (mo, a) = (V::M, V::ALPHA);
+    // tt[r][s] = (Aᵀ M)[r][s], column by column.
+    for s in 0..a {
+        let ins = gather(a, |r| &m[((r * a + s) * t + tile) * f..][..f]);
+        let mut outs = pieces(tt, s * f, a * f, mo, f);
+        V::output_1d(&ins[..a], &mut outs[..mo]);
+    }
+    // out[r][k] = (tt A)[r][k], row by row.
+    for r in 0..mo {
+        let ins = gather(a, |s| &tt[(r * a + s) * f..][..f]);
+        let mut outs = pieces(out, r * mo * f, f, mo, f);
+        V::output_1d(&ins[..a], &mut outs[..mo]);
+    }
+    if let Some(b) = bias {
+        for o in out[..mo * mo * f].chunks_exact_mut(f) {
+            o.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
+        }
+    }
+}
+
+/// `Y = Aᵀ M A + bias` for each output tile, all filters at once (outputs past the edge are
+/// computed and dropped); `q` is scratch.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn output_transform<V: Variant>(
+    m: &[f32],
+    bias: Option<&[f32]>,
+    p: &Plan,
+    t: usize,
+    q: &mut Vec<f32>,
+    y: &mut [f32],
+) {
+    let (oh, ow) = p.out_hw;
+    let (f, mo) = (p.f, V::M);
+    let (th, tw) = p.tiles_hw();
+    let per_out = oh * ow * f;
+    let (tt, out) = scratch(q, mo * V::ALPHA * f, mo * mo * f);
+    for (sn, yn) in y.chunks_mut(per_out).enumerate() {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let tile = (sn * th + ty) * tw + tx;
+                output_tile::<V>(m, bias, (t, tile, f), tt, out);
+                let (oy, ox) = (mo * ty, mo * tx);
+                for r in 0..mo.min(oh - oy) {
+                    for s in 0..mo.min(ow - ox) {
+                        yn[((oy + r) * ow + ox + s) * f..][..f]
+                            .copy_from_slice(&out[(r * mo + s) * f..][..f]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Two disjoint scratch slices of these lengths from `q` (grown when short).
+fn scratch(q: &mut Vec<f32>, a: usize, b: usize) -> (&mut [f32], &mut [f32]) {
+    if q.len() < a + b {
+        q.resize(a + b, 0.0);
+    }
+    let (x, y) = q.split_at_mut(a);
+    (x, &mut y[..b])
+}
+
+/// The pooled output: each 2x2 block of a tile whose pooling window lies inside
+/// `⌊OH/2⌋ x ⌊OW/2⌋`, its maximum per filter and where it was (the rest is computed and
+/// dropped, as `valid` pooling drops an odd last row); `q` is scratch.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn output_transform_max_pool<V: Variant>(
+    m: &[f32],
+    bias: Option<&[f32]>,
+    p: &Plan,
+    t: usize,
+    q: &mut Vec<f32>,
+    y: &mut [f32],
+    idx: &mut [u32],
+) {
+    let (oh, ow) = p.out_hw;
+    let (f, mo) = (p.f, V::M);
+    let half = mo / 2;
+    let (th, tw) = p.tiles_hw();
+    let (ph, pw) = (oh / 2, ow / 2);
+    let per_out = ph * pw * f;
+    let (tt, out) = scratch(q, mo * V::ALPHA * f, mo * mo * f);
+    for (sn, (yn, idn)) in y
+        .chunks_mut(per_out)
+        .zip(idx.chunks_mut(per_out))
+        .enumerate()
+    {
+        for ty in 0..ph.div_ceil(half) {
+            for tx in 0..pw.div_ceil(half) {
+                let tile = (sn * th + ty) * tw + tx;
+                output_tile::<V>(m, bias, (t, tile, f), tt, out);
+                for a in 0..half.min(ph - ty * half) {
+                    for b in 0..half.min(pw - tx * half) {
+                        let (py, px) = (ty * half + a, tx * half + b);
+                        let o = (py * pw + px) * f;
+                        let (yo, io) = (&mut yn[o..o + f], &mut idn[o..o + f]);
+                        // Window positions in row-major order, as flat indices of the first
+                        // filter, and their values in the tile.
+                        let base =
+                            |r: usize, s: usize| (((2 * py + r) * ow + 2 * px + s) * f) as u32;
+                        let val =
+                            |r: usize, s: usize| &out[((2 * a + r) * mo + 2 * b + s) * f..][..f];
+                        yo.copy_from_slice(val(0, 0));
+                        let b0 = base(0, 0);
+                        for (ch, i) in io.iter_mut().enumerate() {
+                            *i = b0 + ch as u32;
+                        }
+                        for (r, s) in [(0, 1), (1, 0), (1, 1)] {
+                            let (src, bk) = (val(r, s), base(r, s));
+                            // Selects, not branches, as in max pooling's own kernel.
+                            for (ch, ((mx, i), &v)) in
+                                yo.iter_mut().zip(io.iter_mut()).zip(src).enumerate()
+                            {
+                                let gt = v > *mx;
+                                *mx = if gt { v } else { *mx };
+                                *i = if gt { bk + ch as u32 } else { *i };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `V[k][tile][c] = Bᵀ d B` for every input tile `d` of the first `samples` samples of `x`,
+/// all channels at once; `q` is scratch of at least `(m+2)²·C`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn input_transform<V: Variant>(x: &[f32], p: &Plan, samples: usize, q: &mut [f32], v: &mut [f32]) {
+    let (h, w) = p.in_hw;
+    let (c, mo, a) = (p.c, V::M, V::ALPHA);
+    let (th, tw) = p.tiles_hw();
+    let t = th * tw * samples;
+    let zeros = vec![0.0f32; c];
+    for (sn, xn) in x.chunks(h * w * c).enumerate().take(samples) {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let tile = (sn * th + ty) * tw + tx;
+                let y0 = (mo * ty) as isize - p.pad.0;
+                let x0 = (mo * tx) as isize - p.pad.1;
+                let at = |r: usize, s: usize| {
+                    let (iy, ix) = (y0 + r as isize, x0 + s as isize);
+                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        &xn[(iy as usize * w + ix as usize) * c..][..c]
+                    } else {
+                        &zeros[..]
+                    }
+                };
+                // q[r][s] = (Bᵀ d)[r][s], column by column.
+                for s in 0..a {
+                    let ins = gather(a, |r| at(r, s));
+                    let mut outs = pieces(q, s * c, a * c, a, c);
+                    V::input_1d(&ins[..a], &mut outs[..a]);
+                }
+                // V[r][k] = (q B)[r][k], row by row.
+                for r in 0..a {
+                    let ins = gather(a, |s| &q[(r * a + s) * c..][..c]);
+                    let mut outs = pieces(v, (r * a * t + tile) * c, t * c, a, c);
+                    V::input_1d(&ins[..a], &mut outs[..a]);
+                }
+            }
+        }
+    }
+}
+
+/// Kernel gradient, Winograd side: adds `Σ_tiles V ⊙ (A dY Aᵀ)` over the samples of `x` and
+/// `dy` (`N x H x W x C` and `N x OH x OW x F`, shapes of `p` as in the forward pass) to
+/// `du` (`[(m+2)²][C][F]`). [`inverse_kernel_transform`] turns the total into `dL/dw`.
+///
+/// The forward pass is `Y = Aᵀ [U ⊙ V] A` with `U = G g Gᵀ`, so `dL/dU = Σ V ⊙ (A dY Aᵀ)`
+/// over tiles and `dL/dg = Gᵀ (dL/dU) G`. Samples are taken a few at a time so that each
+/// GEMM (`[C x tiles] · [tiles x F]`) reduces over a few hundred tiles.
+pub(crate) fn kernel_grad(x: &[f32], dy: &[f32], p: &Plan, du: &mut [f32]) {
+    let (h, w) = p.in_hw;
+    let (oh, ow) = p.out_hw;
+    let (c, f, e) = (p.c, p.f, p.elements());
+    let (per_in, per_out) = (h * w * c, oh * ow * f);
+    if per_out == 0 || per_in == 0 {
+        return;
+    }
+    let samples = dy.len() / per_out;
+    let (th, tw) = p.tiles_hw();
+    let tiles = th * tw;
+    let step = samples_per_group(p);
+    BUFFERS.with(|b| {
+        let mut b = b.borrow_mut();
+        let (v, m, q) = &mut *b;
+        for s0 in (0..samples).step_by(step) {
+            let n = step.min(samples - s0);
+            let t = tiles * n;
+            ensure([(v, e * t * c), (m, e * t * f), (q, e * c)]);
+            let (v, m) = (&mut v[..e * t * c], &mut m[..e * t * f]);
+            by_tile!(p.tile, input_transform(&x[s0 * per_in..], p, n, q, v));
+            let dyn_ = &dy[s0 * per_out..(s0 + n) * per_out];
+            by_tile!(p.tile, gradient_transform(dyn_, p, q, m));
+            for k in 0..e {
+                sgemm(
+                    c,
+                    f,
+                    t,
+                    &v[k * t * c..(k + 1) * t * c],
+                    Trans::Yes,
+                    &m[k * t * f..(k + 1) * t * f],
+                    Trans::No,
+                    &mut du[k * c * f..(k + 1) * c * f],
+                    true,
+                    1,
+                );
+            }
+        }
+    });
+}
+
+/// `Z[k][tile][f] = A dY Aᵀ` for every output-gradient tile of `dy` (positions past the
+/// output's edge count as zero); `q` is scratch.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn gradient_transform<V: Variant>(dy: &[f32], p: &Plan, q: &mut Vec<f32>, z: &mut [f32]) {
+    let (oh, ow) = p.out_hw;
+    let (f, mo, a) = (p.f, V::M, V::ALPHA);
+    let (th, tw) = p.tiles_hw();
+    let per_out = oh * ow * f;
+    let samples = dy.len() / per_out;
+    let t = th * tw * samples;
+    let zeros = vec![0.0f32; f];
+    let (cols, _) = scratch(q, a * mo * f, 0);
+    for (sn, dn) in dy.chunks(per_out).enumerate() {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let tile = (sn * th + ty) * tw + tx;
+                let at = |r: usize, s: usize| {
+                    let (oy, ox) = (mo * ty + r, mo * tx + s);
+                    if oy < oh && ox < ow {
+                        &dn[(oy * ow + ox) * f..][..f]
+                    } else {
+                        &zeros[..]
+                    }
+                };
+                // cols[r][s] = (A dY)[r][s], column by column.
+                for s in 0..mo {
+                    let ins = gather(mo, |r| at(r, s));
+                    let mut outs = pieces(cols, s * f, mo * f, a, f);
+                    V::gradient_1d(&ins[..mo], &mut outs[..a]);
+                }
+                // Z[r][k] = (cols Aᵀ)[r][k], row by row.
+                for r in 0..a {
+                    let ins = gather(mo, |s| &cols[(r * mo + s) * f..][..f]);
+                    let mut outs = pieces(z, (r * a * t + tile) * f, t * f, a, f);
+                    V::gradient_1d(&ins[..mo], &mut outs[..a]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct 3x3 convolution with padding `(pt, pl)`, for checking.
+    fn direct(x: &[f32], k: &[f32], p: &Plan) -> Vec<f32> {
+        let (h, w) = p.in_hw;
+        let (oh, ow) = p.out_hw;
+        let (c, f) = (p.c, p.f);
+        let mut y = vec![0.0f32; oh * ow * f];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for i in 0..3 {
+                    for j in 0..3 {
+                        let iy = oy as isize + i as isize - p.pad.0;
+                        let ix = ox as isize + j as isize - p.pad.1;
+                        if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                            continue;
+                        }
+                        for ci in 0..c {
+                            let xv = x[(iy as usize * w + ix as usize) * c + ci];
+                            for fi in 0..f {
+                                y[(oy * ow + ox) * f + fi] +=
+                                    xv * k[((i * 3 + j) * c + ci) * f + fi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// `n` values in [-1, 1) from a linear congruential generator with state `s`.
+    fn uniform(s: &mut u64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((*s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The plan of a 3x3 stride-1 convolution of an `h x w x c` input padded by `pad`.
+    fn plan(h: usize, w: usize, c: usize, f: usize, pad: (isize, isize), tile: Tile) -> Plan {
+        let oh = (h as isize + 2 * pad.0 - 2) as usize;
+        let ow = (w as isize + 2 * pad.1 - 2) as usize;
+        Plan {
+            in_hw: (h, w),
+            c,
+            f,
+            pad,
+            out_hw: (oh, ow),
+            tile,
+        }
+    }
+
+    #[test]
+    fn matches_direct_convolution_for_odd_sizes_and_paddings() {
+        let mut s = 7u64;
+        let mut rnd = |n: usize| uniform(&mut s, n);
+        for ((h, w, c, f, pad), tile) in [
+            (5, 7, 4, 5, (0isize, 0isize)),
+            (6, 6, 5, 4, (1, 1)),
+            (4, 9, 6, 7, (2, 2)),
+            (3, 3, 4, 4, (2, 0)),
+            (8, 5, 4, 6, (-1, 1)),
+            (11, 10, 5, 4, (1, 1)),
+        ]
+        .into_iter()
+        .flat_map(|case| [(case, Tile::F2), (case, Tile::F4)])
+        {
+            let p = plan(h, w, c, f, pad, tile);
+            let (oh, ow) = p.out_hw;
+            let x = rnd(h * w * c);
+            let k = rnd(9 * c * f);
+            let want = direct(&x, &k, &p);
+            let mut got = vec![f32::NAN; oh * ow * f];
+            conv3x3(&x, &transform_kernel(&k, &p), None, &p, &mut got);
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-5 * (1.0 + b.abs()),
+                    "{h}x{w} pad {pad:?} {tile:?}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_gradient_matches_direct_sums_for_odd_sizes_and_paddings() {
+        let mut s = 11u64;
+        let mut rnd = |n: usize| uniform(&mut s, n);
+        for ((n, h, w, c, f, pad), tile) in [
+            (1, 5, 7, 4, 5, (0isize, 0isize)),
+            (3, 6, 6, 5, 4, (1, 1)),
+            (2, 4, 9, 6, 7, (2, 2)),
+            (40, 3, 3, 4, 4, (1, 0)),
+            (3, 11, 9, 4, 5, (1, 1)),
+        ]
+        .into_iter()
+        .flat_map(|case| [(case, Tile::F2), (case, Tile::F4)])
+        {
+            let p = plan(h, w, c, f, pad, tile);
+            let (oh, ow) = p.out_hw;
+            let x = rnd(n * h * w * c);
+            let dy = rnd(n * oh * ow * f);
+            // dL/dw[i][j][ci][fi] = Σ x[oy + i - pad][ox + j - pad][ci] · dy[oy][ox][fi].
+            let mut want = vec![0.0f32; 9 * c * f];
+            for sn in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        for i in 0..3 {
+                            for j in 0..3 {
+                                let iy = oy as isize + i as isize - pad.0;
+                                let ix = ox as isize + j as isize - pad.1;
+                                if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                                    continue;
+                                }
+                                for ci in 0..c {
+                                    let xv = x[((sn * h + iy as usize) * w + ix as usize) * c + ci];
+                                    for fi in 0..f {
+                                        want[((i * 3 + j) * c + ci) * f + fi] +=
+                                            xv * dy[((sn * oh + oy) * ow + ox) * f + fi];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let mut du = vec![0.0f32; p.elements() * c * f];
+            kernel_grad(&x, &dy, &p, &mut du);
+            let got = inverse_kernel_transform(&du, &p);
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{n}x{h}x{w} pad {pad:?} {tile:?}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_kernel_swaps_axes_and_turns_180_degrees() {
+        let (c, f) = (2, 3);
+        let w: Vec<f32> = (0..9 * c * f).map(|i| i as f32).collect();
+        let fl = flip_kernel(&w, c, f);
+        // out[i][j][fi][ci] == w[2-i][2-j][ci][fi], here at i = 0, j = 1, fi = 2, ci = 1.
+        assert_eq!(fl[(f + 2) * c + 1], w[((2 * 3 + 1) * c + 1) * f + 2]);
+        assert_eq!(flip_kernel(&fl, f, c), w);
+    }
+}
