@@ -274,7 +274,8 @@ pub fn conv2d_forward(
     if uses_winograd(&g) {
         let plan = forward_plan(&g);
         let u = winograd::transform_kernel(w.data(), &plan);
-        winograd::conv3x3(x.data(), &u, b.map(|b| b.data()), &plan, y.data_mut());
+        let xs = winograd::Source::Dense(x.data());
+        winograd::conv3x3(xs, &u, b.map(|b| b.data()), &plan, y.data_mut());
         return Ok(y);
     }
     let (f, k) = (g.filters, g.patch_len());
@@ -412,6 +413,54 @@ pub fn conv2d_backward(
     Ok(grads)
 }
 
+/// Backward pass of [`conv2d_max_pool_forward`]: the convolution's gradients given `dy`, the
+/// gradient of the pooled output, and the indices and convolution dimensions the forward pass
+/// returned. On the Winograd path each sample's pooled gradient is routed to the
+/// convolution's output inside the convolution's own passes, in a per-thread buffer, so the
+/// batch-sized gradient of the convolution's output is never stored; the values are those of
+/// [`crate::max_pool2d_backward`] followed by [`conv2d_backward`], bit for bit.
+pub fn conv2d_max_pool_backward(
+    x: &Tensor,
+    w: &Tensor,
+    (dy, idx, conv_dims): (&Tensor, &[u32], &[usize]),
+    opts: &Conv2dOptions,
+    needs: ConvNeeds,
+) -> Result<Conv2dGrads> {
+    let g = Conv2dGeometry::new(x.dims(), w.dims(), opts)?;
+    if conv_dims != g.output_dims() || dy.len() != idx.len() || dy.dims().first() != Some(&g.batch)
+    {
+        return Err(shape_err(
+            "conv2d",
+            format!(
+                "pooled gradient {} with {} indices does not match the output {:?}",
+                dy.shape(),
+                idx.len(),
+                g.output_dims()
+            ),
+        ));
+    }
+    if !uses_winograd(&g) || (needs.bias && !needs.kernel) {
+        let dconv = crate::max_pool2d_backward(conv_dims, idx, dy)?;
+        return conv2d_backward(x, w, &dconv, opts, needs);
+    }
+    let pooled = dy.len() / g.batch.max(1);
+    let src = winograd::Source::Unpooled {
+        dy: dy.data(),
+        idx,
+        pooled,
+    };
+    let mut grads = Conv2dGrads::default();
+    if needs.input {
+        grads.input = Some(winograd_input_grad(&g, w, src, x.dims())?);
+    }
+    if needs.kernel {
+        let (dw, db) = winograd_kernel_bias_grad(&g, x, src)?;
+        grads.kernel = Some(dw.reshape(w.dims())?);
+        grads.bias = needs.bias.then_some(db);
+    }
+    Ok(grads)
+}
+
 /// The Winograd plan of the forward convolution of `g`.
 fn forward_plan(g: &Conv2dGeometry) -> winograd::Plan {
     let win = &g.window;
@@ -438,23 +487,33 @@ fn uses_winograd(g: &Conv2dGeometry) -> bool {
     )
 }
 
-fn input_grad(g: &Conv2dGeometry, w: &Tensor, dy: &Tensor, x_dims: &[usize]) -> Result<Tensor> {
+/// `dL/dx` through Winograd: the stride-1 convolution of `dL/dy` with the kernel turned 180°
+/// and its channel axes swapped, padded by `2 - pad` on the top and left.
+fn winograd_input_grad(
+    g: &Conv2dGeometry,
+    w: &Tensor,
+    dy: winograd::Source<'_>,
+    x_dims: &[usize],
+) -> Result<Tensor> {
     let mut dx = Tensor::zeros(x_dims)?;
+    let win = &g.window;
+    let flipped = winograd::flip_kernel(w.data(), g.channels, g.filters);
+    let plan = winograd::Plan::new(
+        (win.out_h, win.out_w),
+        (g.filters, g.channels),
+        (2 - win.pad_top as isize, 2 - win.pad_left as isize),
+        (win.in_h, win.in_w),
+    );
+    let u = winograd::transform_kernel(&flipped, &plan);
+    winograd::conv3x3(dy, &u, None, &plan, dx.data_mut());
+    Ok(dx)
+}
+
+fn input_grad(g: &Conv2dGeometry, w: &Tensor, dy: &Tensor, x_dims: &[usize]) -> Result<Tensor> {
     if uses_winograd(g) {
-        // dL/dx is the stride-1 convolution of dL/dy with the kernel turned 180° and its
-        // channel axes swapped, padded by 2 - pad on the top and left.
-        let win = &g.window;
-        let flipped = winograd::flip_kernel(w.data(), g.channels, g.filters);
-        let plan = winograd::Plan::new(
-            (win.out_h, win.out_w),
-            (g.filters, g.channels),
-            (2 - win.pad_top as isize, 2 - win.pad_left as isize),
-            (win.in_h, win.in_w),
-        );
-        let u = winograd::transform_kernel(&flipped, &plan);
-        winograd::conv3x3(dy.data(), &u, None, &plan, dx.data_mut());
-        return Ok(dx);
+        return winograd_input_grad(g, w, winograd::Source::Dense(dy.data()), x_dims);
     }
+    let mut dx = Tensor::zeros(x_dims)?;
     let (f, k) = (g.filters, g.patch_len());
     let (pin, pout) = (g.pixels_in(), g.pixels_out());
     let tiles = g.tiles();
@@ -514,7 +573,7 @@ fn kernel_bias_grad(
     want_kernel: bool,
 ) -> Result<(Tensor, Tensor)> {
     if want_kernel && uses_winograd(g) {
-        return winograd_kernel_bias_grad(g, x, dy);
+        return winograd_kernel_bias_grad(g, x, winograd::Source::Dense(dy.data()));
     }
     let (f, k) = (g.filters, g.patch_len());
     let (pin, pout) = (g.pixels_in(), g.pixels_out());
@@ -584,24 +643,21 @@ fn kernel_bias_grad(
 fn winograd_kernel_bias_grad(
     g: &Conv2dGeometry,
     x: &Tensor,
-    dy: &Tensor,
+    dy: winograd::Source<'_>,
 ) -> Result<(Tensor, Tensor)> {
     let (c, f) = (g.channels, g.filters);
     let plan = forward_plan(g);
     let (per_in, per_out) = (g.pixels_in() * c, g.pixels_out() * f);
     let groups = REDUCE_GROUPS.min(g.batch).max(1);
-    let (xs, dys) = (x.data(), dy.data());
+    let xs = x.data();
     let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..groups)
         .into_par_iter()
         .map(|gi| {
             let (lo, hi) = (gi * g.batch / groups, (gi + 1) * g.batch / groups);
-            let dyg = &dys[lo * per_out..hi * per_out];
             let mut du = vec![0.0f32; plan.elements() * c * f];
             let mut db = vec![0.0f32; f];
-            for r in dyg.chunks_exact(f) {
-                db.iter_mut().zip(r).for_each(|(d, v)| *d += v);
-            }
-            winograd::kernel_grad(&xs[lo * per_in..hi * per_in], dyg, &plan, &mut du);
+            let pair = (&xs[lo * per_in..hi * per_in], dy.skip(lo, per_out));
+            winograd::kernel_grad(pair, hi - lo, &plan, (&mut du, &mut db));
             (du, db)
         })
         .collect();

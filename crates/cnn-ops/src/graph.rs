@@ -32,7 +32,8 @@ use cnn_tensor::Tensor;
 use crate::activation::{Activation, softmax_backward, softmax_forward};
 use crate::batchnorm::{BatchNormOptions, batch_norm_backward, batch_norm_forward};
 use crate::conv::{
-    Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward, conv2d_max_pool_forward,
+    Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward, conv2d_max_pool_backward,
+    conv2d_max_pool_forward,
 };
 use crate::dense::{dense_backward, dense_forward};
 use crate::dropout::{apply_mask, dropout_mask};
@@ -282,13 +283,22 @@ impl<'a> Graph<'a> {
             Box::new(move |ins, out, dy, needs| {
                 let masked = relu_masked(relu, out, dy)?;
                 let dy = masked.as_ref().unwrap_or(dy);
-                match &pooled {
-                    Some((conv_dims, idx)) => {
-                        let dconv = max_pool2d_backward(conv_dims, idx, dy)?;
-                        conv_grads(ins, &dconv, &opts, needs)
-                    }
-                    None => conv_grads(ins, dy, &opts, needs),
-                }
+                let needs = ConvNeeds {
+                    input: needs[0],
+                    kernel: needs[1],
+                    bias: needs.get(2).copied().unwrap_or(false),
+                };
+                let g = match &pooled {
+                    Some((conv_dims, idx)) => conv2d_max_pool_backward(
+                        ins[0],
+                        ins[1],
+                        (dy, idx, conv_dims),
+                        &opts,
+                        needs,
+                    )?,
+                    None => conv2d_backward(ins[0], ins[1], dy, &opts, needs)?,
+                };
+                Ok(vec![g.input, g.kernel, g.bias])
             }),
         )
     }
@@ -728,25 +738,4 @@ impl<'a> Graph<'a> {
 fn relu_masked(relu: bool, out: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
     relu.then(|| Activation::Relu.backward(out, out, dy))
         .transpose()
-}
-
-/// A convolution's gradients for its inputs `[x, w, (b)]` from `dy`, only those `needs` asks.
-fn conv_grads(
-    ins: &[&Tensor],
-    dy: &Tensor,
-    opts: &Conv2dOptions,
-    needs: &[bool],
-) -> Result<Vec<Option<Tensor>>> {
-    let g = conv2d_backward(
-        ins[0],
-        ins[1],
-        dy,
-        opts,
-        ConvNeeds {
-            input: needs[0],
-            kernel: needs[1],
-            bias: needs.get(2).copied().unwrap_or(false),
-        },
-    )?;
-    Ok(vec![g.input, g.kernel, g.bias])
 }

@@ -39,7 +39,7 @@ pub use activation::{Activation, softmax_backward, softmax_forward};
 pub use batchnorm::{BatchNormOptions, BatchNormSaved, batch_norm_backward, batch_norm_forward};
 pub use conv::{
     Conv2dGeometry, Conv2dGrads, Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward,
-    conv2d_max_pool_forward,
+    conv2d_max_pool_backward, conv2d_max_pool_forward,
 };
 pub use dense::{dense_backward, dense_forward};
 pub use dropout::{apply_mask, dropout_mask};

@@ -231,7 +231,25 @@ proptest! {
         // Exactly what the two kernels give one after the other: values and source indices.
         let (y2, idx2) = max_pool2d_forward(&conv, &pool).unwrap();
         prop_assert_eq!(y.data(), y2.data());
-        prop_assert_eq!(idx, idx2);
+        prop_assert_eq!(&idx, &idx2);
+        // Backward: the fused pass gives what the pool's backward followed by the
+        // convolution's gives, bit for bit, for every subset of gradients asked for.
+        let dy = Tensor::new(y.dims().to_vec(), data(y.len(), t.seed ^ 3)).unwrap();
+        let dconv = max_pool2d_backward(&conv_dims, &idx, &dy).unwrap();
+        for (input, kernel, bias) in [(true, true, true), (true, false, false), (false, true, false), (false, false, true)] {
+            let needs = ConvNeeds { input, kernel, bias };
+            let a = conv2d_max_pool_backward(&xt, &kt, (&dy, &idx, &conv_dims), &opts, needs).unwrap();
+            let b = conv2d_backward(&xt, &kt, &dconv, &opts, needs).unwrap();
+            let bits = |t: &Option<Tensor>| t.as_ref().map(|t| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            prop_assert_eq!(bits(&a.input), bits(&b.input));
+            prop_assert_eq!(bits(&a.kernel), bits(&b.kernel));
+            prop_assert_eq!(bits(&a.bias), bits(&b.bias));
+        }
+        // A pooled gradient of the wrong size is an error, not a panic.
+        let short = Tensor::new([t.n, 1], vec![0.0; t.n]).unwrap();
+        let all = ConvNeeds { input: true, kernel: true, bias: true };
+        let bad = conv2d_max_pool_backward(&xt, &kt, (&short, &idx, &conv_dims), &opts, all);
+        prop_assert!(bad.is_err());
     }
 
     #[test]

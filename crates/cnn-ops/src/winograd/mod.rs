@@ -125,6 +125,61 @@ impl Plan {
     }
 }
 
+/// Where a Winograd routine reads its samples from (`H x W x C` each, shapes of the plan).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source<'a> {
+    /// Stored one after another.
+    Dense(&'a [f32]),
+    /// Built on the fly, one sample at a time, from the gradient of a 2x2 max pooling: each
+    /// sample's `pooled` values of `dy` go to the flat positions `idx` names, zeros elsewhere —
+    /// what [`crate::max_pool2d_backward`] stores for the whole batch, without the batch-sized
+    /// buffer ever being written and read back.
+    Unpooled {
+        /// The pooled gradient, `pooled` values per sample.
+        dy: &'a [f32],
+        /// Where each value came from, as [`crate::max_pool2d_forward`] returns it.
+        idx: &'a [u32],
+        /// Values per sample.
+        pooled: usize,
+    },
+}
+
+impl<'a> Source<'a> {
+    /// The same source from sample `s` on (`len` elements per sample).
+    pub(crate) fn skip(self, s: usize, len: usize) -> Source<'a> {
+        match self {
+            Source::Dense(x) => Source::Dense(&x[(s * len).min(x.len())..]),
+            Source::Unpooled { dy, idx, pooled } => {
+                let o = (s * pooled).min(dy.len()).min(idx.len());
+                Source::Unpooled {
+                    dy: &dy[o..],
+                    idx: &idx[o..],
+                    pooled,
+                }
+            }
+        }
+    }
+
+    /// Sample `s` (`len` elements): borrowed when dense, else built in `buf`.
+    fn sample<'b>(&'b self, s: usize, len: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        match *self {
+            Source::Dense(x) => &x[s * len..(s + 1) * len],
+            Source::Unpooled { dy, idx, pooled } => {
+                buf.clear();
+                buf.resize(len, 0.0);
+                let (dy, idx) = (&dy[s * pooled..][..pooled], &idx[s * pooled..][..pooled]);
+                // Adds, as the pooling's own backward pass does (bit for bit the same).
+                for (&g, &i) in dy.iter().zip(idx) {
+                    if let Some(d) = buf.get_mut(i as usize) {
+                        *d += g;
+                    }
+                }
+                buf
+            }
+        }
+    }
+}
+
 /// `U = G g Gᵀ` for every (input channel, filter) pair: `[(m+2)²][C][F]` from a kernel
 /// stored `[3][3][C][F]` (`C` and `F` as in `p`).
 pub(crate) fn transform_kernel(w: &[f32], p: &Plan) -> Vec<f32> {
@@ -214,9 +269,9 @@ pub(crate) fn flip_kernel(w: &[f32], c: usize, f: usize) -> Vec<f32> {
     out
 }
 
-/// `y = conv(x, g) (+ bias)` for every sample, with `u` from [`transform_kernel`]; `x` is
-/// `N x H x W x C`, `y` is `N x OH x OW x F` and is overwritten.
-pub(crate) fn conv3x3(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: &mut [f32]) {
+/// `y = conv(x, g) (+ bias)` for every sample, with `u` from [`transform_kernel`]; `x` holds
+/// `N` samples `H x W x C`, `y` is `N x OH x OW x F` and is overwritten.
+pub(crate) fn conv3x3(x: Source<'_>, u: &[f32], bias: Option<&[f32]>, p: &Plan, y: &mut [f32]) {
     let (oh, ow) = p.out_hw;
     let per_out = oh * ow * p.f;
     if per_out == 0 {
@@ -225,8 +280,8 @@ pub(crate) fn conv3x3(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: &
     let group = samples_per_group(p);
     let per_in = p.in_hw.0 * p.in_hw.1 * p.c;
     y.par_chunks_mut(per_out * group)
-        .zip(x.par_chunks((per_in * group).max(1)))
-        .for_each(|(yg, xg)| one_group(xg, u, bias, p, Out::Full(yg)));
+        .enumerate()
+        .for_each(|(gi, yg)| one_group(x.skip(gi * group, per_in), u, bias, p, Out::Full(yg)));
 }
 
 /// [`conv3x3`] followed by 2x2 max pooling with stride 2 (`valid`), without the convolution's
@@ -252,7 +307,7 @@ pub(crate) fn conv3x3_max_pool(
     y.par_chunks_mut(per_out * group)
         .zip(idx.par_chunks_mut(per_out * group))
         .zip(x.par_chunks((per_in * group).max(1)))
-        .for_each(|((yg, ig), xg)| one_group(xg, u, bias, p, Out::Pooled(yg, ig)));
+        .for_each(|((yg, ig), xg)| one_group(Source::Dense(xg), u, bias, p, Out::Pooled(yg, ig)));
 }
 
 /// Samples are grouped so that a group's transformed inputs and products (`V` and `M`) stay
@@ -296,45 +351,46 @@ fn ensure(bufs: [(&mut Vec<f32>, usize); 3]) {
     }
 }
 
-fn one_group(x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan, y: Out<'_>) {
+fn one_group(x: Source<'_>, u: &[f32], bias: Option<&[f32]>, p: &Plan, y: Out<'_>) {
     let (c, f, e) = (p.c, p.f, p.elements());
     let (th, tw) = p.tiles_hw();
     let t = th * tw * y.samples(p);
     BUFFERS.with(|b| {
         let mut b = b.borrow_mut();
-        let (v, m, q) = &mut *b;
+        let (v, m, q, sample) = &mut *b;
         ensure([(v, e * t * c), (m, e * t * f), (q, e * c)]);
-        transform_and_multiply(
-            x,
-            u,
-            bias,
-            p,
-            y,
-            (&mut v[..e * t * c], &mut m[..e * t * f], q),
-        );
+        let (v, m) = (&mut v[..e * t * c], &mut m[..e * t * f]);
+        transform_and_multiply(x, u, bias, p, y, (v, m, q, sample));
     });
 }
 
+/// Per-thread scratch: V, M, a tile's intermediate rows and a sample built from a
+/// [`Source::Unpooled`].
+type Buffers = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
 thread_local! {
-    /// Per-thread V, M and tile scratch, reused across calls (every element is written before
-    /// it is read, so they are never cleared).
-    static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// Per-thread scratch, reused across calls (every element of V, M and the tile rows is
+    /// written before it is read, so they are never cleared).
+    static BUFFERS: std::cell::RefCell<Buffers> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new(), Vec::new())) };
 }
 
 fn transform_and_multiply(
-    x: &[f32],
+    x: Source<'_>,
     u: &[f32],
     bias: Option<&[f32]>,
     p: &Plan,
     y: Out<'_>,
-    (v, m, q): (&mut [f32], &mut [f32], &mut Vec<f32>),
+    (v, m, q, sample): (&mut [f32], &mut [f32], &mut Vec<f32>, &mut Vec<f32>),
 ) {
     let (c, f, e) = (p.c, p.f, p.elements());
     let (th, tw) = p.tiles_hw();
     let samples = y.samples(p);
     let t = th * tw * samples;
-    by_tile!(p.tile, input_transform(x, p, samples, q, v));
+    by_tile!(
+        p.tile,
+        input_transform(x, p, samples, (q.as_mut_slice(), sample), v)
+    );
     for k in 0..e {
         sgemm(
             t,
@@ -519,15 +575,23 @@ fn output_transform_max_pool<V: Variant>(
 }
 
 /// `V[k][tile][c] = Bᵀ d B` for every input tile `d` of the first `samples` samples of `x`,
-/// all channels at once; `q` is scratch of at least `(m+2)²·C`.
+/// all channels at once; `q` is scratch of at least `(m+2)²·C`, `sample` holds a sample built
+/// from an unpooled source.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn input_transform<V: Variant>(x: &[f32], p: &Plan, samples: usize, q: &mut [f32], v: &mut [f32]) {
+fn input_transform<V: Variant>(
+    x: Source<'_>,
+    p: &Plan,
+    samples: usize,
+    (q, sample): (&mut [f32], &mut Vec<f32>),
+    v: &mut [f32],
+) {
     let (h, w) = p.in_hw;
     let (c, mo, a) = (p.c, V::M, V::ALPHA);
     let (th, tw) = p.tiles_hw();
     let t = th * tw * samples;
     let zeros = vec![0.0f32; c];
-    for (sn, xn) in x.chunks(h * w * c).enumerate().take(samples) {
+    for sn in 0..samples {
+        let xn = x.sample(sn, h * w * c, sample);
         for ty in 0..th {
             for tx in 0..tw {
                 let tile = (sn * th + ty) * tw + tx;
@@ -558,14 +622,20 @@ fn input_transform<V: Variant>(x: &[f32], p: &Plan, samples: usize, q: &mut [f32
     }
 }
 
-/// Kernel gradient, Winograd side: adds `Σ_tiles V ⊙ (A dY Aᵀ)` over the samples of `x` and
-/// `dy` (`N x H x W x C` and `N x OH x OW x F`, shapes of `p` as in the forward pass) to
-/// `du` (`[(m+2)²][C][F]`). [`inverse_kernel_transform`] turns the total into `dL/dw`.
+/// Kernel and bias gradients, Winograd side: adds `Σ_tiles V ⊙ (A dY Aᵀ)` over the first
+/// `samples` samples of `x` and `dy` (`H x W x C` and `OH x OW x F` each, shapes of `p` as
+/// in the forward pass) to `du` (`[(m+2)²][C][F]`), and the sum of `dy`'s rows, in order, to
+/// `db`. [`inverse_kernel_transform`] turns the total into `dL/dw`.
 ///
 /// The forward pass is `Y = Aᵀ [U ⊙ V] A` with `U = G g Gᵀ`, so `dL/dU = Σ V ⊙ (A dY Aᵀ)`
-/// over tiles and `dL/dg = Gᵀ (dL/dU) G`. Samples are taken a few at a time so that each
-/// GEMM (`[C x tiles] · [tiles x F]`) reduces over a few hundred tiles.
-pub(crate) fn kernel_grad(x: &[f32], dy: &[f32], p: &Plan, du: &mut [f32]) {
+/// over tiles and `dL/dg = Gᵀ (dL/dU) G`. Samples are taken a few at a time (as in the
+/// forward pass) for each GEMM `[C x tiles] · [tiles x F]`.
+pub(crate) fn kernel_grad(
+    (x, dy): (&[f32], Source<'_>),
+    samples: usize,
+    p: &Plan,
+    (du, db): (&mut [f32], &mut [f32]),
+) {
     let (h, w) = p.in_hw;
     let (oh, ow) = p.out_hw;
     let (c, f, e) = (p.c, p.f, p.elements());
@@ -573,21 +643,27 @@ pub(crate) fn kernel_grad(x: &[f32], dy: &[f32], p: &Plan, du: &mut [f32]) {
     if per_out == 0 || per_in == 0 {
         return;
     }
-    let samples = dy.len() / per_out;
     let (th, tw) = p.tiles_hw();
     let tiles = th * tw;
     let step = samples_per_group(p);
     BUFFERS.with(|b| {
         let mut b = b.borrow_mut();
-        let (v, m, q) = &mut *b;
+        let (v, m, q, sample) = &mut *b;
         for s0 in (0..samples).step_by(step) {
             let n = step.min(samples - s0);
             let t = tiles * n;
             ensure([(v, e * t * c), (m, e * t * f), (q, e * c)]);
             let (v, m) = (&mut v[..e * t * c], &mut m[..e * t * f]);
-            by_tile!(p.tile, input_transform(&x[s0 * per_in..], p, n, q, v));
-            let dyn_ = &dy[s0 * per_out..(s0 + n) * per_out];
-            by_tile!(p.tile, gradient_transform(dyn_, p, q, m));
+            let xs = Source::Dense(&x[s0 * per_in..]);
+            by_tile!(
+                p.tile,
+                input_transform(xs, p, n, (q.as_mut_slice(), &mut *sample), v)
+            );
+            let dys = dy.skip(s0, per_out);
+            by_tile!(
+                p.tile,
+                gradient_transform(dys, n, p, (&mut *q, &mut *sample), (m, &mut *db))
+            );
             for k in 0..e {
                 sgemm(
                     c,
@@ -606,19 +682,29 @@ pub(crate) fn kernel_grad(x: &[f32], dy: &[f32], p: &Plan, du: &mut [f32]) {
     });
 }
 
-/// `Z[k][tile][f] = A dY Aᵀ` for every output-gradient tile of `dy` (positions past the
-/// output's edge count as zero); `q` is scratch.
+/// `Z[k][tile][f] = A dY Aᵀ` for every output-gradient tile of the first `samples` samples
+/// of `dy` (positions past the output's edge count as zero), and `db +=` the sum of their
+/// rows, in order; `q` and `sample` are scratch.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn gradient_transform<V: Variant>(dy: &[f32], p: &Plan, q: &mut Vec<f32>, z: &mut [f32]) {
+fn gradient_transform<V: Variant>(
+    dy: Source<'_>,
+    samples: usize,
+    p: &Plan,
+    (q, sample): (&mut Vec<f32>, &mut Vec<f32>),
+    (z, db): (&mut [f32], &mut [f32]),
+) {
     let (oh, ow) = p.out_hw;
     let (f, mo, a) = (p.f, V::M, V::ALPHA);
     let (th, tw) = p.tiles_hw();
     let per_out = oh * ow * f;
-    let samples = dy.len() / per_out;
     let t = th * tw * samples;
     let zeros = vec![0.0f32; f];
     let (cols, _) = scratch(q, a * mo * f, 0);
-    for (sn, dn) in dy.chunks(per_out).enumerate() {
+    for sn in 0..samples {
+        let dn = dy.sample(sn, per_out, sample);
+        for r in dn.chunks_exact(f) {
+            db.iter_mut().zip(r).for_each(|(d, &v)| *d += v);
+        }
         for ty in 0..th {
             for tx in 0..tw {
                 let tile = (sn * th + ty) * tw + tx;
@@ -727,7 +813,13 @@ mod tests {
             let k = rnd(9 * c * f);
             let want = direct(&x, &k, &p);
             let mut got = vec![f32::NAN; oh * ow * f];
-            conv3x3(&x, &transform_kernel(&k, &p), None, &p, &mut got);
+            conv3x3(
+                Source::Dense(&x),
+                &transform_kernel(&k, &p),
+                None,
+                &p,
+                &mut got,
+            );
             for (a, b) in got.iter().zip(&want) {
                 assert!(
                     (a - b).abs() < 1e-5 * (1.0 + b.abs()),
@@ -780,7 +872,12 @@ mod tests {
                 }
             }
             let mut du = vec![0.0f32; p.elements() * c * f];
-            kernel_grad(&x, &dy, &p, &mut du);
+            let mut db = vec![0.0f32; f];
+            kernel_grad((&x, Source::Dense(&dy)), n, &p, (&mut du, &mut db));
+            for (fi, &got) in db.iter().enumerate() {
+                let want: f32 = dy.iter().skip(fi).step_by(f).sum();
+                assert!((got - want).abs() < 1e-4 * (1.0 + want.abs()), "bias {fi}");
+            }
             let got = inverse_kernel_transform(&du, &p);
             for (a, b) in got.iter().zip(&want) {
                 assert!(
@@ -799,5 +896,48 @@ mod tests {
         // out[i][j][fi][ci] == w[2-i][2-j][ci][fi], here at i = 0, j = 1, fi = 2, ci = 1.
         assert_eq!(fl[(f + 2) * c + 1], w[((2 * 3 + 1) * c + 1) * f + 2]);
         assert_eq!(flip_kernel(&fl, f, c), w);
+    }
+
+    #[test]
+    fn unpooled_sources_match_the_scattered_gradient_bit_for_bit() {
+        let mut s = 5u64;
+        let (n, h, w, c, f) = (3, 9, 8, 5, 6);
+        for tile in [Tile::F2, Tile::F4] {
+            let p = plan(h, w, c, f, (1, 1), tile);
+            let (oh, ow) = p.out_hw;
+            let per_out = oh * ow * f;
+            // A pooled gradient and, per sample, distinct positions in the convolution's
+            // output (every 3rd one), scattered the way max pooling's backward pass does.
+            let pooled = per_out / 3;
+            let dy = uniform(&mut s, n * pooled);
+            let idx: Vec<u32> = (0..n * pooled).map(|i| ((i % pooled) * 3) as u32).collect();
+            let mut dense = vec![0.0f32; n * per_out];
+            for (i, (&g, &j)) in dy.iter().zip(&idx).enumerate() {
+                dense[(i / pooled) * per_out + j as usize] += g;
+            }
+            let src = Source::Unpooled {
+                dy: &dy,
+                idx: &idx,
+                pooled,
+            };
+            // As the input of a convolution (the input gradient's use).
+            let q = plan(oh, ow, f, c, (2, 2), tile);
+            let k = uniform(&mut s, 9 * f * c);
+            let u = transform_kernel(&k, &q);
+            let len = q.out_hw.0 * q.out_hw.1 * c * n;
+            let (mut a, mut b) = (vec![0.0f32; len], vec![1.0f32; len]);
+            conv3x3(Source::Dense(&dense), &u, None, &q, &mut a);
+            conv3x3(src, &u, None, &q, &mut b);
+            assert_eq!(a, b, "{tile:?} convolution");
+            assert!(a.iter().any(|&v| v != 0.0));
+            // As the output gradient of the kernel gradient.
+            let x = uniform(&mut s, n * h * w * c);
+            let e = p.elements() * c * f;
+            let (mut du1, mut db1) = (vec![0.0f32; e], vec![0.0f32; f]);
+            let (mut du2, mut db2) = (vec![0.0f32; e], vec![0.0f32; f]);
+            kernel_grad((&x, Source::Dense(&dense)), n, &p, (&mut du1, &mut db1));
+            kernel_grad((&x, src), n, &p, (&mut du2, &mut db2));
+            assert_eq!((du1, db1), (du2, db2), "{tile:?} kernel gradient");
+        }
     }
 }
