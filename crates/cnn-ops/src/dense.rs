@@ -3,7 +3,11 @@
 use cnn_tensor::Tensor;
 
 use crate::error::{Result, shape_err};
-use crate::gemm::{Trans, sgemm, threads_for};
+use crate::gemm::{Trans, sgemm, sgemm_split_k, threads_for};
+
+/// Outputs (`batch x units`) up to which the forward product splits its reduction across
+/// threads rather than its output.
+const SMALL_OUTPUT: usize = 256 * 256;
 
 fn dims(x: &Tensor, w: &Tensor) -> Result<(usize, usize, usize)> {
     match (x.dims(), w.dims()) {
@@ -44,18 +48,35 @@ pub fn dense_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tenso
             .chunks_exact_mut(o.max(1))
             .for_each(|r| r.copy_from_slice(b.data()));
     }
-    sgemm(
-        n,
-        o,
-        i,
-        x.data(),
-        Trans::No,
-        w.data(),
-        Trans::No,
-        y.data_mut(),
-        b.is_some(),
-        threads_for(n, o, i),
-    );
+    let threads = threads_for(n, o, i);
+    if threads > 1 && n * o <= SMALL_OUTPUT && i >= 8 * threads * 128 {
+        // A small output with a long reduction (mnist-cnn: 128 x 128 from 9,216 inputs):
+        // the GEMM's own threading splits the output and synchronises per reduction block;
+        // splitting the reduction instead is 10-20 % faster here.
+        sgemm_split_k(
+            n,
+            o,
+            i,
+            x.data(),
+            w.data(),
+            y.data_mut(),
+            b.is_some(),
+            threads,
+        );
+    } else {
+        sgemm(
+            n,
+            o,
+            i,
+            x.data(),
+            Trans::No,
+            w.data(),
+            Trans::No,
+            y.data_mut(),
+            b.is_some(),
+            threads,
+        );
+    }
     Ok(y)
 }
 
