@@ -44,13 +44,15 @@ fn figures(s: &mut String, b: &Bench) {
     let _ = writeln!(s, "| figure | value |\n|---|---:|");
     let _ = writeln!(
         s,
-        "| training, batch 128 | **{:.0} samples/s** ({train_gf:.1} GFLOP/s, {:.0} % of the GEMM's {g2:.0}) |",
+        "| training, batch 128 (median of {}, alternating with 1 thread) | **{:.0} samples/s** ({train_gf:.1} GFLOP/s, {:.0} % of the GEMM's {g2:.0}) |",
+        b.scaling_pairs,
         b.train_per_second,
         100.0 * train_gf / g2.max(1e-9)
     );
     let _ = writeln!(
         s,
-        "| training, 1 thread | {:.0} samples/s (2 threads: {}; GEMM: {g1:.0} GFLOP/s, {}) |",
+        "| training, 1 thread (median of {}) | {:.0} samples/s (2 threads: {}; GEMM: {g1:.0} GFLOP/s, {}) |",
+        b.scaling_pairs,
         b.train_per_second_1t,
         ratio(b.train_per_second, b.train_per_second_1t),
         ratio(g2, g1)
