@@ -92,6 +92,43 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
         )
 }
 
+/// One input channel and up to 39 filters: a first layer on grayscale images, whose im2col
+/// GEMM reduces over only `kh·kw` values (the general strategy stops at 5 filters).
+fn one_channel_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..3, 1usize..12, 1usize..12, 1usize..40),
+        (
+            1usize..5,
+            1usize..5,
+            1usize..3,
+            1usize..3,
+            1usize..3,
+            1usize..3,
+        ),
+        padding(),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |((n, h, w, f), (kh, kw, sh, sw, dh, dw), pad, bias, seed)| ConvCase {
+                n,
+                h,
+                w,
+                c: 1,
+                f,
+                kh,
+                kw,
+                sh,
+                sw,
+                dh,
+                dw,
+                pad,
+                bias,
+                seed,
+            },
+        )
+}
+
 /// 3x3, stride 1, no dilation, at least 4 channels and filters: the Winograd path.
 fn winograd_case() -> impl Strategy<Value = ConvCase> {
     (
@@ -192,6 +229,11 @@ fn check_conv(t: &ConvCase) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn conv2d_one_channel_matches_reference(t in one_channel_case()) {
+        check_conv(&t)?;
+    }
 
     #[test]
     fn conv3x3_winograd_matches_reference(t in winograd_case()) {
