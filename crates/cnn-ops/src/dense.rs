@@ -9,6 +9,9 @@ use crate::gemm::{Trans, sgemm, sgemm_split_k, threads_for};
 /// threads rather than its output.
 const SMALL_OUTPUT: usize = 256 * 256;
 
+/// Inputs each thread's share of a split reduction must reach to be worth a partial product.
+const MIN_INPUTS_PER_THREAD: usize = 1024;
+
 fn dims(x: &Tensor, w: &Tensor) -> Result<(usize, usize, usize)> {
     match (x.dims(), w.dims()) {
         (&[n, i], &[wi, o]) if i == wi => Ok((n, i, o)),
@@ -49,7 +52,7 @@ pub fn dense_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tenso
             .for_each(|r| r.copy_from_slice(b.data()));
     }
     let threads = threads_for(n, o, i);
-    if threads > 1 && n * o <= SMALL_OUTPUT && i >= 8 * threads * 128 {
+    if threads > 1 && n * o <= SMALL_OUTPUT && i >= threads * MIN_INPUTS_PER_THREAD {
         // A small output with a long reduction (mnist-cnn: 128 x 128 from 9,216 inputs):
         // the GEMM's own threading splits the output and synchronises per reduction block;
         // splitting the reduction instead is 10-20 % faster here.

@@ -32,9 +32,7 @@ pub fn sgemm(
     accumulate: bool,
     threads: usize,
 ) {
-    assert!(a.len() >= m * k, "sgemm: lhs too short");
-    assert!(b.len() >= k * n, "sgemm: rhs too short");
-    assert!(c.len() >= m * n, "sgemm: dst too short");
+    check_lengths((m, n, k), a, b, c);
     if m == 0 || n == 0 {
         return;
     }
@@ -83,9 +81,7 @@ pub fn sgemm_split_k(
     accumulate: bool,
     parts: usize,
 ) {
-    assert!(a.len() >= m * k, "sgemm: lhs too short");
-    assert!(b.len() >= k * n, "sgemm: rhs too short");
-    assert!(c.len() >= m * n, "sgemm: dst too short");
+    check_lengths((m, n, k), a, b, c);
     let parts = parts.clamp(1, k.max(1));
     if parts == 1 || m == 0 || n == 0 {
         return sgemm(m, n, k, a, Trans::No, b, Trans::No, c, accumulate, 1);
@@ -125,6 +121,14 @@ pub fn sgemm_split_k(
     for t in &rest {
         c.iter_mut().zip(t).for_each(|(c, &t)| *c += t);
     }
+}
+
+/// Panics unless the operands hold an `m×k`, a `k×n` and an `m×n` matrix: the bounds the
+/// unsafe calls below rely on (a caller's bug, never data-dependent).
+fn check_lengths((m, n, k): (usize, usize, usize), a: &[f32], b: &[f32], c: &[f32]) {
+    assert!(a.len() >= m * k, "sgemm: lhs too short");
+    assert!(b.len() >= k * n, "sgemm: rhs too short");
+    assert!(c.len() >= m * n, "sgemm: dst too short");
 }
 
 /// The `gemm` crate's SGEMM on row-major `c` (`m x n`, row stride `n`), operands given as
