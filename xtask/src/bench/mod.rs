@@ -222,8 +222,8 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
         })??);
     }
     b.scaling_pairs = pairs;
-    b.train_per_second = median(&mut many);
-    b.train_per_second_1t = median(&mut one);
+    b.train_per_second = ours::median(&mut many);
+    b.train_per_second_1t = ours::median(&mut one);
     eprintln!("bench: inference");
     let (mut m, _) = ours::fresh(&a.model, 1)?;
     b.inference_per_second = ours::with_threads(t, || -> Result<(f64, f64)> {
@@ -257,12 +257,6 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
 /// Alternating (all threads, one thread) training measurements the main figures take the
 /// median of.
 const SCALING_PAIRS: usize = 3;
-
-/// The median of `v` (the upper one of an even count); 0 when empty.
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
 
 /// Prints and writes the report.
 fn write(a: &BenchArgs, b: Bench) -> Result<Bench> {

@@ -132,8 +132,13 @@ pub fn latency_batch1(m: &mut Model, d: &Data, n: usize) -> Result<f64> {
         m.predict(&x, 1).map_err(|e| anyhow!(e))?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[n / 2])
+    Ok(median(&mut times))
+}
+
+/// The median of `v` (the upper one of an even count); 0 when empty.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// The mean profile of `steps` training steps of zoo model `model` after `warmup`.
