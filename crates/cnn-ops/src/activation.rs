@@ -23,6 +23,32 @@ pub enum Activation {
     Sigmoid,
     /// `tanh(x)`.
     Tanh,
+    /// `min(max(x, 0), max_value)` (Keras `ReLU(max_value)`; `relu6` is `max_value = 6`).
+    ReluMax(f32),
+    /// `x · sigmoid(x)` (Keras `swish`, also called `silu`).
+    Swish,
+    /// `x · Φ(x) = 0.5·x·(1 + erf(x/√2))` (Keras `gelu`, exact form).
+    Gelu,
+    /// `relu6(x + 3) / 6` (Keras 3 `hard_sigmoid`).
+    HardSigmoid,
+}
+
+/// The standard normal density at `x`.
+#[inline]
+fn normal_pdf(x: f32) -> f32 {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    INV_SQRT_2PI * (-0.5 * x * x).exp()
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    // Stable for large |x|.
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
 }
 
 impl Activation {
@@ -36,6 +62,10 @@ impl Activation {
             "leaky_relu" => Activation::LeakyRelu(0.3),
             "sigmoid" => Activation::Sigmoid,
             "tanh" => Activation::Tanh,
+            "relu6" => Activation::ReluMax(6.0),
+            "swish" | "silu" => Activation::Swish,
+            "gelu" => Activation::Gelu,
+            "hard_sigmoid" => Activation::HardSigmoid,
             _ => return None,
         })
     }
@@ -49,6 +79,10 @@ impl Activation {
             Activation::LeakyRelu(_) => "leaky_relu",
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
+            Activation::ReluMax(_) => "relu6",
+            Activation::Swish => "swish",
+            Activation::Gelu => "gelu",
+            Activation::HardSigmoid => "hard_sigmoid",
         }
     }
 
@@ -71,16 +105,12 @@ impl Activation {
                     a * x
                 }
             }
-            Activation::Sigmoid => {
-                // Stable for large |x|.
-                if x >= 0.0 {
-                    1.0 / (1.0 + (-x).exp())
-                } else {
-                    let e = x.exp();
-                    e / (1.0 + e)
-                }
-            }
+            Activation::Sigmoid => sigmoid(x),
             Activation::Tanh => x.tanh(),
+            Activation::ReluMax(m) => x.max(0.0).min(m),
+            Activation::Swish => x * sigmoid(x),
+            Activation::Gelu => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
+            Activation::HardSigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
         }
     }
 
@@ -106,6 +136,15 @@ impl Activation {
             }
             Activation::Sigmoid => y * (1.0 - y),
             Activation::Tanh => 1.0 - y * y,
+            Activation::ReluMax(m) => (x > 0.0 && x < m) as u8 as f32,
+            Activation::Swish => {
+                let s = sigmoid(x);
+                s + x * s * (1.0 - s)
+            }
+            Activation::Gelu => {
+                0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)) + x * normal_pdf(x)
+            }
+            Activation::HardSigmoid => (x > -3.0 && x < 3.0) as u8 as f32 / 6.0,
         }
     }
 
@@ -220,4 +259,26 @@ pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
             d.iter_mut().zip(yr).for_each(|(g, &p)| *g = p * (*g - dot));
         });
     Ok(dx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_activations_have_their_values() {
+        let at = |a: Activation, x: f32| a.forward(&Tensor::scalar(x)).data()[0];
+        // Keras: relu6, swish (x·sigmoid x), gelu (exact, approximate=False), hard_sigmoid
+        // (Keras 3: relu6(x + 3) / 6).
+        assert_eq!(at(Activation::from_name("relu6").unwrap(), 7.5), 6.0);
+        assert_eq!(at(Activation::ReluMax(6.0), -1.0), 0.0);
+        assert!((at(Activation::Swish, 1.0) - 0.731_058_6).abs() < 1e-6);
+        assert!((at(Activation::Gelu, 1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((at(Activation::Gelu, -2.0) + 0.045_500_26).abs() < 1e-6);
+        assert_eq!(at(Activation::HardSigmoid, 0.0), 0.5);
+        assert_eq!(at(Activation::HardSigmoid, 4.0), 1.0);
+        assert_eq!(at(Activation::HardSigmoid, -3.5), 0.0);
+        assert!((at(Activation::HardSigmoid, 1.5) - 0.75).abs() < 1e-7);
+        assert_eq!(Activation::from_name("silu"), Some(Activation::Swish));
+    }
 }

@@ -36,15 +36,18 @@ use crate::conv::{
     conv2d_max_pool_forward,
 };
 use crate::dense::{dense_backward, dense_forward};
+use crate::depthwise::{depthwise_conv2d_backward, depthwise_conv2d_forward};
 use crate::dropout::{apply_mask, dropout_mask};
 use crate::error::{OpError, Result, shape_err};
 use crate::loss::{
     Labels, binary_cross_entropy, binary_cross_entropy_with_logits, softmax_cross_entropy,
 };
 use crate::lrn::{LrnOptions, lrn_backward, lrn_forward};
+use crate::pad::{Pad2d, zero_pad2d_backward, zero_pad2d_forward};
 use crate::pool::{
     Pool2dOptions, avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward,
-    global_avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+    global_avg_pool2d_forward, global_max_pool2d_backward, global_max_pool2d_forward,
+    max_pool2d_backward, max_pool2d_forward,
 };
 
 /// A handle to a value in a [`Graph`]. Only meaningful for the graph that created it.
@@ -370,6 +373,75 @@ impl<'a> Graph<'a> {
         ))
     }
 
+    /// Global max pooling `[N, H, W, C]` → `[N, C]`.
+    pub fn global_max_pool2d(&mut self, x: Var) -> Result<Var> {
+        let (y, at) = global_max_pool2d_forward(self.try_value(x)?)?;
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, _, dy, _| {
+                Ok(vec![Some(global_max_pool2d_backward(
+                    ins[0].dims(),
+                    dy,
+                    &at,
+                )?)])
+            }),
+        ))
+    }
+
+    /// Depthwise convolution of NHWC `x` with kernel `w` `[kh, kw, C, M]` and optional bias
+    /// `[C·M]` (Keras's `DepthwiseConv2D`).
+    pub fn depthwise_conv2d(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        opts: &Conv2dOptions,
+    ) -> Result<Var> {
+        let y = depthwise_conv2d_forward(
+            self.try_value(x)?,
+            self.try_value(w)?,
+            b.map(|b| self.try_value(b)).transpose()?,
+            opts,
+        )?;
+        let mut inputs = vec![x, w];
+        inputs.extend(b);
+        let opts = *opts;
+        Ok(self.push(
+            y,
+            inputs,
+            Box::new(move |ins, _, dy, needs| {
+                let g = depthwise_conv2d_backward(
+                    ins[0],
+                    ins[1],
+                    dy,
+                    &opts,
+                    (needs[0], needs[1], needs.get(2).copied().unwrap_or(false)),
+                )?;
+                let mut out = vec![g.input, g.kernel];
+                if ins.len() > 2 {
+                    out.push(g.bias);
+                }
+                Ok(out)
+            }),
+        ))
+    }
+
+    /// `x · scale + offset`, element by element (Keras's `Rescaling`).
+    pub fn affine(&mut self, x: Var, scale: f32, offset: f32) -> Result<Var> {
+        let mut y = self.try_value(x)?.clone();
+        y.map_inplace(|v| v * scale + offset);
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |_, _, dy, _| {
+                let mut g = dy.clone();
+                g.map_inplace(|v| v * scale);
+                Ok(vec![Some(g)])
+            }),
+        ))
+    }
+
     /// Fully connected layer `x · w + b` on `[N, in]`.
     pub fn dense(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
         let bias = b.map(|b| self.try_value(b)).transpose()?;
@@ -588,6 +660,90 @@ impl<'a> Graph<'a> {
                     needs[0].then(|| prod(ins[1])),
                     needs[1].then(|| prod(ins[0])),
                 ])
+            }),
+        ))
+    }
+
+    /// Zero padding around NHWC images (Keras's `ZeroPadding2D`).
+    pub fn zero_pad2d(&mut self, x: Var, pad: &Pad2d) -> Result<Var> {
+        let xv = self.try_value(x)?;
+        let y = zero_pad2d_forward(xv, pad)?;
+        let pad = *pad;
+        Ok(self.push(
+            y,
+            vec![x],
+            Box::new(move |ins, _, dy, _| {
+                Ok(vec![Some(zero_pad2d_backward(dy, ins[0].dims(), &pad)?)])
+            }),
+        ))
+    }
+
+    /// Joins values along their last axis: `[..., C1]`, `[..., C2]`, ... → `[..., C1 + C2 + ...]`
+    /// (all other axes equal). The gradient splits back along the same axis.
+    pub fn concat_last(&mut self, xs: &[Var]) -> Result<Var> {
+        let values = xs
+            .iter()
+            .map(|&v| self.try_value(v))
+            .collect::<Result<Vec<_>>>()?;
+        let Some(first) = values.first() else {
+            return Err(shape_err("concat", "nothing to join"));
+        };
+        let (_, lead) = first
+            .dims()
+            .split_last()
+            .ok_or_else(|| shape_err("concat", "cannot join scalars"))?;
+        let mut widths = Vec::with_capacity(values.len());
+        for v in &values {
+            match v.dims().split_last() {
+                Some((&c, l)) if l == lead => widths.push(c),
+                _ => {
+                    return Err(shape_err(
+                        "concat",
+                        format!(
+                            "{} and {} differ in more than the last axis",
+                            first.shape(),
+                            v.shape()
+                        ),
+                    ));
+                }
+            }
+        }
+        let total: usize = widths.iter().sum();
+        let rows: usize = lead.iter().product();
+        let mut data = vec![0.0f32; rows * total];
+        let mut offset = 0;
+        for (v, &c) in values.iter().zip(&widths) {
+            if c > 0 {
+                data.chunks_exact_mut(total)
+                    .zip(v.data().chunks_exact(c))
+                    .for_each(|(out, inp)| out[offset..offset + c].copy_from_slice(inp));
+            }
+            offset += c;
+        }
+        let mut dims = lead.to_vec();
+        dims.push(total);
+        let y = Tensor::new(dims, data)?;
+        Ok(self.push(
+            y,
+            xs.to_vec(),
+            Box::new(move |ins, _, dy, needs| {
+                let mut offset = 0;
+                let mut grads = Vec::with_capacity(widths.len());
+                for ((x, &c), &need) in ins.iter().zip(&widths).zip(needs) {
+                    grads.push(if need {
+                        let mut g = Vec::with_capacity(x.len());
+                        if c > 0 {
+                            dy.data()
+                                .chunks_exact(total)
+                                .for_each(|r| g.extend_from_slice(&r[offset..offset + c]));
+                        }
+                        Some(Tensor::new(x.dims(), g)?)
+                    } else {
+                        None
+                    });
+                    offset += c;
+                }
+                Ok(grads)
             }),
         ))
     }

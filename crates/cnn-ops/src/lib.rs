@@ -8,6 +8,9 @@
 //!   the `gemm` crate, parallel with rayon, deterministic for any thread count.
 //! - Pooling ([`max_pool2d_forward`], [`avg_pool2d_forward`], [`global_avg_pool2d_forward`]):
 //!   first-maximum tie rule, Keras's `same` averaging over real pixels only.
+//! - Depthwise convolution ([`depthwise_conv2d_forward`]): direct, channels innermost.
+//! - Zero padding ([`zero_pad2d_forward`]), concatenation along channels
+//!   ([`Graph::concat_last`]), element-wise sums and products.
 //! - Dense, activations ([`Activation`]), [`softmax_forward`], dropout, batch normalisation,
 //!   local response normalisation, fused losses ([`softmax_cross_entropy`],
 //!   [`binary_cross_entropy_with_logits`], [`binary_cross_entropy`]).
@@ -24,6 +27,7 @@ mod activation;
 mod batchnorm;
 mod conv;
 mod dense;
+mod depthwise;
 mod dropout;
 mod error;
 pub mod gemm;
@@ -31,6 +35,7 @@ mod geometry;
 mod graph;
 mod loss;
 mod lrn;
+mod pad;
 mod pool;
 mod scratch;
 mod winograd;
@@ -42,6 +47,9 @@ pub use conv::{
     conv2d_max_pool_backward, conv2d_max_pool_forward,
 };
 pub use dense::{dense_backward, dense_forward};
+pub use depthwise::{
+    DepthwiseGeometry, DepthwiseGrads, depthwise_conv2d_backward, depthwise_conv2d_forward,
+};
 pub use dropout::{apply_mask, dropout_mask};
 pub use error::{OpError, Result};
 pub use geometry::{Padding, Window2d};
@@ -50,7 +58,9 @@ pub use loss::{
     EPSILON, Labels, binary_cross_entropy, binary_cross_entropy_with_logits, softmax_cross_entropy,
 };
 pub use lrn::{LrnOptions, lrn_backward, lrn_forward};
+pub use pad::{Pad2d, zero_pad2d_backward, zero_pad2d_forward};
 pub use pool::{
     Pool2dOptions, avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward,
-    global_avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+    global_avg_pool2d_forward, global_max_pool2d_backward, global_max_pool2d_forward,
+    max_pool2d_backward, max_pool2d_forward,
 };

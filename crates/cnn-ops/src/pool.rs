@@ -302,9 +302,71 @@ pub fn global_avg_pool2d_backward(x_dims: &[usize], dy: &Tensor) -> Result<Tenso
     Ok(dx)
 }
 
+/// Global max pooling: `[N, H, W, C]` → `[N, C]`, the largest value of each channel (the
+/// first one on ties), with the flat position of each maximum within its sample.
+pub fn global_max_pool2d_forward(x: &Tensor) -> Result<(Tensor, Vec<u32>)> {
+    let (n, hw, c) = nhwc("global_max_pool2d", x.dims())?;
+    if hw == 0 {
+        return Err(shape_err("global_max_pool2d", "needs a non-empty image"));
+    }
+    let mut y = Tensor::zeros([n, c])?;
+    let mut at = vec![0u32; n * c];
+    y.data_mut()
+        .par_chunks_mut(c.max(1))
+        .zip(at.par_chunks_mut(c.max(1)))
+        .zip(x.data().par_chunks((hw * c).max(1)))
+        .for_each(|((yn, an), xn)| {
+            yn.copy_from_slice(&xn[..c]);
+            an.iter_mut().enumerate().for_each(|(k, a)| *a = k as u32);
+            for (p, px) in xn.chunks_exact(c).enumerate().skip(1) {
+                for (k, &v) in px.iter().enumerate() {
+                    if v > yn[k] {
+                        yn[k] = v;
+                        an[k] = (p * c + k) as u32;
+                    }
+                }
+            }
+        });
+    Ok((y, at))
+}
+
+/// Global max pooling backward: each channel's gradient goes to its maximum.
+pub fn global_max_pool2d_backward(x_dims: &[usize], dy: &Tensor, at: &[u32]) -> Result<Tensor> {
+    let (n, hw, c) = nhwc("global_max_pool2d", x_dims)?;
+    if dy.dims() != [n, c] || at.len() != n * c {
+        return Err(shape_err(
+            "global_max_pool2d",
+            format!("gradient {} does not match [N, C] = [{n}, {c}]", dy.shape()),
+        ));
+    }
+    let mut dx = Tensor::zeros(x_dims)?;
+    dx.data_mut()
+        .par_chunks_mut((hw * c).max(1))
+        .zip(dy.data().par_chunks(c.max(1)).zip(at.par_chunks(c.max(1))))
+        .for_each(|(dxn, (g, an))| {
+            for (&v, &a) in g.iter().zip(an) {
+                dxn[a as usize] += v;
+            }
+        });
+    Ok(dx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn global_max_pool_takes_each_channels_first_maximum() {
+        // 2x2 image, 2 channels: channel 0 has a tie (first wins), channel 1 a single max.
+        let x = Tensor::new([1, 2, 2, 2], vec![5., 1., 2., 7., 5., 3., 0., -1.]).unwrap();
+        let (y, at) = global_max_pool2d_forward(&x).unwrap();
+        assert_eq!(y.data(), &[5., 7.]);
+        assert_eq!(at, [0, 3]);
+        let dy = Tensor::new([1, 2], vec![1., 2.]).unwrap();
+        let dx = global_max_pool2d_backward(x.dims(), &dy, &at).unwrap();
+        assert_eq!(dx.data(), &[1., 0., 0., 2., 0., 0., 0., 0.]);
+        assert!(global_max_pool2d_forward(&Tensor::zeros([2, 3]).unwrap()).is_err());
+    }
 
     #[test]
     fn classic_max_pool_example() {

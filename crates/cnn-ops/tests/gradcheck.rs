@@ -181,6 +181,11 @@ fn activation_gradients() {
         Activation::LeakyRelu(0.3),
         Activation::Sigmoid,
         Activation::Tanh,
+        // Between the inputs ±0.495 and ±0.605, so both of its kinks are crossed by none.
+        Activation::ReluMax(0.55),
+        Activation::Swish,
+        Activation::Gelu,
+        Activation::HardSigmoid,
     ] {
         check(std::slice::from_ref(&x), 1e-2, |g, v| {
             g.activation(v[0], act)
@@ -324,4 +329,97 @@ fn inference_graph_records_nothing_and_backward_needs_scalar() {
     let v = g.variable(&x);
     let s = g.sum(v).unwrap();
     assert!(g.backward(s).unwrap().get(v).is_none());
+}
+
+#[test]
+fn merge_and_padding_gradients() {
+    let a = rand_tensor(&[2, 3, 3, 2], 1);
+    let b = rand_tensor(&[2, 3, 3, 1], 2);
+    let c = rand_tensor(&[2, 3, 3, 3], 3);
+    check(&[a.clone(), b, c], 1e-2, |g, v| g.concat_last(v)).unwrap();
+    // One value read twice: the gradients of both readers add up.
+    check(std::slice::from_ref(&a), 1e-2, |g, v| {
+        let t = g.activation(v[0], Activation::Tanh)?;
+        let cat = g.concat_last(&[t, v[0]])?;
+        let s = g.add(v[0], t)?;
+        let p = g.mul(s, v[0])?;
+        let both = g.concat_last(&[cat, p])?;
+        Ok(both)
+    })
+    .unwrap();
+    for pad in [
+        Pad2d {
+            rows: (1, 1),
+            cols: (1, 1),
+        },
+        Pad2d {
+            rows: (0, 1),
+            cols: (2, 0),
+        },
+        Pad2d {
+            rows: (3, 0),
+            cols: (0, 0),
+        },
+    ] {
+        check(std::slice::from_ref(&a), 1e-2, |g, v| {
+            g.zero_pad2d(v[0], &pad)
+        })
+        .unwrap();
+    }
+}
+
+#[test]
+fn zero_padding_puts_the_image_inside_zeros() {
+    let x = Tensor::new([1, 2, 2, 1], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+    let pad = Pad2d {
+        rows: (0, 1),
+        cols: (1, 0),
+    };
+    let y = zero_pad2d_forward(&x, &pad).unwrap();
+    assert_eq!(y.dims(), &[1, 3, 3, 1]);
+    assert_eq!(y.data(), &[0.0, 1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0]);
+    let back = zero_pad2d_backward(&y, x.dims(), &pad).unwrap();
+    assert_eq!(back, x);
+    assert!(zero_pad2d_forward(&Tensor::zeros([2, 2]).unwrap(), &pad).is_err());
+    let huge = Pad2d {
+        rows: (usize::MAX, 1),
+        cols: (0, 0),
+    };
+    assert!(zero_pad2d_forward(&x, &huge).is_err());
+}
+
+#[test]
+fn depthwise_global_max_and_affine_gradients() {
+    for (m, s, pad, bias) in [
+        (1, 1, Padding::Same, true),
+        (2, 2, Padding::Valid, false),
+        (3, 1, Padding::uniform(1), true),
+    ] {
+        let opts = Conv2dOptions {
+            strides: (s, s),
+            padding: pad,
+            dilation: (1, 1),
+        };
+        let mut inputs = vec![
+            rand_tensor(&[2, 5, 5, 3], 11),
+            rand_tensor(&[3, 3, 3, m], 12),
+        ];
+        if bias {
+            inputs.push(rand_tensor(&[3 * m], 13));
+        }
+        check(&inputs, 1e-2, |g, v| {
+            g.depthwise_conv2d(v[0], v[1], v.get(2).copied(), &opts)
+        })
+        .unwrap_or_else(|e| panic!("multiplier {m}, stride {s}: {e}"));
+    }
+    // Distinct values, so no maximum changes under the perturbation.
+    let x = spread_tensor(&[2, 3, 3, 2], 14, 0.05);
+    check(std::slice::from_ref(&x), 1e-2, |g, v| {
+        g.global_max_pool2d(v[0])
+    })
+    .unwrap();
+    check(std::slice::from_ref(&x), 1e-2, |g, v| {
+        g.affine(v[0], 1.0 / 127.5, -1.0)
+    })
+    .unwrap();
 }
