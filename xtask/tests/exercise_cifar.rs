@@ -104,8 +104,8 @@ fn the_augmented_model_has_lighter_dropout() {
         s.layers
             .iter()
             .enumerate()
-            .filter_map(|(i, l)| match l {
-                cnn_nn::LayerSpec::Dropout { rate, .. } => Some((i, *rate)),
+            .filter_map(|(i, l)| match &l.config {
+                cnn_nn::LayerConfig::Dropout(d) => Some((i, d.rate)),
                 _ => None,
             })
             .collect()
@@ -139,8 +139,8 @@ fn quick_runs_use_faster_batch_norm_statistics() {
     let momenta = |s: &cnn_nn::ModelSpec| -> Vec<f32> {
         s.layers
             .iter()
-            .filter_map(|l| match l {
-                cnn_nn::LayerSpec::BatchNormalization { momentum, .. } => Some(*momentum),
+            .filter_map(|l| match &l.config {
+                cnn_nn::LayerConfig::BatchNormalization(bn) => Some(bn.momentum),
                 _ => None,
             })
             .collect()

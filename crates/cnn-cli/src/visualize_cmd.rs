@@ -329,7 +329,7 @@ fn run_filters(a: &FiltersArgs) -> CliResult<String> {
             None => arch
                 .layers
                 .iter()
-                .position(|l| matches!(l.kind, cnn_nn::LayerKind::Conv2D { .. }))
+                .position(|l| matches!(l.config(), cnn_nn::LayerConfig::Conv2D(_)))
                 .ok_or_else(|| {
                     UserError::new(
                         "no convolution",

@@ -51,6 +51,22 @@ fn summary_of_zoo_and_spec_files() {
         "{s}"
     );
     assert!(ok(&["summary", "lenet5", "--flops"]).contains("Multiply-adds per sample"));
+    // Graph models print Keras's functional layout; --no-top keeps the convolutional base.
+    let s = ok(&["summary", "resnet50"]);
+    assert!(
+        s.contains("Connected to") && s.contains("Total params: 25,636,712"),
+        "{s}"
+    );
+    assert!(
+        s.contains("conv2_block1_add (Add)          (None, 56, 56, 256)  0           conv2_block1_0_bn[0][0]"),
+        "{s}"
+    );
+    let s = ok(&["summary", "vgg16", "--no-top", "--input-shape", "150x150x3"]);
+    assert!(s.contains("Total params: 14,714,688"), "{s}");
+    assert!(
+        s.contains("block5_pool (MaxPooling2D)   (None, 4, 4, 512)"),
+        "{s}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("m.json");

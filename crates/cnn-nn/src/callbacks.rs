@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::error::Result;
+use crate::history::History;
 use crate::io::save_model_with;
 use crate::model::Model;
 use crate::optimizer::Optimizer;
-use crate::train::History;
 
 /// What `fit` knows at the start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

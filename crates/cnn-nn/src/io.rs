@@ -13,10 +13,10 @@ use cnn_tensor::io::{from_safetensors_bytes, to_safetensors_bytes, write_atomic}
 
 use crate::arch::Architecture;
 use crate::error::{NnError, Result};
+use crate::history::History;
 use crate::model::Model;
 use crate::optimizer::{Optimizer, OptimizerConfig};
 use crate::spec::ModelSpec;
-use crate::train::History;
 
 /// The format tag stored in every model file.
 pub const FORMAT: &str = "cnn-model/1";

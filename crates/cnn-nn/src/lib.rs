@@ -14,10 +14,13 @@
 #![warn(missing_docs)]
 
 mod arch;
+mod builder;
 pub mod callbacks;
 mod data;
 mod error;
+mod history;
 pub mod io;
+pub mod layers;
 pub mod metrics;
 mod model;
 mod optimizer;
@@ -28,22 +31,23 @@ mod train;
 mod tta;
 mod zoo;
 
-pub use arch::{
-    ActivationKind, Architecture, Layer, LayerKind, MAX_ACTIVATIONS, MAX_PARAMS, ParamSpec,
-};
+pub use arch::{Architecture, Layer, MAX_ACTIVATIONS, MAX_PARAMS, ParamSpec, Source};
+pub use builder::{GraphBuilder, Node};
 pub use callbacks::{
     Callback, Control, EarlyStopping, ModelCheckpoint, Monitor, ProgressBar, ReduceLrOnPlateau,
     StopFlag,
 };
 pub use data::{ArrayData, BatchSource, Targets, argmax, gather};
 pub use error::{NnError, Result};
+pub use history::History;
 pub use io::{Saved, load_model, load_model_bytes, save_model, save_model_with};
+pub use layers::{ActivationKind, LayerConfig};
 pub use metrics::{ConfusionMatrix, accuracy, top_k_accuracy};
 pub use model::{Forward, ForwardMode, Model};
 pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerConfig, OptimizerKind, Schedule};
 pub use profile::{LayerTime, StepProfile};
-pub use spec::{LayerSpec, ModelSpec, PaddingSpec, Size2};
+pub use spec::{DEFAULT_INPUT_NAME, LayerSpec, ModelSpec, PaddingSpec, Size2};
 pub use summary::{bytes, commas, si, summary};
-pub use train::{Evaluation, FitOptions, History, Loss, StepResult};
+pub use train::{Evaluation, FitOptions, Loss, StepResult};
 pub use tta::mirror_width;
-pub use zoo::{ZOO, default_classes, default_input_shape, zoo};
+pub use zoo::{ZOO, default_classes, default_input_shape, no_top, zoo};

@@ -2,12 +2,13 @@
 
 use std::ops::Range;
 
-use cnn_ops::{Activation, Graph, Var};
+use cnn_ops::{Graph, Var};
 use cnn_tensor::{Tensor, seeded_rng};
 use rayon::prelude::*;
 
-use crate::arch::{ActivationKind, Architecture, LayerKind};
+use crate::arch::{Architecture, Source};
 use crate::error::{NnError, Result};
+use crate::layers::{ActivationKind, Cx, LayerConfig};
 use crate::spec::ModelSpec;
 
 /// Where a layer's weights live in the model's parameter and state vectors.
@@ -17,7 +18,7 @@ struct Slots {
     state: Range<usize>,
 }
 
-/// A Sequential model with its weights. Trainable weights (`params`) and non-trainable state
+/// A model (a Sequential chain or a graph of layers) with its weights. Trainable weights (`params`) and non-trainable state
 /// (batch-norm moving statistics) are kept apart so a forward pass can borrow the first while
 /// updating the second.
 #[derive(Clone, Debug)]
@@ -69,8 +70,11 @@ impl ForwardMode {
 /// The result of [`Model::forward`].
 #[derive(Clone, Debug)]
 pub struct Forward {
-    /// The model's output (logits when the final softmax was left out).
+    /// The model's (first) output (logits when the final softmax was left out).
     pub output: Var,
+    /// Every output of the model, in the order of [`Architecture::outputs`] (the one output of
+    /// a prefix run by [`Model::forward_to`]).
+    pub outputs: Vec<Var>,
     /// Each layer's output, in layer order (for activation grids and Grad-CAM).
     pub layer_outputs: Vec<Var>,
     /// Each layer's output before its activation function: for `Conv2D` and `Dense` the affine
@@ -230,7 +234,8 @@ impl Model {
     }
 
     /// Like [`Model::forward`] but stops after the first `layers` layers: `output` is the output
-    /// of layer `layers - 1`. Convolution, pooling, batch-norm and activation layers accept any
+    /// of layer `layers - 1` (layers are listed after what they read, so the prefix holds
+    /// everything that layer needs). Convolution, pooling, batch-norm and activation layers accept any
     /// spatial size, so a prefix of the model that stops before `Flatten` can run on inputs of
     /// another height and width (filter patterns at 64x64 for a 28x28 model).
     ///
@@ -258,12 +263,14 @@ impl Model {
         } = self;
         let pvars: Vec<Var> = params.iter().map(|p| g.variable(p)).collect();
         let n = arch.layers.len();
-        let mut h = x;
-        let mut outputs = Vec::with_capacity(n);
+        let readers = arch.readers();
+        // The final softmax/sigmoid is left out only for a model with one output.
+        let logits_at = (mode.logits && arch.outputs.len() == 1).then(|| arch.outputs[0]);
+        let mut values: Vec<Var> = Vec::with_capacity(n);
         let mut pre_activations = Vec::with_capacity(n);
         let mut omitted = None;
-        // The max pool that follows a convolution was computed with it (`fused`).
-        let mut pooled = false;
+        // The layer before computed this one with it (a convolution and its max pool).
+        let mut absorbed = false;
         for (i, (layer, slot)) in arch
             .layers
             .iter()
@@ -271,97 +278,65 @@ impl Model {
             .enumerate()
             .take(layers)
         {
-            let p = &pvars[slot.params.clone()];
-            let last = i + 1 == n;
-            let act = |g: &mut Graph<'a>,
-                       v: Var,
-                       a: ActivationKind,
-                       omitted: &mut Option<ActivationKind>|
-             -> Result<Var> {
-                let fusable = matches!(
-                    a,
-                    ActivationKind::Softmax | ActivationKind::Elementwise(Activation::Sigmoid)
-                );
-                if last && mode.logits && fusable {
-                    *omitted = Some(a);
-                    return Ok(v);
-                }
-                Ok(match a {
-                    ActivationKind::Softmax => g.softmax(v)?,
-                    ActivationKind::Elementwise(e) => g.activation(v, e)?,
+            if std::mem::take(&mut absorbed) {
+                let v = values[i - 1];
+                values.push(v);
+                pre_activations.push(v);
+                continue;
+            }
+            let xs: Vec<Var> = layer
+                .inputs
+                .iter()
+                .map(|s| match *s {
+                    Source::Input => x,
+                    Source::Layer(j) => values[j],
                 })
-            };
-            let mut pre = None;
-            h = match &layer.kind {
-                LayerKind::Conv2D {
-                    options,
-                    activation,
-                    use_bias,
-                } => {
-                    let b = use_bias.then(|| p[1]);
-                    let relu = *activation == ActivationKind::Elementwise(Activation::Relu);
-                    let linear = *activation == ActivationKind::Elementwise(Activation::Linear);
-                    let pool_next = match arch.layers.get(i + 1).map(|l| &l.kind) {
-                        Some(LayerKind::MaxPool(o)) if i + 1 < layers => Some(o),
+                .collect();
+            // A max pool that alone reads this layer's output may be computed with it.
+            let next_pool = match arch.layers.get(i + 1) {
+                Some(next)
+                    if mode.fused
+                        && i + 1 < layers
+                        && readers[i] == 1
+                        && !arch.outputs.contains(&i)
+                        && next.inputs == [Source::Layer(i)] =>
+                {
+                    match next.config() {
+                        LayerConfig::MaxPooling2D(p) => Some(p.0.options()),
                         _ => None,
-                    };
-                    match pool_next {
-                        // The pool is computed with the convolution (one pass where the
-                        // kernels allow it), the ReLU after the pool: max commutes with it.
-                        Some(o) if mode.fused && (relu || linear) => {
-                            pooled = true;
-                            g.conv2d_max_pool(h, p[0], b, options, o, relu)?
-                        }
-                        _ if mode.fused && relu => g.conv2d_relu(h, p[0], b, options)?,
-                        _ => {
-                            let y = g.conv2d(h, p[0], b, options)?;
-                            pre = Some(y);
-                            act(g, y, *activation, &mut omitted)?
-                        }
                     }
                 }
-                LayerKind::MaxPool(o) => {
-                    if std::mem::take(&mut pooled) {
-                        h
-                    } else {
-                        g.max_pool2d(h, o)?
-                    }
-                }
-                LayerKind::AvgPool(o) => g.avg_pool2d(h, o)?,
-                LayerKind::GlobalAvgPool => g.global_avg_pool2d(h)?,
-                LayerKind::Flatten => g.flatten(h)?,
-                LayerKind::Dense {
-                    activation,
-                    use_bias,
-                } => {
-                    let y = g.dense(h, p[0], use_bias.then(|| p[1]))?;
-                    pre = Some(y);
-                    act(g, y, *activation, &mut omitted)?
-                }
-                LayerKind::Dropout(rate) => {
-                    if mode.training && *rate > 0.0 {
-                        let seed = mode.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                        g.dropout(h, *rate, seed)?
-                    } else {
-                        h
-                    }
-                }
-                LayerKind::BatchNorm(o) => {
-                    let (mm, mv) = state[slot.state.clone()].split_at_mut(1);
-                    g.batch_norm(h, p[0], p[1], &mut mm[0], &mut mv[0], mode.training, o)?
-                }
-                LayerKind::Activation(a) => {
-                    pre = Some(h);
-                    act(g, h, *a, &mut omitted)?
-                }
-                LayerKind::Lrn(o) => g.lrn(h, o)?,
+                _ => None,
             };
-            outputs.push(h);
-            pre_activations.push(pre.unwrap_or(h));
+            let mut cx = Cx {
+                g: &mut *g,
+                params: &pvars[slot.params.clone()],
+                state: &mut state[slot.state.clone()],
+                mode,
+                index: i,
+                omit_final: logits_at == Some(i),
+                next_pool,
+                omitted: None,
+                pre: None,
+                absorbed_next: false,
+            };
+            let y = layer.config().forward(&mut cx, &xs)?;
+            absorbed = cx.absorbed_next;
+            if cx.omitted.is_some() {
+                omitted = cx.omitted;
+            }
+            pre_activations.push(cx.pre.unwrap_or(y));
+            values.push(y);
         }
+        let outputs = if layers == n {
+            arch.outputs.iter().map(|&i| values[i]).collect()
+        } else {
+            vec![values[layers - 1]]
+        };
         Ok(Forward {
-            output: h,
-            layer_outputs: outputs,
+            output: outputs[0],
+            outputs,
+            layer_outputs: values,
             pre_activations,
             params: pvars,
             omitted,

@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::layers::LayerSpec;
+
 /// A pair of sizes written as one number (`3`) or a pair (`[3, 5]`), like Keras's
 /// `kernel_size=3` or `(3, 5)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,283 +70,12 @@ pub enum PaddingSpec {
     Same,
 }
 
-fn one() -> Size2 {
-    Size2(1, 1)
-}
-fn two() -> Size2 {
-    Size2(2, 2)
-}
-fn yes() -> bool {
-    true
-}
-fn glorot() -> String {
-    "glorot_uniform".into()
-}
-fn zeros() -> String {
-    "zeros".into()
-}
-fn linear() -> String {
-    "linear".into()
-}
-fn bn_momentum() -> f32 {
-    0.99
-}
-fn bn_epsilon() -> f32 {
-    1e-3
-}
-fn lrn_radius() -> usize {
-    2
-}
-fn lrn_bias() -> f32 {
-    2.0
-}
-fn lrn_alpha() -> f32 {
-    1e-4
-}
-fn lrn_beta() -> f32 {
-    0.75
-}
-
-/// One layer, tagged by its Keras class name (`"type": "Conv2D"`). Omitted fields take Keras's
-/// defaults; unknown fields are errors (a typo is never silently ignored).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", deny_unknown_fields)]
-pub enum LayerSpec {
-    /// `Conv2D(filters, kernel_size, strides=1, padding='valid', dilation_rate=1,
-    /// activation=None, use_bias=True, kernel_initializer='glorot_uniform',
-    /// bias_initializer='zeros')`.
-    Conv2D {
-        /// Layer name (automatic when omitted).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// Number of filters (output channels).
-        filters: usize,
-        /// Kernel height and width.
-        kernel_size: Size2,
-        /// Strides.
-        #[serde(default = "one")]
-        strides: Size2,
-        /// Padding.
-        #[serde(default)]
-        padding: PaddingSpec,
-        /// Dilation rate.
-        #[serde(default = "one")]
-        dilation_rate: Size2,
-        /// Activation name (`linear` when omitted).
-        #[serde(default = "linear")]
-        activation: String,
-        /// Whether the layer has a bias.
-        #[serde(default = "yes")]
-        use_bias: bool,
-        /// Kernel initialiser name.
-        #[serde(default = "glorot")]
-        kernel_initializer: String,
-        /// Bias initialiser name.
-        #[serde(default = "zeros")]
-        bias_initializer: String,
-    },
-    /// `MaxPooling2D(pool_size=2, strides=None, padding='valid')`.
-    MaxPooling2D {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// Window size.
-        #[serde(default = "two")]
-        pool_size: Size2,
-        /// Strides (`None` = pool size).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        strides: Option<Size2>,
-        /// Padding.
-        #[serde(default)]
-        padding: PaddingSpec,
-    },
-    /// `AveragePooling2D(pool_size=2, strides=None, padding='valid')`.
-    AveragePooling2D {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// Window size.
-        #[serde(default = "two")]
-        pool_size: Size2,
-        /// Strides (`None` = pool size).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        strides: Option<Size2>,
-        /// Padding.
-        #[serde(default)]
-        padding: PaddingSpec,
-    },
-    /// `GlobalAveragePooling2D()`.
-    GlobalAveragePooling2D {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
-    /// `Flatten()`.
-    Flatten {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
-    /// `Dense(units, activation=None, use_bias=True, kernel_initializer='glorot_uniform',
-    /// bias_initializer='zeros')`.
-    Dense {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// Output features.
-        units: usize,
-        /// Activation name.
-        #[serde(default = "linear")]
-        activation: String,
-        /// Whether the layer has a bias.
-        #[serde(default = "yes")]
-        use_bias: bool,
-        /// Kernel initialiser name.
-        #[serde(default = "glorot")]
-        kernel_initializer: String,
-        /// Bias initialiser name.
-        #[serde(default = "zeros")]
-        bias_initializer: String,
-    },
-    /// `Dropout(rate)`.
-    Dropout {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// Fraction of inputs dropped in training.
-        rate: f32,
-    },
-    /// `BatchNormalization(momentum=0.99, epsilon=0.001)` over the last axis.
-    BatchNormalization {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// Moving-average momentum.
-        #[serde(default = "bn_momentum")]
-        momentum: f32,
-        /// Variance epsilon.
-        #[serde(default = "bn_epsilon")]
-        epsilon: f32,
-    },
-    /// `Activation(activation)`: `relu`, `softmax`, ...
-    Activation {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// Activation name.
-        activation: String,
-    },
-    /// Local response normalisation (TensorFlow's definition; AlexNet's values by default).
-    LocalResponseNormalization {
-        /// Layer name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// Half-width of the channel window.
-        #[serde(default = "lrn_radius")]
-        depth_radius: usize,
-        /// Additive constant.
-        #[serde(default = "lrn_bias")]
-        bias: f32,
-        /// Scale.
-        #[serde(default = "lrn_alpha")]
-        alpha: f32,
-        /// Exponent.
-        #[serde(default = "lrn_beta")]
-        beta: f32,
-    },
-}
-
-impl LayerSpec {
-    /// The Keras class name (`"Conv2D"`).
-    pub fn class_name(&self) -> &'static str {
-        match self {
-            LayerSpec::Conv2D { .. } => "Conv2D",
-            LayerSpec::MaxPooling2D { .. } => "MaxPooling2D",
-            LayerSpec::AveragePooling2D { .. } => "AveragePooling2D",
-            LayerSpec::GlobalAveragePooling2D { .. } => "GlobalAveragePooling2D",
-            LayerSpec::Flatten { .. } => "Flatten",
-            LayerSpec::Dense { .. } => "Dense",
-            LayerSpec::Dropout { .. } => "Dropout",
-            LayerSpec::BatchNormalization { .. } => "BatchNormalization",
-            LayerSpec::Activation { .. } => "Activation",
-            LayerSpec::LocalResponseNormalization { .. } => "LocalResponseNormalization",
-        }
-    }
-
-    /// The prefix of automatic names (`conv2d`, `max_pooling2d`, ...), as Keras derives them.
-    pub fn auto_prefix(&self) -> &'static str {
-        match self {
-            LayerSpec::Conv2D { .. } => "conv2d",
-            LayerSpec::MaxPooling2D { .. } => "max_pooling2d",
-            LayerSpec::AveragePooling2D { .. } => "average_pooling2d",
-            LayerSpec::GlobalAveragePooling2D { .. } => "global_average_pooling2d",
-            LayerSpec::Flatten { .. } => "flatten",
-            LayerSpec::Dense { .. } => "dense",
-            LayerSpec::Dropout { .. } => "dropout",
-            LayerSpec::BatchNormalization { .. } => "batch_normalization",
-            LayerSpec::Activation { .. } => "activation",
-            LayerSpec::LocalResponseNormalization { .. } => "local_response_normalization",
-        }
-    }
-
-    /// The explicit name, if one was given.
-    pub fn name(&self) -> Option<&str> {
-        match self {
-            LayerSpec::Conv2D { name, .. }
-            | LayerSpec::MaxPooling2D { name, .. }
-            | LayerSpec::AveragePooling2D { name, .. }
-            | LayerSpec::GlobalAveragePooling2D { name }
-            | LayerSpec::Flatten { name }
-            | LayerSpec::Dense { name, .. }
-            | LayerSpec::Dropout { name, .. }
-            | LayerSpec::BatchNormalization { name, .. }
-            | LayerSpec::Activation { name, .. }
-            | LayerSpec::LocalResponseNormalization { name, .. } => name.as_deref(),
-        }
-    }
-
-    /// The same layer with an explicit name.
-    pub fn named(mut self, new: impl Into<String>) -> Self {
-        match &mut self {
-            LayerSpec::Conv2D { name, .. }
-            | LayerSpec::MaxPooling2D { name, .. }
-            | LayerSpec::AveragePooling2D { name, .. }
-            | LayerSpec::GlobalAveragePooling2D { name }
-            | LayerSpec::Flatten { name }
-            | LayerSpec::Dense { name, .. }
-            | LayerSpec::Dropout { name, .. }
-            | LayerSpec::BatchNormalization { name, .. }
-            | LayerSpec::Activation { name, .. }
-            | LayerSpec::LocalResponseNormalization { name, .. } => *name = Some(new.into()),
-        }
-        self
-    }
-
-    /// The same layer with `same` padding (convolution and pooling layers; others unchanged).
-    pub fn same(mut self) -> Self {
-        match &mut self {
-            LayerSpec::Conv2D { padding, .. }
-            | LayerSpec::MaxPooling2D { padding, .. }
-            | LayerSpec::AveragePooling2D { padding, .. } => *padding = PaddingSpec::Same,
-            _ => {}
-        }
-        self
-    }
-
-    /// The same layer with these strides (convolution and pooling layers; others unchanged).
-    pub fn strides(mut self, s: impl Into<Size2>) -> Self {
-        let s = s.into();
-        match &mut self {
-            LayerSpec::Conv2D { strides, .. } => *strides = s,
-            LayerSpec::MaxPooling2D { strides, .. }
-            | LayerSpec::AveragePooling2D { strides, .. } => *strides = Some(s),
-            _ => {}
-        }
-        self
-    }
-}
-
-/// A whole Sequential model: a name, the input shape without the batch dimension, the layers.
+/// A whole model: a name, the input shape without the batch dimension, the layers in order,
+/// and which layers are its outputs.
+///
+/// A spec whose layers have no `inputs` is a Sequential chain. A graph (Keras's functional
+/// API) names what each layer reads: the model input (`input_name`, `input_1` by default) or
+/// layers listed before it; `outputs` names the output layers (default: the last layer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
@@ -353,8 +84,35 @@ pub struct ModelSpec {
     pub name: String,
     /// Input shape without the batch dimension, e.g. `[28, 28, 1]`.
     pub input_shape: Vec<usize>,
-    /// The layers, in order.
+    /// The name layers use to read the model input.
+    #[serde(
+        default = "default_input_name",
+        skip_serializing_if = "is_default_input"
+    )]
+    pub input_name: String,
+    /// The layers, in order (a layer reads only the input or layers before it).
     pub layers: Vec<LayerSpec>,
+    /// The output layers by name; empty: the last layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
+}
+
+/// The model input's default name (`input_1`, as tf.keras 2 names the first `Input`).
+pub const DEFAULT_INPUT_NAME: &str = "input_1";
+
+fn default_input_name() -> String {
+    DEFAULT_INPUT_NAME.into()
+}
+
+fn is_default_input(name: &str) -> bool {
+    name == DEFAULT_INPUT_NAME
+}
+
+impl Default for ModelSpec {
+    /// A model called `sequential` with no input shape and no layers yet (fill in both).
+    fn default() -> Self {
+        ModelSpec::new(default_model_name(), Vec::new())
+    }
 }
 
 fn default_model_name() -> String {
@@ -381,14 +139,16 @@ impl ModelSpec {
         ModelSpec {
             name: name.into(),
             input_shape: input_shape.into(),
+            input_name: default_input_name(),
             layers: Vec::new(),
+            outputs: Vec::new(),
         }
     }
 
     /// Appends a layer (Keras's `model.add`; the name is kept for parity, not `ops::Add`).
     #[allow(clippy::should_implement_trait)]
-    pub fn add(mut self, layer: LayerSpec) -> Self {
-        self.layers.push(layer);
+    pub fn add(mut self, layer: impl Into<LayerSpec>) -> Self {
+        self.layers.push(layer.into());
         self
     }
 
@@ -405,97 +165,80 @@ impl ModelSpec {
 
 /// Short constructors for the common layers, with Keras's defaults.
 pub mod layers {
-    use super::*;
+    use super::Size2;
+    use crate::layers::*;
 
     /// `Conv2D(filters, kernel_size, activation=...)`.
     pub fn conv2d(filters: usize, kernel_size: impl Into<Size2>, activation: &str) -> LayerSpec {
-        LayerSpec::Conv2D {
-            name: None,
-            filters,
-            kernel_size: kernel_size.into(),
-            strides: one(),
-            padding: PaddingSpec::Valid,
-            dilation_rate: one(),
-            activation: activation.into(),
-            use_bias: true,
-            kernel_initializer: glorot(),
-            bias_initializer: zeros(),
-        }
+        Conv2D::new(filters, kernel_size, activation).into()
     }
 
     /// `MaxPooling2D(pool_size)`.
     pub fn max_pool(size: impl Into<Size2>) -> LayerSpec {
-        LayerSpec::MaxPooling2D {
-            name: None,
-            pool_size: size.into(),
-            strides: None,
-            padding: PaddingSpec::Valid,
-        }
+        MaxPooling2D(Pooling::new(size)).into()
     }
 
     /// `AveragePooling2D(pool_size)`.
     pub fn avg_pool(size: impl Into<Size2>) -> LayerSpec {
-        LayerSpec::AveragePooling2D {
-            name: None,
-            pool_size: size.into(),
-            strides: None,
-            padding: PaddingSpec::Valid,
-        }
+        AveragePooling2D(Pooling::new(size)).into()
     }
 
     /// `GlobalAveragePooling2D()`.
     pub fn global_avg_pool() -> LayerSpec {
-        LayerSpec::GlobalAveragePooling2D { name: None }
+        GlobalAveragePooling2D {}.into()
     }
 
     /// `Flatten()`.
     pub fn flatten() -> LayerSpec {
-        LayerSpec::Flatten { name: None }
+        Flatten {}.into()
     }
 
     /// `Dense(units, activation=...)`.
     pub fn dense(units: usize, activation: &str) -> LayerSpec {
-        LayerSpec::Dense {
-            name: None,
-            units,
-            activation: activation.into(),
-            use_bias: true,
-            kernel_initializer: glorot(),
-            bias_initializer: zeros(),
-        }
+        Dense::new(units, activation).into()
     }
 
     /// `Dropout(rate)`.
     pub fn dropout(rate: f32) -> LayerSpec {
-        LayerSpec::Dropout { name: None, rate }
+        Dropout { rate }.into()
     }
 
     /// `BatchNormalization()`.
     pub fn batch_norm() -> LayerSpec {
-        LayerSpec::BatchNormalization {
-            name: None,
-            momentum: bn_momentum(),
-            epsilon: bn_epsilon(),
-        }
+        BatchNormalization::default().into()
     }
 
     /// `Activation(name)`.
     pub fn activation(name: &str) -> LayerSpec {
-        LayerSpec::Activation {
-            name: None,
+        Activation {
             activation: name.into(),
         }
+        .into()
     }
 
     /// Local response normalisation with AlexNet's values.
     pub fn lrn() -> LayerSpec {
-        LayerSpec::LocalResponseNormalization {
-            name: None,
-            depth_radius: lrn_radius(),
-            bias: lrn_bias(),
-            alpha: lrn_alpha(),
-            beta: lrn_beta(),
-        }
+        LocalResponseNormalization::default().into()
+    }
+
+    /// `ZeroPadding2D(((top, bottom), (left, right)))`.
+    pub fn zero_pad(rows: (usize, usize), cols: (usize, usize)) -> LayerSpec {
+        ZeroPadding2D::new(rows, cols).into()
+    }
+
+    /// `Add()` of the layers (or model input) called `inputs`.
+    pub fn add<S: Into<String>>(inputs: impl IntoIterator<Item = S>) -> LayerSpec {
+        LayerSpec::from(Add {}).reading(inputs)
+    }
+
+    /// `Multiply()` of the layers (or model input) called `inputs`.
+    pub fn multiply<S: Into<String>>(inputs: impl IntoIterator<Item = S>) -> LayerSpec {
+        LayerSpec::from(Multiply {}).reading(inputs)
+    }
+
+    /// `Concatenate()` of the layers (or model input) called `inputs`, along the channels.
+    pub fn concatenate<S: Into<String>>(inputs: impl IntoIterator<Item = S>) -> LayerSpec {
+        LayerSpec::from(Concatenate::default()).reading(inputs)
     }
 }
 

@@ -1,5 +1,5 @@
-//! `model.summary()` in Keras 2's layout (tf.keras 2.x `print_summary`, Sequential branch):
-//! 65 columns with stops at 29, 55 and 65; a field longer than its column is cut, as Keras cuts
+//! `model.summary()` in Keras 2's layout (tf.keras 2.x `print_summary`): for Sequential models
+//! 65 columns with stops at 29, 55 and 65, for graphs 98 with a `Connected to` column; a field longer than its column is cut, as Keras cuts
 //! `max_pooling2d_1 (MaxPooling2` ; row parameter counts without separators, totals with
 //! thousands separators.
 
@@ -64,11 +64,18 @@ fn row(fields: &[String], stops: &[usize]) -> String {
 
 /// The summary text. With `flops`, two columns are added: multiply-adds per sample and the
 /// layer's output (activation) memory per sample in `f32`.
+///
+/// A Sequential model prints Keras's Sequential layout; a graph prints the functional one: an
+/// `InputLayer` row first and a `Connected to` column (`conv2d[0][0]`, one line per input),
+/// 98 characters wide with stops at 33, 55 and 67 % (tf.keras 2.x
+/// `print_layer_summary_with_connections`).
 pub fn summary(arch: &Architecture, flops: bool) -> String {
-    let (width, stops): (usize, Vec<usize>) = if flops {
-        (98, vec![29, 55, 67, 82, 98])
-    } else {
-        (65, vec![29, 55, 65])
+    let graph = !arch.is_sequential();
+    let (width, stops): (usize, Vec<usize>) = match (graph, flops) {
+        (false, false) => (65, vec![29, 55, 65]),
+        (false, true) => (98, vec![29, 55, 67, 82, 98]),
+        (true, false) => (98, vec![32, 53, 65, 98]),
+        (true, true) => (128, vec![32, 53, 65, 80, 96, 128]),
     };
     let mut headers = vec![
         "Layer (type)".to_string(),
@@ -79,29 +86,70 @@ pub fn summary(arch: &Architecture, flops: bool) -> String {
         headers.push("MACs".into());
         headers.push("Activations".into());
     }
-    let mut out = String::new();
-    let _ = writeln!(out, "Model: \"{}\"", arch.name);
-    let _ = writeln!(out, "{}", "_".repeat(width));
-    let _ = writeln!(out, "{}", row(&headers, &stops));
-    let _ = writeln!(out, "{}", "=".repeat(width));
-    let n = arch.layers.len();
-    for (i, l) in arch.layers.iter().enumerate() {
-        let out_shape = cnn_tensor::Shape::new(
+    if graph {
+        headers.push("Connected to".into());
+    }
+    let shape = |s: &[usize]| {
+        cnn_tensor::Shape::new(
             std::iter::once(0)
-                .chain(l.output_shape.iter().copied())
+                .chain(s.iter().copied())
                 .collect::<Vec<_>>(),
         )
-        .keras_batch();
+        .keras_batch()
+    };
+    let mut rows: Vec<Vec<Vec<String>>> = Vec::with_capacity(arch.layers.len() + 1);
+    if graph {
+        let mut fields = vec![
+            format!("{} (InputLayer)", arch.input_name),
+            format!("[{}]", shape(&arch.input_shape)),
+            "0".into(),
+        ];
+        if flops {
+            fields.push("0".into());
+            fields.push(bytes(arch.input_shape.iter().product::<usize>() as u64 * 4));
+        }
+        fields.push(String::new());
+        rows.push(vec![fields]);
+    }
+    for l in &arch.layers {
         let mut fields = vec![
             format!("{} ({})", l.name, l.spec.class_name()),
-            out_shape,
+            shape(&l.output_shape),
             l.total_params().to_string(),
         ];
         if flops {
             fields.push(si(l.macs));
             fields.push(bytes(l.output_len() * 4));
         }
-        let _ = writeln!(out, "{}", row(&fields, &stops));
+        let mut lines = vec![];
+        if graph {
+            let links: Vec<String> = l
+                .inputs
+                .iter()
+                .map(|&s| format!("{}[0][0]", arch.source_name(s)))
+                .collect();
+            fields.push(links[0].clone());
+            lines.push(fields);
+            for link in &links[1..] {
+                let mut more = vec![String::new(); stops.len() - 1];
+                more.push(link.clone());
+                lines.push(more);
+            }
+        } else {
+            lines.push(fields);
+        }
+        rows.push(lines);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "Model: \"{}\"", arch.name);
+    let _ = writeln!(out, "{}", "_".repeat(width));
+    let _ = writeln!(out, "{}", row(&headers, &stops));
+    let _ = writeln!(out, "{}", "=".repeat(width));
+    let n = rows.len();
+    for (i, lines) in rows.iter().enumerate() {
+        for fields in lines {
+            let _ = writeln!(out, "{}", row(fields, &stops));
+        }
         let _ = writeln!(
             out,
             "{}",

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::profile::{self, StepProfile};
 
-use crate::arch::ActivationKind;
 use crate::callbacks::{BatchLogs, Callback, Control, EpochContext, EpochLogs, TrainInfo};
 use crate::data::{ArrayData, BatchSource, Targets, argmax, gather};
 use crate::error::{NnError, Result};
+use crate::history::History;
+use crate::layers::ActivationKind;
 use crate::model::{ForwardMode, Model};
 use crate::optimizer::Optimizer;
 
@@ -81,125 +82,6 @@ impl Default for FitOptions {
     }
 }
 
-/// Per-epoch metrics, as Keras's `History.history`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    /// Epoch numbers (1-based).
-    pub epoch: Vec<usize>,
-    /// Mean training loss.
-    pub loss: Vec<f32>,
-    /// Training accuracy.
-    pub accuracy: Vec<f32>,
-    /// Validation loss (empty without validation).
-    pub val_loss: Vec<f32>,
-    /// Validation accuracy.
-    pub val_accuracy: Vec<f32>,
-    /// Learning rate at the end of the epoch.
-    pub learning_rate: Vec<f32>,
-    /// Wall time of the epoch (training and validation).
-    pub seconds: Vec<f64>,
-    /// Training samples per second.
-    pub samples_per_second: Vec<f64>,
-    /// `(epoch, step)` (1-based) after which a callback stopped training mid-epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interrupted: Option<(usize, usize)>,
-}
-
-impl History {
-    /// CSV with a header, one row per epoch (Keras's `CSVLogger` columns plus time).
-    pub fn to_csv(&self) -> String {
-        let mut s = String::from(
-            "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds,samples_per_second\n",
-        );
-        for i in 0..self.epoch.len() {
-            let opt = |v: &Vec<f32>| v.get(i).map(|x| x.to_string()).unwrap_or_default();
-            s.push_str(&format!(
-                "{},{},{},{},{},{},{:.3},{:.1}\n",
-                self.epoch[i],
-                self.loss[i],
-                self.accuracy[i],
-                opt(&self.val_loss),
-                opt(&self.val_accuracy),
-                self.learning_rate[i],
-                self.seconds[i],
-                self.samples_per_second[i]
-            ));
-        }
-        s
-    }
-
-    /// Parses [`History::to_csv`] output (and Keras `CSVLogger` files with the same columns).
-    pub fn from_csv(text: &str) -> Result<Self> {
-        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header: Vec<&str> = lines
-            .next()
-            .ok_or_else(|| NnError::Data("empty history CSV".into()))?
-            .split(',')
-            .map(str::trim)
-            .collect();
-        let col = |name: &str| {
-            header.iter().position(|h| {
-                *h == name
-                    || (name == "accuracy" && *h == "acc")
-                    || (name == "val_accuracy" && *h == "val_acc")
-            })
-        };
-        let mut h = History::default();
-        for (ln, line) in lines.enumerate() {
-            let f: Vec<&str> = line.split(',').map(str::trim).collect();
-            let get = |name: &str| -> Option<f64> {
-                col(name)
-                    .and_then(|i| f.get(i))
-                    .and_then(|v| v.parse().ok())
-            };
-            let epoch = get("epoch").map(|e| e as usize).unwrap_or(ln);
-            // Keras's CSVLogger counts epochs from 0.
-            h.epoch
-                .push(if col("epoch").is_some() && header.contains(&"lr") {
-                    epoch + 1
-                } else {
-                    epoch
-                });
-            h.loss.push(
-                get("loss")
-                    .ok_or_else(|| NnError::Data(format!("history CSV line {}: no loss", ln + 2)))?
-                    as f32,
-            );
-            h.accuracy.push(get("accuracy").unwrap_or(f64::NAN) as f32);
-            if let Some(v) = get("val_loss") {
-                h.val_loss.push(v as f32);
-            }
-            if let Some(v) = get("val_accuracy") {
-                h.val_accuracy.push(v as f32);
-            }
-            h.learning_rate.push(
-                get("learning_rate")
-                    .or_else(|| get("lr"))
-                    .unwrap_or(f64::NAN) as f32,
-            );
-            h.seconds.push(get("seconds").unwrap_or(f64::NAN));
-            h.samples_per_second
-                .push(get("samples_per_second").unwrap_or(f64::NAN));
-        }
-        Ok(h)
-    }
-
-    fn push(&mut self, l: &EpochLogs) {
-        self.epoch.push(l.epoch);
-        self.loss.push(l.loss);
-        self.accuracy.push(l.accuracy);
-        if let Some(v) = l.val_loss {
-            self.val_loss.push(v);
-        }
-        if let Some(v) = l.val_accuracy {
-            self.val_accuracy.push(v);
-        }
-        self.learning_rate.push(l.learning_rate);
-        self.seconds.push(l.seconds);
-        self.samples_per_second.push(l.samples_per_second);
-    }
-}
-
 /// Loss and accuracy over a dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -245,18 +127,26 @@ struct OutputInfo {
 }
 
 impl OutputInfo {
-    fn of(m: &Model) -> Self {
+    fn of(m: &Model) -> Result<Self> {
         let a = m.architecture();
-        let last_linear = a.layers.last().is_some_and(|l| match &l.kind {
-            crate::LayerKind::Dense { activation, .. }
-            | crate::LayerKind::Conv2D { activation, .. }
-            | crate::LayerKind::Activation(activation) => activation.is_linear(),
-            _ => false,
-        });
-        OutputInfo {
+        if a.outputs.len() != 1 {
+            return Err(NnError::Model {
+                model: a.name.clone(),
+                message: format!(
+                    "has {} outputs; training and evaluation take a model with one output \
+                     (predict gives every output)",
+                    a.outputs.len()
+                ),
+            });
+        }
+        let last_linear = a.layers[a.outputs[0]]
+            .config()
+            .final_activation()
+            .is_some_and(|act| act.is_linear());
+        Ok(OutputInfo {
             model: a.name.clone(),
             last_linear,
-        }
+        })
     }
 
     /// The loss node of a forward pass whose final softmax/sigmoid was left out (fused).
@@ -369,7 +259,7 @@ impl Model {
                 y.len()
             )));
         }
-        let info = OutputInfo::of(self);
+        let info = OutputInfo::of(self)?;
         let (loss_value, correct_n, grads) = {
             let mut g = Graph::new();
             if profile.is_some() {
@@ -442,7 +332,7 @@ impl Model {
         for s in 0..steps {
             let (x, y) = data.batch(0, s)?;
             self.check_input(&x)?;
-            let info = OutputInfo::of(self);
+            let info = OutputInfo::of(self)?;
             let mut g = Graph::inference();
             let xv = g.constant(&x);
             let f = self.forward(
@@ -555,7 +445,7 @@ impl Model {
                 samples_per_second: count as f64 / train_secs.max(1e-9),
                 steps,
             };
-            history.push(&logs);
+            record(&mut history, &logs);
             let mut stop = false;
             for c in callbacks.iter_mut() {
                 let mut ctx = EpochContext {
@@ -609,4 +499,20 @@ impl Model {
             (gather(x, &b)?, y.select(&b)?),
         ))
     }
+}
+
+/// Appends one epoch's logs to the history.
+fn record(h: &mut History, l: &EpochLogs) {
+    h.epoch.push(l.epoch);
+    h.loss.push(l.loss);
+    h.accuracy.push(l.accuracy);
+    if let Some(v) = l.val_loss {
+        h.val_loss.push(v);
+    }
+    if let Some(v) = l.val_accuracy {
+        h.val_accuracy.push(v);
+    }
+    h.learning_rate.push(l.learning_rate);
+    h.seconds.push(l.seconds);
+    h.samples_per_second.push(l.samples_per_second);
 }

@@ -1,6 +1,7 @@
 //! Summaries and parameter counts exactly as Keras prints and counts them, and build-time
 //! errors for impossible models.
 
+use cnn_nn::layers::Conv2D;
 use cnn_nn::spec::layers::*;
 use cnn_nn::*;
 
@@ -52,6 +53,7 @@ fn chollet_5_1_summary_matches_the_book() {
             dense(64, "relu").named("dense_1"),
             dense(10, "softmax").named("dense_2"),
         ],
+        ..ModelSpec::default()
     };
     let book = "\
 _________________________________________________________________
@@ -142,11 +144,11 @@ fn vgg16_layers_match_keras_applications() {
         c.layers
             .iter()
             .filter(|l| matches!(
-                l.spec,
-                LayerSpec::Conv2D {
+                l.config(),
+                LayerConfig::Conv2D(Conv2D {
                     kernel_size: Size2(1, 1),
                     ..
-                }
+                })
             ))
             .count(),
         3
@@ -173,6 +175,7 @@ fn keras_examples_counts() {
             dropout(0.5),
             dense(10, "softmax"),
         ],
+        ..ModelSpec::default()
     };
     assert_eq!(arch(&spec).param_counts().0, 1_250_858);
     // DLwP §5.2 cats vs dogs: 3,453,121.
@@ -193,6 +196,7 @@ fn keras_examples_counts() {
             dense(512, "relu"),
             dense(1, "sigmoid"),
         ],
+        ..ModelSpec::default()
     };
     assert_eq!(arch(&spec).param_counts().0, 3_453_121);
 }
@@ -212,8 +216,7 @@ fn batch_norm_moving_statistics_are_non_trainable() {
     let no_bias = ModelSpec {
         name: "m".into(),
         input_shape: vec![8, 8, 3],
-        layers: vec![LayerSpec::Conv2D {
-            name: None,
+        layers: vec![LayerSpec::from(Conv2D {
             filters: 4,
             kernel_size: Size2(3, 3),
             strides: Size2(1, 1),
@@ -223,7 +226,8 @@ fn batch_norm_moving_statistics_are_non_trainable() {
             use_bias: false,
             kernel_initializer: "he_normal".into(),
             bias_initializer: "zeros".into(),
-        }],
+        })],
+        ..ModelSpec::default()
     };
     assert_eq!(arch(&no_bias).param_counts().0, 3 * 3 * 3 * 4);
 }
@@ -247,6 +251,7 @@ fn build_err(input: &[usize], layers: Vec<LayerSpec>) -> String {
         name: "m".into(),
         input_shape: input.to_vec(),
         layers,
+        ..ModelSpec::default()
     };
     Architecture::from_spec(&spec).unwrap_err().to_string()
 }
@@ -308,7 +313,7 @@ fn impossible_models_are_clear_errors() {
     let e = build_err(&[28, 28, 1], vec![]);
     assert!(e.contains("no layers"), "{e}");
     assert!(
-        zoo("resnet50", None, None)
+        zoo("resnet152", None, None)
             .unwrap_err()
             .to_string()
             .contains("known: mnist-cnn")
@@ -341,6 +346,7 @@ fn automatic_names_follow_tf_keras() {
             dense(3, "relu"),
             dense(3, "relu"),
         ],
+        ..ModelSpec::default()
     };
     let names: Vec<String> = arch(&spec).layers.iter().map(|l| l.name.clone()).collect();
     assert_eq!(names, ["dense_1", "dense", "dense_2"]);
@@ -355,7 +361,9 @@ fn every_zoo_model_summarises_with_one_row_per_layer() {
             .lines()
             .filter(|l| l.contains(" (") && l.contains("(None"))
             .count();
-        assert_eq!(rows, a.layers.len(), "{name}:\n{s}");
+        // Graphs also have their InputLayer row.
+        let input_row = usize::from(!a.is_sequential());
+        assert_eq!(rows, a.layers.len() + input_row, "{name}:\n{s}");
         let (total, _, _) = a.param_counts();
         assert!(
             s.contains(&format!("Total params: {}", commas(total))),
@@ -377,4 +385,100 @@ fn every_zoo_model_summarises_with_one_row_per_layer() {
             .output_shape,
         vec![1, 1, 512]
     );
+}
+
+/// Totals as Keras prints them for its applications (checked against Keras 3 with the
+/// TensorFlow backend: `keras.applications.ResNet50(weights=None).count_params()`, and the
+/// same for `VGG16(include_top=False, input_shape=(150, 150, 3))`).
+#[test]
+fn graph_zoo_totals_match_keras() {
+    let r = arch(&zoo("resnet50", None, None).unwrap());
+    assert_eq!(r.param_counts(), (25_636_712, 25_583_592, 53_120));
+    assert_eq!(
+        r.layers.len(),
+        176,
+        "Keras's ResNet50 has 177 layers with its InputLayer"
+    );
+    let find = |n: &str| r.layers.iter().find(|l| l.name == n).unwrap();
+    assert_eq!(find("conv1_pad").output_shape, [230, 230, 3]);
+    assert_eq!(find("pool1_pool").output_shape, [56, 56, 64]);
+    assert_eq!(find("conv2_block1_0_conv").total_params(), 16_640);
+    assert_eq!(find("conv5_block3_out").output_shape, [7, 7, 2048]);
+    assert_eq!(find("predictions").total_params(), 2_049_000);
+    let base = arch(&no_top(&zoo("vgg16", Some(&[150, 150, 3]), None).unwrap()).unwrap());
+    assert_eq!(base.param_counts().0, 14_714_688);
+    assert_eq!(base.output_shape(), &[4, 4, 512]);
+    assert_eq!(base.layers.last().unwrap().name, "block5_pool");
+    let rb = arch(&no_top(&zoo("resnet50", None, None).unwrap()).unwrap());
+    assert_eq!(rb.param_counts().0, 23_587_712);
+    assert_eq!(rb.outputs, [rb.layers.len() - 1]);
+    // Keras's cifar10_resnet.py, ResNet20 v1.
+    let c = arch(&zoo("resnet20-cifar", None, None).unwrap());
+    assert_eq!(c.param_counts(), (274_442, 273_066, 1_376));
+    assert_eq!(c.output_shape(), &[10]);
+}
+
+/// Layer by layer against Keras's own models (`tests/fixtures/keras_zoo.json`, written by
+/// `scripts/keras/zoo_layers.py` with Keras 3): the same layers in the same order, with the
+/// same classes, output shapes, parameter counts and inputs.
+#[test]
+fn graph_zoo_matches_keras_layer_by_layer() {
+    let facts: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/keras_zoo.json")).unwrap();
+    let cases = [
+        ("resnet50", zoo("resnet50", None, None).unwrap()),
+        (
+            "resnet50 --no-top",
+            no_top(&zoo("resnet50", None, None).unwrap()).unwrap(),
+        ),
+        ("vgg16", zoo("vgg16", None, None).unwrap()),
+        (
+            "vgg16 --no-top 150x150x3",
+            no_top(&zoo("vgg16", Some(&[150, 150, 3]), None).unwrap()).unwrap(),
+        ),
+        ("resnet20-cifar", zoo("resnet20-cifar", None, None).unwrap()),
+    ];
+    for (key, spec) in cases {
+        let k = &facts[key];
+        let a = arch(&spec);
+        let (total, trainable, frozen) = a.param_counts();
+        assert_eq!(
+            (total, trainable, frozen),
+            (
+                k["total"].as_u64().unwrap(),
+                k["trainable"].as_u64().unwrap(),
+                k["non_trainable"].as_u64().unwrap()
+            ),
+            "{key}"
+        );
+        let kl = k["layers"].as_array().unwrap();
+        assert_eq!(a.layers.len(), kl.len(), "{key}: layer count");
+        for (ours, theirs) in a.layers.iter().zip(kl) {
+            let what = format!("{key}: layer {}", ours.name);
+            assert_eq!(ours.name, theirs["name"].as_str().unwrap(), "{what}");
+            assert_eq!(
+                ours.spec.class_name(),
+                theirs["class"].as_str().unwrap(),
+                "{what}"
+            );
+            let shape: Vec<usize> = serde_json::from_value(theirs["output_shape"].clone()).unwrap();
+            assert_eq!(ours.output_shape, shape, "{what}");
+            assert_eq!(
+                ours.total_params(),
+                theirs["params"].as_u64().unwrap(),
+                "{what}"
+            );
+            let inputs: Vec<&str> = ours.inputs.iter().map(|&s| a.source_name(s)).collect();
+            let keras_inputs: Vec<&str> = theirs["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| match v.as_str().unwrap() {
+                    n if n.starts_with("input_layer") => DEFAULT_INPUT_NAME,
+                    n => n,
+                })
+                .collect();
+            assert_eq!(inputs, keras_inputs, "{what}");
+        }
+    }
 }

@@ -42,6 +42,7 @@ fn small_cnn() -> ModelSpec {
             dense(16, "relu"),
             dense(3, "softmax"),
         ],
+        ..ModelSpec::default()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Intermediate activations (Chollet, *Deep Learning with Python*, §5.4.1): every channel of a
 //! layer's output for one image, normalised per channel and laid out 16 to a row in viridis.
 
-use cnn_nn::{ForwardMode, Layer, LayerKind, Model};
+use cnn_nn::{ForwardMode, Layer, LayerConfig, Model};
 use cnn_ops::Graph;
 use cnn_tensor::Tensor;
 use image::{Rgb, RgbImage};
@@ -52,8 +52,10 @@ pub fn default_activation_layers(model: &Model) -> Vec<usize> {
         .filter(|(_, l)| {
             l.output_shape.len() == 3
                 && matches!(
-                    l.kind,
-                    LayerKind::Conv2D { .. } | LayerKind::MaxPool(_) | LayerKind::AvgPool(_)
+                    l.config(),
+                    LayerConfig::Conv2D(_)
+                        | LayerConfig::MaxPooling2D(_)
+                        | LayerConfig::AveragePooling2D(_)
                 )
         })
         .map(|(i, _)| i)

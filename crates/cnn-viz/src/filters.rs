@@ -2,7 +2,7 @@
 //! the input from grey noise to maximise one channel's mean activation; and a first layer's
 //! kernels drawn as images.
 
-use cnn_nn::{ForwardMode, LayerKind, Model};
+use cnn_nn::{ForwardMode, LayerConfig, Model};
 use cnn_ops::Graph;
 use cnn_tensor::{Tensor, seeded_rng};
 use image::{Rgb, RgbImage};
@@ -245,7 +245,7 @@ pub fn kernel_grid(model: &Model, li: usize, per_row: usize) -> Result<RgbImage>
         .layers
         .get(li)
         .ok_or_else(|| input_err("kernels", format!("no layer {li}")))?;
-    if !matches!(layer.kind, LayerKind::Conv2D { .. }) {
+    if !matches!(layer.config(), LayerConfig::Conv2D(_)) {
         return Err(input_err(
             "kernels",
             format!("layer {} is not a convolution", layer.name),

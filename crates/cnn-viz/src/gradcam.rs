@@ -5,7 +5,7 @@
 //! channel (its spatial mean); the heatmap is the ReLU of the weighted channel mean, scaled to
 //! `[0, 1]`, resized bilinearly to the picture and drawn over it in jet at 0.4.
 
-use cnn_nn::{ForwardMode, LayerKind, Model};
+use cnn_nn::{ForwardMode, LayerConfig, Model, Source};
 use cnn_ops::Graph;
 use cnn_tensor::Tensor;
 use image::{ImageBuffer, Luma, Rgb, RgbImage, imageops};
@@ -65,13 +65,14 @@ pub fn default_cam_layer(model: &Model) -> Option<usize> {
     let layers = &model.architecture().layers;
     let conv = layers
         .iter()
-        .rposition(|l| matches!(l.kind, LayerKind::Conv2D { .. }))?;
+        .rposition(|l| matches!(l.config(), LayerConfig::Conv2D(_)))?;
     let mut i = conv;
     while i + 1 < layers.len()
         && matches!(
-            layers[i + 1].kind,
-            LayerKind::BatchNorm(_) | LayerKind::Activation(_)
+            layers[i + 1].config(),
+            LayerConfig::BatchNormalization(_) | LayerConfig::Activation(_)
         )
+        && layers[i + 1].inputs == [Source::Layer(i)]
         && layers[i + 1].output_shape.len() == 3
     {
         i += 1;
@@ -300,6 +301,7 @@ mod tests {
             name: "linear".into(),
             input_shape: vec![2, 3, 1],
             layers: vec![conv2d(2, 1, "linear"), flatten(), dense(2, "softmax")],
+            ..ModelSpec::default()
         };
         let mut m = Model::new(&spec, 0).unwrap();
         let set = |m: &mut Model, name: &str, v: Vec<f32>| {

@@ -166,6 +166,7 @@ fn grad_cam_localises_items_placed_at_random() {
             flatten(),
             dense(10, "softmax"),
         ],
+        ..ModelSpec::default()
     };
     let train = |epochs: usize| {
         let mut m = Model::new(&spec, 7).unwrap();

@@ -15,7 +15,7 @@ use cnn_datasets::{
     CIFAR10_CLASSES, ColorMode, Dataset, FolderOptions, ImageSet, Interpolation, LoadOptions,
     archive, cifar10, image_folder,
 };
-use cnn_nn::{BatchSource, LayerSpec, ModelSpec, Optimizer, Schedule, zoo};
+use cnn_nn::{BatchSource, LayerConfig, ModelSpec, Optimizer, Schedule, zoo};
 
 use super::Common;
 use super::data::{Split, Splits};
@@ -248,10 +248,10 @@ pub fn light_dropout(mut spec: ModelSpec) -> ModelSpec {
     let last = spec
         .layers
         .iter()
-        .rposition(|l| matches!(l, LayerSpec::Dropout { .. }));
+        .rposition(|l| matches!(l.config, LayerConfig::Dropout(_)));
     for (i, l) in spec.layers.iter_mut().enumerate() {
-        if let LayerSpec::Dropout { rate, .. } = l {
-            *rate = if Some(i) == last {
+        if let LayerConfig::Dropout(d) = &mut l.config {
+            d.rate = if Some(i) == last {
                 AUGMENTED_HEAD_DROPOUT
             } else {
                 AUGMENTED_GROUP_DROPOUT
@@ -264,8 +264,8 @@ pub fn light_dropout(mut spec: ModelSpec) -> ModelSpec {
 /// `spec` with every batch normalisation's moving-average momentum set to `momentum`.
 pub fn with_bn_momentum(mut spec: ModelSpec, momentum: f32) -> ModelSpec {
     for l in &mut spec.layers {
-        if let LayerSpec::BatchNormalization { momentum: m, .. } = l {
-            *m = momentum;
+        if let LayerConfig::BatchNormalization(bn) = &mut l.config {
+            bn.momentum = momentum;
         }
     }
     spec

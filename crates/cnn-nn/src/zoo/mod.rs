@@ -10,7 +10,11 @@
 //! | `alexnet` | Krizhevsky et al. 2012, single tower, 227x227x3: Conv 96 11x11/4 → LRN → MaxPool 3/2 → Conv 256 5x5 same → LRN → MaxPool 3/2 → Conv 384 3x3 → Conv 384 3x3 → Conv 256 3x3 → MaxPool 3/2 → Dense 4096 → Dropout → Dense 4096 → Dropout → Dense 1000 (62,378,344 params) |
 //! | `alexnet-cifar` | a CIFAR-sized simplification for 32x32x3: three groups of two 3x3 `same` convolutions with 64, 128, 256 filters, each conv followed by batch norm, each group by MaxPool 2 and dropout (0.2, 0.3, 0.4), then Dense 512 relu, batch norm, dropout 0.5, Dense 10 softmax |
 //! | `cifar-cnn` | the CIFAR-10 exercise's network: `alexnet-cifar` at half the width (32, 64, 128 filters; Dense 128), a quarter of its computation |
+//! | `resnet50` | Keras's `ResNet50` application (He et al. 2015): a graph of bottleneck blocks with projection and identity shortcuts, layer names as Keras's (`conv2_block1_0_conv`, `predictions`), BatchNorm epsilon 1.001e-5 (25,636,712 params on 224x224x3) |
+//! | `resnet20-cifar` | ResNet v1 of depth 20 for CIFAR-10 as Keras's `cifar10_resnet.py` builds it: 16/32/64 filters, He-normal initialisation, 1x1 projection shortcuts, AvgPool 8 (274,442 params) |
 //! | `vgg-a`, `vgg-a-lrn`, `vgg-b`, `vgg-c`, `vgg-d` (`vgg16`), `vgg-e` (`vgg19`) | Simonyan & Zisserman 2014, Table 1: 3x3 `same` convolutions (C adds a 1x1 convolution at the end of blocks 3–5; A-LRN adds LRN after the first), five MaxPool 2, Dense 4096, 4096, 1000; layer names as Keras's `VGG16` (`block1_conv1`, `fc1`, `predictions`) |
+
+mod resnet;
 
 use crate::error::{NnError, Result};
 use crate::spec::layers::*;
@@ -34,6 +38,8 @@ pub const ZOO: &[&str] = &[
     "vgg16",
     "vgg-e",
     "vgg19",
+    "resnet50",
+    "resnet20-cifar",
 ];
 
 /// The default input shape of a zoo model.
@@ -43,7 +49,7 @@ pub fn default_input_shape(name: &str) -> Option<Vec<usize>> {
             vec![28, 28, 1]
         }
         "alexnet" => vec![227, 227, 3],
-        "alexnet-cifar" | "cifar-cnn" => vec![32, 32, 3],
+        "alexnet-cifar" | "cifar-cnn" | "resnet20-cifar" => vec![32, 32, 3],
         n if ZOO.contains(&n) => vec![224, 224, 3],
         _ => return None,
     })
@@ -53,7 +59,7 @@ pub fn default_input_shape(name: &str) -> Option<Vec<usize>> {
 pub fn default_classes(name: &str) -> usize {
     match name {
         "alexnet" | "vgg-a" | "vgg-a-lrn" | "vgg-b" | "vgg-c" | "vgg-d" | "vgg16" | "vgg-e"
-        | "vgg19" => 1000,
+        | "vgg19" | "resnet50" => 1000,
         _ => 10,
     }
 }
@@ -175,6 +181,8 @@ pub fn zoo(name: &str, input_shape: Option<&[usize]>, classes: Option<usize>) ->
         "vgg-a" | "vgg-a-lrn" | "vgg-b" | "vgg-c" | "vgg-d" | "vgg16" | "vgg-e" | "vgg19" => {
             vgg(name, k)
         }
+        "resnet50" => return Ok(resnet::resnet50(input, k)),
+        "resnet20-cifar" => return Ok(resnet::resnet_cifar(name, 20, input, k)),
         _ => {
             return Err(NnError::Unknown {
                 kind: "model",
@@ -184,10 +192,33 @@ pub fn zoo(name: &str, input_shape: Option<&[usize]>, classes: Option<usize>) ->
         }
     };
     Ok(ModelSpec {
-        name: name.to_string(),
-        input_shape: input,
         layers,
+        ..ModelSpec::new(name, input)
     })
+}
+
+/// The model without its classifier (Keras's `include_top=False`, `pooling=None`): every layer
+/// after the last one that outputs an image `(H, W, C)` removed — VGG16's convolutional base
+/// that Chollet §5.3 reuses, ResNet-50's last block.
+///
+/// # Errors
+/// If the spec does not resolve, or no layer outputs an image.
+pub fn no_top(spec: &ModelSpec) -> Result<ModelSpec> {
+    let arch = crate::Architecture::from_spec(spec)?;
+    let last = arch
+        .layers
+        .iter()
+        .rposition(|l| l.output_shape.len() == 3)
+        .ok_or_else(|| NnError::Model {
+            model: spec.name.clone(),
+            message: "has no layer with an image output to keep as the base".into(),
+        })?;
+    let mut base = arch.to_spec();
+    base.layers.truncate(last + 1);
+    if !base.outputs.is_empty() {
+        base.outputs = vec![arch.layers[last].name.clone()];
+    }
+    Ok(base)
 }
 
 /// VGG configurations of Table 1: per block, the 3x3 convolutions and (config C) a final 1x1.
