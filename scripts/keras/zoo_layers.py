@@ -54,6 +54,29 @@ def resnet_v1(depth, input_shape=(32, 32, 3), num_classes=10):
     return keras.Model(inputs, outputs)
 
 
+def every_layer():
+    """One small graph with every layer cnn adds for graphs, named so cnn's JSON spec
+    (tests/summary_zoo.rs) can say the same."""
+    inp = keras.Input((16, 16, 3))
+    r = layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(inp)
+    a = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(r)
+    d = layers.DepthwiseConv2D(3, depth_multiplier=2, strides=2, padding="same",
+                               name="dw")(a)
+    s = layers.SeparableConv2D(16, 3, padding="same", depth_multiplier=2,
+                               activation="swish", name="sep")(a)
+    p = layers.MaxPooling2D(2, name="pool")(s)
+    m = layers.Multiply(name="mul")([d, p])
+    c = layers.Concatenate(name="cat")([m, d])
+    z = layers.ZeroPadding2D(((1, 0), (0, 2)), name="zpad")(c)
+    re = layers.ReLU(6.0, name="relu6")(z)
+    g = layers.GlobalMaxPooling2D(name="gmp")(re)
+    rs = layers.Reshape((4, 8), name="reshape")(g)
+    f = layers.Flatten(name="flat")(rs)
+    n = layers.BatchNormalization(epsilon=1.001e-5, name="bn")(f)
+    out = layers.Dense(5, activation="softmax", name="out")(n)
+    return keras.Model(inp, out)
+
+
 def describe(model):
     def count(ws):
         return int(sum(int(w.numpy().size) for w in ws))
@@ -84,16 +107,26 @@ def describe(model):
 
 def main():
     apps = keras.applications
-    models = {
-        "resnet50": apps.ResNet50(weights=None),
-        "resnet50 --no-top": apps.ResNet50(weights=None, include_top=False,
-                                           input_shape=(224, 224, 3)),
-        "vgg16": apps.VGG16(weights=None),
-        "vgg16 --no-top 150x150x3": apps.VGG16(weights=None, include_top=False,
-                                               input_shape=(150, 150, 3)),
-        "resnet20-cifar": resnet_v1(20),
+    # Each model from a fresh session, so Keras's automatic names start over.
+    builders = {
+        "resnet50": lambda: apps.ResNet50(weights=None),
+        "resnet50 --no-top": lambda: apps.ResNet50(weights=None, include_top=False,
+                                                   input_shape=(224, 224, 3)),
+        "vgg16": lambda: apps.VGG16(weights=None),
+        "vgg16 --no-top 150x150x3": lambda: apps.VGG16(weights=None, include_top=False,
+                                                       input_shape=(150, 150, 3)),
+        "resnet20-cifar": lambda: resnet_v1(20),
+        "mobilenetv2": lambda: apps.MobileNetV2(weights=None),
+        "mobilenetv2 128x128x3": lambda: apps.MobileNetV2(weights=None,
+                                                          input_shape=(128, 128, 3)),
+        "mobilenetv2 --no-top 97x97x3": lambda: apps.MobileNetV2(
+            weights=None, include_top=False, input_shape=(97, 97, 3)),
+        "every-layer": every_layer,
     }
-    facts = {name: describe(m) for name, m in models.items()}
+    facts = {}
+    for name, build in builders.items():
+        keras.backend.clear_session()
+        facts[name] = describe(build())
     facts["_made_with"] = {"keras": keras.__version__, "backend": keras.backend.backend()}
     json.dump(facts, sys.stdout, indent=1)
     sys.stdout.write("\n")

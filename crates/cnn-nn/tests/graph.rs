@@ -211,13 +211,10 @@ fn loss_and_grads(m: &mut Model, x: &Tensor, labels: &[usize]) -> (f64, Vec<Tens
     (loss, gs)
 }
 
-#[test]
-fn gradients_through_merges_and_shared_values_match_finite_differences() {
-    let spec = branchy();
-    let mut m = Model::new(&spec, 3).unwrap();
-    let x = batch(3, &[5, 5, 2], 9);
-    let labels = [0, 2, 3];
-    let (_, grads) = loss_and_grads(&mut m, &x, &labels);
+/// Every weight's gradient against central differences of the loss, element by element.
+fn finite_differences_agree(spec: &ModelSpec, x: &Tensor, labels: &[usize]) {
+    let mut m = Model::new(spec, 3).unwrap();
+    let (_, grads) = loss_and_grads(&mut m, x, labels);
     let names = m.param_names().to_vec();
     let eps = 1e-2f32;
     let mut checked = 0;
@@ -225,24 +222,47 @@ fn gradients_through_merges_and_shared_values_match_finite_differences() {
         for k in 0..m.params()[pi].len() {
             let orig = m.params()[pi].data()[k];
             m.params_mut()[pi].data_mut()[k] = orig + eps;
-            let up = loss_and_grads(&mut m, &x, &labels).0;
+            let up = loss_and_grads(&mut m, x, labels).0;
             m.params_mut()[pi].data_mut()[k] = orig - eps;
-            let down = loss_and_grads(&mut m, &x, &labels).0;
+            let down = loss_and_grads(&mut m, x, labels).0;
             m.params_mut()[pi].data_mut()[k] = orig;
             let numeric = (up - down) / (2.0 * eps as f64);
             let analytic = grads[pi].data()[k] as f64;
             let tol = 2e-3 + 2e-2 * analytic.abs().max(numeric.abs());
             assert!(
                 (numeric - analytic).abs() <= tol,
-                "{name}[{k}]: analytic {analytic}, numeric {numeric}"
+                "{}: {name}[{k}]: analytic {analytic}, numeric {numeric}",
+                spec.name
             );
             checked += 1;
         }
     }
     assert_eq!(
         checked,
-        Architecture::from_spec(&spec).unwrap().param_counts().0
+        Architecture::from_spec(spec).unwrap().param_counts().1
     );
+}
+
+#[test]
+fn gradients_through_merges_and_shared_values_match_finite_differences() {
+    finite_differences_agree(&branchy(), &batch(3, &[5, 5, 2], 9), &[0, 2, 3]);
+}
+
+#[test]
+fn gradients_through_depthwise_separable_and_padding_match_finite_differences() {
+    let spec = ModelSpec::from_json(
+        r#"{"name": "mobile-bits", "input_shape": [6, 6, 2], "layers": [
+        {"type": "ZeroPadding2D", "padding": [[0, 1], [0, 1]]},
+        {"type": "DepthwiseConv2D", "kernel_size": 3, "strides": 2, "depth_multiplier": 2,
+         "activation": "tanh"},
+        {"type": "SeparableConv2D", "filters": 3, "kernel_size": 2, "padding": "same",
+         "activation": "swish"},
+        {"type": "Rescaling", "scale": 0.5, "offset": 0.1},
+        {"type": "GlobalAveragePooling2D"},
+        {"type": "Dense", "units": 4}]}"#,
+    )
+    .unwrap();
+    finite_differences_agree(&spec, &batch(3, &[6, 6, 2], 5), &[1, 0, 3]);
 }
 
 #[test]
@@ -400,4 +420,60 @@ fn model_files_written_before_graphs_load_and_predict_the_same_bits() {
     save_model(&again, &saved.model, saved.optimizer.as_ref(), 2, None).unwrap();
     let mut back = load_model(&again).unwrap();
     assert_eq!(back.model.predict(&x, 4).unwrap(), y);
+}
+
+#[test]
+fn new_layers_refuse_what_they_cannot_do() {
+    let e = |layer: &str, shape: &str| {
+        let json = format!(r#"{{"input_shape": {shape}, "layers": [{layer}]}}"#);
+        Architecture::from_spec(&ModelSpec::from_json(&json).unwrap())
+            .unwrap_err()
+            .to_string()
+    };
+    let s = e(r#"{"type": "ReLU", "max_value": -1}"#, "[4]");
+    assert!(
+        s.contains("layer re_lu (ReLU)") && s.contains("max_value"),
+        "{s}"
+    );
+    let s = e(r#"{"type": "ReLU", "threshold": 0.5}"#, "[4]");
+    assert!(s.contains("threshold 0.5"), "{s}");
+    let s = e(r#"{"type": "Reshape", "target_shape": [3, -1]}"#, "[32]");
+    assert!(s.contains("cannot reshape (None, 32) to [3, -1]"), "{s}");
+    let s = e(r#"{"type": "Reshape", "target_shape": [-1, -1]}"#, "[32]");
+    assert!(s.contains("at most one -1"), "{s}");
+    let s = e(r#"{"type": "Reshape", "target_shape": [5, 7]}"#, "[32]");
+    assert!(s.contains("32 values do not fit 35"), "{s}");
+    let s = e(
+        r#"{"type": "DepthwiseConv2D", "kernel_size": 5}"#,
+        "[4, 4, 2]",
+    );
+    assert!(
+        s.contains("layer depthwise_conv2d (DepthwiseConv2D)"),
+        "{s}"
+    );
+    let s = e(r#"{"type": "DepthwiseConv2D", "kernel_size": 3}"#, "[16]");
+    assert!(s.contains("needs an image input"), "{s}");
+    let s = e(
+        r#"{"type": "SeparableConv2D", "filters": 0, "kernel_size": 3}"#,
+        "[8, 8, 2]",
+    );
+    assert!(s.contains("filters must be at least 1"), "{s}");
+    let s = e(r#"{"type": "Rescaling", "scale": 1e40}"#, "[4]");
+    assert!(s.contains("must be finite"), "{s}");
+    let s = e(r#"{"type": "Activation", "activation": "mish"}"#, "[4]");
+    assert!(
+        s.contains("unknown activation `mish`") && s.contains("gelu"),
+        "{s}"
+    );
+    // A Reshape with -1 infers the size, and runs.
+    let spec = ModelSpec::from_json(
+        r#"{"input_shape": [2, 3, 4], "layers": [{"type": "Reshape", "target_shape": [-1, 4]}]}"#,
+    )
+    .unwrap();
+    let mut m = Model::new(&spec, 0).unwrap();
+    assert_eq!(m.architecture().output_shape(), &[6, 4]);
+    let x = batch(2, &[2, 3, 4], 1);
+    let y = m.predict(&x, 2).unwrap();
+    assert_eq!(y.dims(), &[2, 6, 4]);
+    assert_eq!(y.data(), x.data());
 }

@@ -295,8 +295,8 @@ fn impossible_models_are_clear_errors() {
         ],
     );
     assert!(e.contains("both named `x`"), "{e}");
-    let e = build_err(&[28, 28, 1], vec![flatten(), dense(10, "swish")]);
-    assert!(e.contains("unknown activation `swish`"), "{e}");
+    let e = build_err(&[28, 28, 1], vec![flatten(), dense(10, "mish")]);
+    assert!(e.contains("unknown activation `mish`"), "{e}");
     let e = build_err(
         &[28, 28, 1],
         vec![flatten(), dense(1_000_000_000_000, "relu")],
@@ -412,11 +412,32 @@ fn graph_zoo_totals_match_keras() {
     let rb = arch(&no_top(&zoo("resnet50", None, None).unwrap()).unwrap());
     assert_eq!(rb.param_counts().0, 23_587_712);
     assert_eq!(rb.outputs, [rb.layers.len() - 1]);
+    let mb = arch(&zoo("mobilenetv2", None, None).unwrap());
+    assert_eq!(mb.param_counts(), (3_538_984, 3_504_872, 34_112));
     // Keras's cifar10_resnet.py, ResNet20 v1.
     let c = arch(&zoo("resnet20-cifar", None, None).unwrap());
     assert_eq!(c.param_counts(), (274_442, 273_066, 1_376));
     assert_eq!(c.output_shape(), &[10]);
 }
+
+/// The graph of `every_layer()` in `scripts/keras/zoo_layers.py`, as a cnn JSON spec.
+const EVERY_LAYER: &str = r#"{"name": "every-layer", "input_shape": [16, 16, 3], "layers": [
+  {"type": "Rescaling", "name": "rescale", "scale": 0.00784313725490196, "offset": -1},
+  {"type": "Conv2D", "name": "conv", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
+  {"type": "SeparableConv2D", "name": "sep", "filters": 16, "kernel_size": 3, "padding": "same",
+   "depth_multiplier": 2, "activation": "swish"},
+  {"type": "DepthwiseConv2D", "name": "dw", "inputs": "conv", "kernel_size": 3, "depth_multiplier": 2,
+   "strides": 2, "padding": "same"},
+  {"type": "MaxPooling2D", "name": "pool", "inputs": "sep"},
+  {"type": "Multiply", "name": "mul", "inputs": ["dw", "pool"]},
+  {"type": "Concatenate", "name": "cat", "inputs": ["mul", "dw"]},
+  {"type": "ZeroPadding2D", "name": "zpad", "padding": [[1, 0], [0, 2]]},
+  {"type": "ReLU", "name": "relu6", "max_value": 6},
+  {"type": "GlobalMaxPooling2D", "name": "gmp"},
+  {"type": "Reshape", "name": "reshape", "target_shape": [4, 8]},
+  {"type": "Flatten", "name": "flat"},
+  {"type": "BatchNormalization", "name": "bn", "epsilon": 1.001e-5},
+  {"type": "Dense", "name": "out", "units": 5, "activation": "softmax"}]}"#;
 
 /// Layer by layer against Keras's own models (`tests/fixtures/keras_zoo.json`, written by
 /// `scripts/keras/zoo_layers.py` with Keras 3): the same layers in the same order, with the
@@ -437,6 +458,16 @@ fn graph_zoo_matches_keras_layer_by_layer() {
             no_top(&zoo("vgg16", Some(&[150, 150, 3]), None).unwrap()).unwrap(),
         ),
         ("resnet20-cifar", zoo("resnet20-cifar", None, None).unwrap()),
+        ("mobilenetv2", zoo("mobilenetv2", None, None).unwrap()),
+        (
+            "mobilenetv2 128x128x3",
+            zoo("mobilenetv2", Some(&[128, 128, 3]), None).unwrap(),
+        ),
+        (
+            "mobilenetv2 --no-top 97x97x3",
+            no_top(&zoo("mobilenetv2", Some(&[97, 97, 3]), None).unwrap()).unwrap(),
+        ),
+        ("every-layer", ModelSpec::from_json(EVERY_LAYER).unwrap()),
     ];
     for (key, spec) in cases {
         let k = &facts[key];

@@ -143,7 +143,8 @@ impl Build<'_> {
     pub fn activation(&self, name: &str) -> Result<ActivationKind> {
         ActivationKind::parse(name).ok_or_else(|| {
             self.err(format!(
-                "unknown activation `{name}` (known: linear, relu, elu, leaky_relu, sigmoid, tanh, softmax)"
+                "unknown activation `{name}` (known: linear, relu, relu6, elu, leaky_relu, sigmoid, \
+                 hard_sigmoid, tanh, swish, silu, gelu, softmax)"
             ))
         })
     }

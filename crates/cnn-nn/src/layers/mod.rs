@@ -126,6 +126,18 @@ layers! {
     Concatenate => concatenate,
     /// `ZeroPadding2D(padding=1)`: zeros around each image.
     ZeroPadding2D => zero_padding2d,
+    /// `DepthwiseConv2D(kernel_size, ...)`: one filter set per input channel.
+    DepthwiseConv2D => depthwise_conv2d,
+    /// `SeparableConv2D(filters, kernel_size, ...)`: depthwise, then pointwise.
+    SeparableConv2D => separable_conv2d,
+    /// `ReLU(max_value=None)`.
+    ReLU => relu,
+    /// `Rescaling(scale, offset=0)`.
+    Rescaling => rescaling,
+    /// `Reshape(target_shape)`.
+    Reshape => reshape,
+    /// `GlobalMaxPooling2D()`.
+    GlobalMaxPooling2D => global_max_pooling2d,
 }
 
 /// One layer of a model: its configuration plus what every layer has — an optional name

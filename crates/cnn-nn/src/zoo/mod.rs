@@ -12,8 +12,10 @@
 //! | `cifar-cnn` | the CIFAR-10 exercise's network: `alexnet-cifar` at half the width (32, 64, 128 filters; Dense 128), a quarter of its computation |
 //! | `resnet50` | Keras's `ResNet50` application (He et al. 2015): a graph of bottleneck blocks with projection and identity shortcuts, layer names as Keras's (`conv2_block1_0_conv`, `predictions`), BatchNorm epsilon 1.001e-5 (25,636,712 params on 224x224x3) |
 //! | `resnet20-cifar` | ResNet v1 of depth 20 for CIFAR-10 as Keras's `cifar10_resnet.py` builds it: 16/32/64 filters, He-normal initialisation, 1x1 projection shortcuts, AvgPool 8 (274,442 params) |
+//! | `mobilenetv2` | Keras's `MobileNetV2` application at width 1 (Sandler et al. 2018): inverted residual blocks with depthwise 3x3 convolutions, ReLU6, layer names as Keras's (3,538,984 params on 224x224x3) |
 //! | `vgg-a`, `vgg-a-lrn`, `vgg-b`, `vgg-c`, `vgg-d` (`vgg16`), `vgg-e` (`vgg19`) | Simonyan & Zisserman 2014, Table 1: 3x3 `same` convolutions (C adds a 1x1 convolution at the end of blocks 3–5; A-LRN adds LRN after the first), five MaxPool 2, Dense 4096, 4096, 1000; layer names as Keras's `VGG16` (`block1_conv1`, `fc1`, `predictions`) |
 
+mod mobilenet;
 mod resnet;
 
 use crate::error::{NnError, Result};
@@ -40,6 +42,7 @@ pub const ZOO: &[&str] = &[
     "vgg19",
     "resnet50",
     "resnet20-cifar",
+    "mobilenetv2",
 ];
 
 /// The default input shape of a zoo model.
@@ -59,7 +62,7 @@ pub fn default_input_shape(name: &str) -> Option<Vec<usize>> {
 pub fn default_classes(name: &str) -> usize {
     match name {
         "alexnet" | "vgg-a" | "vgg-a-lrn" | "vgg-b" | "vgg-c" | "vgg-d" | "vgg16" | "vgg-e"
-        | "vgg19" | "resnet50" => 1000,
+        | "vgg19" | "resnet50" | "mobilenetv2" => 1000,
         _ => 10,
     }
 }
@@ -183,6 +186,7 @@ pub fn zoo(name: &str, input_shape: Option<&[usize]>, classes: Option<usize>) ->
         }
         "resnet50" => return Ok(resnet::resnet50(input, k)),
         "resnet20-cifar" => return Ok(resnet::resnet_cifar(name, 20, input, k)),
+        "mobilenetv2" => return Ok(mobilenet::mobilenet_v2(input, k)),
         _ => {
             return Err(NnError::Unknown {
                 kind: "model",
