@@ -21,6 +21,25 @@
 //! differentiable op by finite differences (`tests/`).
 //!
 //! [`Tensor`]: cnn_tensor::Tensor
+//!
+//! ```
+//! use cnn_ops::{Conv2dOptions, Graph, Labels, Padding, Pool2dOptions};
+//! use cnn_tensor::Tensor;
+//! // One 6x6 image, a 3x3 `same` convolution, a 2x2 max pool, a loss and its gradients.
+//! let x = Tensor::new([1, 6, 6, 1], (0..36).map(|i| i as f32 / 36.0).collect())?;
+//! let k = Tensor::full([3, 3, 1, 2], 0.1)?;
+//! let mut g = Graph::new();
+//! let (xv, kv) = (g.constant(&x), g.variable(&k));
+//! let conv = Conv2dOptions { strides: (1, 1), padding: Padding::Same, dilation: (1, 1) };
+//! let y = g.conv2d(xv, kv, None, &conv)?;
+//! let p = g.max_pool2d(y, &Pool2dOptions { pool_size: (2, 2), strides: None, padding: Padding::Valid })?;
+//! assert_eq!(g.value(p).dims(), &[1, 3, 3, 2]);
+//! let logits = g.global_avg_pool2d(p)?;
+//! let loss = g.softmax_cross_entropy(logits, &Labels::Sparse(vec![1]))?;
+//! let grads = g.backward(loss)?;
+//! assert_eq!(grads.get(kv).unwrap().dims(), &[3, 3, 1, 2]);
+//! # Ok::<(), cnn_ops::OpError>(())
+//! ```
 #![warn(missing_docs)]
 
 mod activation;
@@ -38,7 +57,6 @@ mod lrn;
 mod pad;
 mod pool;
 mod scratch;
-mod winograd;
 
 pub use activation::{Activation, softmax_backward, softmax_forward};
 pub use batchnorm::{BatchNormOptions, BatchNormSaved, batch_norm_backward, batch_norm_forward};

@@ -1,0 +1,269 @@
+//! The general path: each tile of output pixels is unfolded (im2col) into a scratch buffer
+//! sized to stay in L2 and multiplied by the kernel reshaped to `[kh·kw·C, F]` — already the
+//! GEMM's right operand. Tiles run in parallel; the kernel and bias gradients add the partial
+//! sums of a fixed number of tile groups in order, so the bits do not depend on the thread
+//! count. A pointwise (1x1, stride 1, unpadded) convolution multiplies the input pixels
+//! directly, without unfolding.
+
+use cnn_tensor::Tensor;
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::gemm::{Trans, sgemm};
+use crate::scratch::with_scratch;
+
+use super::geometry::{Conv2dGeometry, Tile};
+
+/// Unfolds the patches of output pixels `p0..p1` of one sample into `cols` (`rows × kh·kw·C`).
+fn im2col(x: &[f32], g: &Conv2dGeometry, p0: usize, p1: usize, cols: &mut [f32]) {
+    let w = &g.window;
+    let c = g.channels;
+    let k = g.patch_len();
+    let span = w.k_w * c;
+    for (p, row) in (p0..p1).zip(cols.chunks_exact_mut(k)) {
+        let (oh, ow) = (p / w.out_w, p % w.out_w);
+        for (kh, seg) in row.chunks_exact_mut(span).enumerate() {
+            let Some(ih) = w.in_row(oh, kh) else {
+                seg.fill(0.0);
+                continue;
+            };
+            let base = ih * w.in_w;
+            // Fast path: the whole window row lies inside the input and is contiguous.
+            let start = (ow * w.stride_w).wrapping_sub(w.pad_left);
+            if w.dil_w == 1 && ow * w.stride_w >= w.pad_left && start + w.k_w <= w.in_w {
+                seg.copy_from_slice(&x[(base + start) * c..(base + start + w.k_w) * c]);
+                continue;
+            }
+            for (kw, dst) in seg.chunks_exact_mut(c).enumerate() {
+                match w.in_col(ow, kw) {
+                    Some(iw) => dst.copy_from_slice(&x[(base + iw) * c..(base + iw + 1) * c]),
+                    None => dst.fill(0.0),
+                }
+            }
+        }
+    }
+}
+
+/// Adds the patch gradients `cols` of output pixels `p0..p1` back into one sample's `dx`.
+fn col2im_add(cols: &[f32], g: &Conv2dGeometry, p0: usize, p1: usize, dx: &mut [f32]) {
+    let w = &g.window;
+    let c = g.channels;
+    let k = g.patch_len();
+    let span = w.k_w * c;
+    for (p, row) in (p0..p1).zip(cols.chunks_exact(k)) {
+        let (oh, ow) = (p / w.out_w, p % w.out_w);
+        for (kh, seg) in row.chunks_exact(span).enumerate() {
+            let Some(ih) = w.in_row(oh, kh) else { continue };
+            let base = ih * w.in_w;
+            let start = (ow * w.stride_w).wrapping_sub(w.pad_left);
+            if w.dil_w == 1 && ow * w.stride_w >= w.pad_left && start + w.k_w <= w.in_w {
+                let dst = &mut dx[(base + start) * c..(base + start + w.k_w) * c];
+                dst.iter_mut().zip(seg).for_each(|(d, s)| *d += s);
+                continue;
+            }
+            for (kw, src) in seg.chunks_exact(c).enumerate() {
+                if let Some(iw) = w.in_col(ow, kw) {
+                    let dst = &mut dx[(base + iw) * c..(base + iw + 1) * c];
+                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `f` on the patch matrix (`rows × kh·kw·C`) of a tile: the input pixels themselves for a
+/// pointwise convolution, else the tile unfolded into this thread's scratch buffer.
+fn with_patches<R>(g: &Conv2dGeometry, xn: &[f32], t: &Tile, f: impl FnOnce(&[f32]) -> R) -> R {
+    let k = g.patch_len();
+    if g.is_pointwise() {
+        return f(&xn[t.p0 * k..t.p1 * k]);
+    }
+    with_scratch(t.rows() * k, |cols| {
+        im2col(xn, g, t.p0, t.p1, cols);
+        f(cols)
+    })
+}
+
+/// Splits `buf` into one mutable slice per tile, `len_of(tile)` elements each, in tile order.
+fn split_by_tiles<'b>(
+    mut buf: &'b mut [f32],
+    tiles: &[Tile],
+    per_row: usize,
+) -> Vec<&'b mut [f32]> {
+    let mut out = Vec::with_capacity(tiles.len());
+    for t in tiles {
+        let (head, tail) = std::mem::take(&mut buf).split_at_mut(t.rows() * per_row);
+        out.push(head);
+        buf = tail;
+    }
+    out
+}
+
+/// `y = conv(x, w) + b` into `y` (zeroed, output-shaped).
+pub(super) fn forward(
+    g: &Conv2dGeometry,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    y: &mut Tensor,
+) -> Result<()> {
+    let g = *g;
+    let (f, k) = (g.filters, g.patch_len());
+    let (pin, pout) = (g.pixels_in(), g.pixels_out());
+    let tiles = g.tiles();
+    let xs = x.data();
+    let ws = w.data();
+    let slices = split_by_tiles(y.data_mut(), &tiles, f);
+    tiles.par_iter().zip(slices).for_each(|(t, out)| {
+        let xn = &xs[t.n * pin * g.channels..(t.n + 1) * pin * g.channels];
+        if let Some(b) = b {
+            out.chunks_exact_mut(f)
+                .for_each(|r| r.copy_from_slice(b.data()));
+        }
+        with_patches(&g, xn, t, |a| {
+            sgemm(
+                t.rows(),
+                f,
+                k,
+                a,
+                Trans::No,
+                ws,
+                Trans::No,
+                out,
+                b.is_some(),
+                1,
+            )
+        });
+    });
+    debug_assert_eq!(pout * g.batch * f, y.len());
+    Ok(())
+}
+
+/// `dL/dx`: `dL/dy · Wᵀ` tile by tile, folded back into the input (col2im).
+pub(super) fn input_grad(
+    g: &Conv2dGeometry,
+    w: &Tensor,
+    dy: &Tensor,
+    x_dims: &[usize],
+) -> Result<Tensor> {
+    let mut dx = Tensor::zeros(x_dims)?;
+    let (f, k) = (g.filters, g.patch_len());
+    let (pin, pout) = (g.pixels_in(), g.pixels_out());
+    let tiles = g.tiles();
+    let ws = w.data();
+    let dys = dy.data();
+    dx.data_mut()
+        .par_chunks_mut(pin * g.channels)
+        .enumerate()
+        .for_each(|(n, dxn)| {
+            // Written before `col2im_add` reads it (see `max_pool2d_backward`).
+            dxn.fill(0.0);
+            for t in tiles.iter().filter(|t| t.n == n) {
+                let dyt = &dys[(n * pout + t.p0) * f..(n * pout + t.p1) * f];
+                if g.is_pointwise() {
+                    let dst = &mut dxn[t.p0 * k..t.p1 * k];
+                    sgemm(
+                        t.rows(),
+                        k,
+                        f,
+                        dyt,
+                        Trans::No,
+                        ws,
+                        Trans::Yes,
+                        dst,
+                        false,
+                        1,
+                    );
+                } else {
+                    with_scratch(t.rows() * k, |dcols| {
+                        sgemm(
+                            t.rows(),
+                            k,
+                            f,
+                            dyt,
+                            Trans::No,
+                            ws,
+                            Trans::Yes,
+                            dcols,
+                            false,
+                            1,
+                        );
+                        col2im_add(dcols, g, t.p0, t.p1, dxn);
+                    });
+                }
+            }
+        });
+    Ok(dx)
+}
+
+/// Number of fixed tile groups whose partial sums are reduced in order (thread-count free).
+pub(super) const REDUCE_GROUPS: usize = 16;
+
+/// `dL/dw` (as `[kh·kw·C, F]`, when `want_kernel`) and `dL/db`.
+pub(super) fn kernel_bias_grad(
+    g: &Conv2dGeometry,
+    x: &Tensor,
+    dy: &Tensor,
+    want_kernel: bool,
+) -> Result<(Tensor, Tensor)> {
+    let (f, k) = (g.filters, g.patch_len());
+    let (pin, pout) = (g.pixels_in(), g.pixels_out());
+    let tiles = g.tiles();
+    let groups = REDUCE_GROUPS.min(tiles.len()).max(1);
+    let xs = x.data();
+    let dys = dy.data();
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..groups)
+        .into_par_iter()
+        .map(|gi| {
+            let lo = gi * tiles.len() / groups;
+            let hi = (gi + 1) * tiles.len() / groups;
+            let mut dw = if want_kernel {
+                vec![0.0f32; k * f]
+            } else {
+                Vec::new()
+            };
+            let mut db = vec![0.0f32; f];
+            for t in &tiles[lo..hi] {
+                let dyt = &dys[(t.n * pout + t.p0) * f..(t.n * pout + t.p1) * f];
+                for r in dyt.chunks_exact(f) {
+                    db.iter_mut().zip(r).for_each(|(d, v)| *d += v);
+                }
+                if !want_kernel {
+                    continue;
+                }
+                let xn = &xs[t.n * pin * g.channels..(t.n + 1) * pin * g.channels];
+                with_patches(g, xn, t, |a| {
+                    sgemm(
+                        k,
+                        f,
+                        t.rows(),
+                        a,
+                        Trans::Yes,
+                        dyt,
+                        Trans::No,
+                        &mut dw,
+                        true,
+                        1,
+                    )
+                });
+            }
+            (dw, db)
+        })
+        .collect();
+    let mut dw = if want_kernel {
+        vec![0.0f32; k * f]
+    } else {
+        Vec::new()
+    };
+    let mut db = vec![0.0f32; f];
+    for (pw, pb) in &partials {
+        dw.iter_mut().zip(pw).for_each(|(d, v)| *d += v);
+        db.iter_mut().zip(pb).for_each(|(d, v)| *d += v);
+    }
+    let dw = if want_kernel {
+        Tensor::new([k, f], dw)?
+    } else {
+        Tensor::zeros([0])?
+    };
+    Ok((dw, Tensor::new([f], db)?))
+}
