@@ -18,8 +18,13 @@ use crate::model::Model;
 use crate::optimizer::{Optimizer, OptimizerConfig};
 use crate::spec::ModelSpec;
 
-/// The format tag stored in every model file.
+/// The format tag of a Sequential model's file (readable by every version of cnn).
 pub const FORMAT: &str = "cnn-model/1";
+
+/// The format tag of a graph model's file: its architecture names each layer's `inputs`,
+/// which readers of `cnn-model/1` do not know, so they refuse it by its tag instead of
+/// failing on the JSON.
+pub const FORMAT_GRAPH: &str = "cnn-model/2";
 
 /// Largest model file read (4 GiB + headers); larger claims are refused before reading.
 pub const MAX_MODEL_FILE: u64 = (1 << 32) + (1 << 20);
@@ -64,7 +69,12 @@ pub fn save_model_with(
         .iter()
         .map(|(k, v)| (format!("user.{k}"), v.clone()))
         .collect();
-    meta.insert("cnn.format".into(), FORMAT.into());
+    let format = if model.architecture().is_sequential() {
+        FORMAT
+    } else {
+        FORMAT_GRAPH
+    };
+    meta.insert("cnn.format".into(), format.into());
     meta.insert(
         "cnn.architecture".into(),
         json(&model.architecture().to_spec()),
@@ -126,8 +136,13 @@ pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<Saved> {
     let mut named = from_safetensors_bytes(bytes, &path.display().to_string())?;
     let meta = std::mem::take(&mut named.metadata);
     match meta.get("cnn.format").map(String::as_str) {
-        Some(FORMAT) => {}
-        Some(other) => return Err(file_err(format!("format `{other}` is not {FORMAT}"))),
+        Some(FORMAT | FORMAT_GRAPH) => {}
+        Some(other) => {
+            return Err(file_err(format!(
+                "format `{other}` is not one this build reads ({FORMAT}, {FORMAT_GRAPH}); \
+                 a newer cnn wrote it: load it with that version, or update"
+            )));
+        }
         None => {
             return Err(file_err(
                 "not a cnn model file (no cnn.format metadata; is it a bare safetensors file?)"

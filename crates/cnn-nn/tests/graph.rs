@@ -353,6 +353,19 @@ fn graph_models_train_save_and_load() {
         .unwrap();
     assert!(h.loss[29] < 0.5 * h.loss[0], "{:?}", h.loss);
     save_model(&path, &m, Some(&opt), 30, Some(&h)).unwrap();
+    // Tagged as a graph, so readers that predate graphs refuse it by its tag.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let find = |b: &[u8], pat: &[u8]| b.windows(pat.len()).position(|w| w == pat);
+    assert!(find(&bytes, b"cnn-model/1").is_none());
+    let at = find(&bytes, b"cnn-model/2").expect("the graph format tag") + 10;
+    bytes[at] = b'9';
+    let newer_path = dir.path().join("newer.cnn");
+    std::fs::write(&newer_path, &bytes).unwrap();
+    let e = load_model(&newer_path).unwrap_err().to_string();
+    assert!(
+        e.contains("`cnn-model/9` is not one this build reads"),
+        "{e}"
+    );
     let mut back = load_model(&path).unwrap();
     assert_eq!(back.model.architecture(), m.architecture());
     assert_eq!(
