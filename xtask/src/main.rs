@@ -86,7 +86,8 @@ enum Exercise {
         /// Train on these classes only, e.g. airplane,cat,ship (default: all ten).
         #[arg(long)]
         classes: Option<String>,
-        /// Train only these of the exercise's models: plain, augmented (default: both).
+        /// Train only these of the exercise's models: plain, augmented, residual (ResNet-20)
+        /// (default: plain,augmented).
         #[arg(long)]
         models: Option<String>,
     },

@@ -19,6 +19,7 @@ fn quick(model: &str, steps: usize, out: &std::path::Path) -> BenchArgs {
         train_only: false,
         repeat: 1,
         model: model.into(),
+        batch_size: None,
     }
 }
 
@@ -83,4 +84,27 @@ fn another_zoo_model_gets_its_profile_only() {
     };
     let e = run(&bad).unwrap_err().to_string();
     assert!(e.contains("resnet-9000"), "{e}");
+}
+
+#[test]
+fn graph_models_profile_layer_by_layer_at_their_batch() {
+    let out = tempfile::tempdir().unwrap();
+    let args = BenchArgs {
+        batch_size: Some(4),
+        ..quick("resnet20-cifar", 1, out.path())
+    };
+    let b = run(&args).unwrap();
+    let names: Vec<&str> = b.profile.iter().map(|p| p.0.as_str()).collect();
+    // 71 layers, then loss, optimizer and the whole step.
+    assert_eq!(names.len(), 71 + 3, "{names:?}");
+    assert!(names.contains(&"add_8"), "{names:?}");
+    let md = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
+    assert!(md.contains("(batch 4, ms per step)"), "{md}");
+    assert!(md.contains("samples/s at batch 4"), "{md}");
+    // The big applications default to batch 8.
+    let big = BenchArgs {
+        batch_size: None,
+        ..quick("mobilenetv2", 1, out.path())
+    };
+    assert_eq!(xtask::bench::batch_size(&big).unwrap(), 8);
 }

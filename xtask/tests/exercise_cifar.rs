@@ -155,3 +155,28 @@ fn quick_runs_use_faster_batch_norm_statistics() {
         "only the momentum changes"
     );
 }
+
+#[test]
+fn quick_residual_network_learns_three_classes() {
+    let Some(tgz) = archive() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let c = Common {
+        quick: true,
+        quiet: true,
+        data_dir: Some(dir.path().join("data")),
+        ..Common::new(dir.path().join("out"))
+    };
+    let (report, _) =
+        cifar::run(&c, Some(tgz), Some("ship,cat,airplane"), Some("residual")).unwrap();
+    assert_eq!(report.runs.len(), 1);
+    let r = &report.runs[0];
+    assert_eq!(r.params, 273_987, "ResNet-20 with a 3-class head");
+    // Chance is 1/3; a network whose shortcuts or merges were broken stays near it.
+    assert!(r.test_accuracy > 0.5, "ResNet-20: {}", r.test_accuracy);
+    assert!(
+        report
+            .answers
+            .iter()
+            .any(|(q, _)| q == "What do residual shortcuts give?")
+    );
+}

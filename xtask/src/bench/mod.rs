@@ -62,6 +62,22 @@ pub struct BenchArgs {
     /// only those two measurements run.
     #[arg(long, default_value = ours::DEFAULT_MODEL)]
     pub model: String,
+    /// Batch size of --train-only and --profile for another model than mnist-cnn (default:
+    /// 128, or 8 for inputs larger than 64x64 such as vgg16, resnet50 and mobilenetv2 at
+    /// 224x224).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+/// The batch size --train-only and --profile use for `a.model`.
+pub fn batch_size(a: &BenchArgs) -> Result<usize> {
+    if let Some(b) = a.batch_size {
+        return Ok(b.max(1));
+    }
+    let shape = cnn_nn::default_input_shape(&a.model)
+        .ok_or_else(|| anyhow!("unknown model {}", a.model))?;
+    let pixels: usize = shape.iter().take(2).product();
+    Ok(if pixels > 64 * 64 { 8 } else { 128 })
 }
 
 /// Everything one run measured.
@@ -95,6 +111,8 @@ pub struct Bench {
     /// Per-layer profile, milliseconds per step: `(layer, forward, backward)`, then loss,
     /// optimizer, total.
     pub profile: Vec<(String, f64, f64)>,
+    /// The batch size of the profile.
+    pub profile_batch: usize,
     /// Peak resident memory of this process, MiB (measured after the throughput runs, before
     /// the peers' epoch).
     pub peak_rss_mib: Option<f64>,
@@ -170,9 +188,10 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
         (a.steps, a.warmup)
     };
     let other = a.model != ours::DEFAULT_MODEL;
+    let bs = if other { batch_size(a)? } else { 128 };
     let (d, data_name, idx_dir) = if other {
         let name = format!("random images for {}", a.model);
-        (ours::synthetic(&a.model, 128 * 16)?, name, None)
+        (ours::synthetic(&a.model, bs * 16)?, name, None)
     } else {
         load_data()?
     };
@@ -180,11 +199,11 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
         let mut runs = Vec::new();
         for _ in 0..a.repeat.max(1) {
             let sps = ours::with_threads(a.threads, || {
-                ours::train_throughput(&d, &a.model, 128, warmup, steps, 1)
+                ours::train_throughput(&d, &a.model, bs, warmup, steps, 1)
             })??;
-            runs.push(format!("{sps:.0}"));
+            runs.push(format!("{sps:.1}"));
         }
-        println!("training samples/s, batch 128: {}", runs.join(" "));
+        println!("training samples/s, batch {bs}: {}", runs.join(" "));
         return Ok(Bench::default());
     }
     let mut b = Bench {
@@ -197,7 +216,8 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
     };
     let t = a.threads;
     if other {
-        profile_into(a, &d, warmup, steps, &mut b)?;
+        profile_into(a, &d, bs, warmup, steps, &mut b)?;
+        b.peak_rss_mib = ours::peak_rss_mib();
         return write(a, b);
     }
     eprintln!("bench: GEMM");
@@ -245,7 +265,7 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
         }
     }
     if a.profile {
-        profile_into(a, &d, warmup, steps, &mut b)?;
+        profile_into(a, &d, 128, warmup, steps, &mut b)?;
     }
     b.peak_rss_mib = ours::peak_rss_mib();
     if a.peers {
@@ -272,11 +292,19 @@ fn write(a: &BenchArgs, b: Bench) -> Result<Bench> {
     Ok(b)
 }
 
-/// The per-layer profile of `a.model` at batch 128 into `b.profile`.
-fn profile_into(a: &BenchArgs, d: &Data, warmup: usize, steps: usize, b: &mut Bench) -> Result<()> {
-    eprintln!("bench: per-layer profile of {}", a.model);
+/// The per-layer profile of `a.model` at batch `bs` into `b.profile`.
+fn profile_into(
+    a: &BenchArgs,
+    d: &Data,
+    bs: usize,
+    warmup: usize,
+    steps: usize,
+    b: &mut Bench,
+) -> Result<()> {
+    eprintln!("bench: per-layer profile of {} at batch {bs}", a.model);
+    b.profile_batch = bs;
     let p = ours::with_threads(a.threads, || {
-        ours::profile(d, &a.model, 128, warmup, steps.min(30))
+        ours::profile(d, &a.model, bs, warmup, steps.min(30))
     })??;
     let ms = |x: std::time::Duration| x.as_secs_f64() * 1e3;
     for l in &p.layers {

@@ -30,6 +30,18 @@ pub fn markdown(b: &Bench) -> String {
     }
     if !b.profile.is_empty() {
         profile(&mut s, b);
+        let step_ms = b.profile.last().map_or(0.0, |p| p.1);
+        if b.train_per_second == 0.0 && step_ms > 0.0 {
+            let _ = writeln!(
+                s,
+                "\nTraining: {:.1} samples/s at batch {} (profiled steps).",
+                b.profile_batch as f64 * 1e3 / step_ms,
+                b.profile_batch
+            );
+        }
+        if let Some(rss) = b.peak_rss_mib.filter(|_| b.train_per_second == 0.0) {
+            let _ = writeln!(s, "Peak resident memory: {rss:.0} MiB.");
+        }
     }
     if let Some(e) = &b.epoch {
         side_by_side(&mut s, b, e);
@@ -89,7 +101,8 @@ fn profile(s: &mut String, b: &Bench) {
     let total = b.profile.last().map(|p| p.1).unwrap_or(1.0).max(1e-9);
     let _ = writeln!(
         s,
-        "\n## Where a training step goes (batch 128, ms per step)\n\n| layer | forward | backward | share |\n|---|---:|---:|---:|"
+        "\n## Where a training step goes (batch {}, ms per step)\n\n| layer | forward | backward | share |\n|---|---:|---:|---:|",
+        b.profile_batch
     );
     for (name, f, bw) in &b.profile {
         if name == "total" {

@@ -55,13 +55,17 @@ pub enum CifarData {
     },
 }
 
-/// The exercise's two models, by label.
-pub const MODELS: [&str; 2] = ["plain", "augmented"];
+/// The exercise's models, by label.
+pub const MODELS: [&str; 3] = ["plain", "augmented", "residual"];
 
-/// Parses `--models` (a comma-separated subset of [`MODELS`]; all when `None`).
+/// The models a run trains when `--models` is not given (the residual network is asked for).
+pub const DEFAULT_MODELS: [&str; 2] = ["plain", "augmented"];
+
+/// Parses `--models` (a comma-separated subset of [`MODELS`]; [`DEFAULT_MODELS`] when
+/// `None`).
 pub fn parse_models(list: Option<&str>) -> Result<Vec<&'static str>> {
     let Some(list) = list else {
-        return Ok(MODELS.to_vec());
+        return Ok(DEFAULT_MODELS.to_vec());
     };
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -299,6 +303,11 @@ fn recipes(c: &Common, classes: usize, steps_per_epoch: usize) -> Result<Vec<Rec
         augment_text: text.map(String::from),
         mirror_tta: true,
     };
+    let mut resnet =
+        zoo("resnet20-cifar", Some(&[32, 32, 3]), Some(classes)).map_err(|e| anyhow!(e))?;
+    if c.quick {
+        resnet = with_bn_momentum(resnet, QUICK_BN_MOMENTUM);
+    }
     Ok(vec![
         make("plain", None, None),
         make(
@@ -309,6 +318,19 @@ fn recipes(c: &Common, classes: usize, steps_per_epoch: usize) -> Result<Vec<Rec
                  dropout 0.1 after each convolution group, 0.3 before the output",
             ),
         ),
+        Recipe {
+            spec: resnet,
+            augment_text: Some(
+                "ResNet-20 (residual shortcuts, no dropout); shifts ±10%, horizontal flips, \
+                 rotation ±5°, zoom ±5%"
+                    .into(),
+            ),
+            ..make(
+                "residual",
+                Some(ImageDataGenerator::new(augmentation())),
+                None,
+            )
+        },
     ])
 }
 
@@ -356,7 +378,8 @@ fn folder_sources(
 
 /// Runs the exercise.
 ///
-/// `models` picks some of the recipes by label (`plain`, `augmented`; default: both).
+/// `models` picks some of the recipes by label (`plain`, `augmented`, `residual`; default:
+/// `plain` and `augmented`).
 pub fn run(
     c: &Common,
     images: Option<&Path>,
@@ -469,6 +492,35 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
                             "did not reduce"
                         }
                     )
+                },
+                if quick {
+                    " (Quick run: not meaningful.)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if let Some(res) = find("residual") {
+        let others: Vec<String> = runs
+            .iter()
+            .filter(|r| r.label != "residual")
+            .map(|r| format!("the {} convnet's {:.2}%", r.label, r.test_accuracy * 100.0))
+            .collect();
+        out.push((
+            "What do residual shortcuts give?".to_string(),
+            format!(
+                "ResNet-20 ({} parameters: a 3x3 convolution, nine residual blocks of two 3x3 \
+                 convolutions whose input is added to their output — through a 1x1 projection \
+                 where the size halves — then average pooling and one Dense layer) reached \
+                 {:.2}% in {} epochs{}.{}",
+                cnn_nn::commas(res.params),
+                res.test_accuracy * 100.0,
+                res.epochs,
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(", against {}", others.join(" and "))
                 },
                 if quick {
                     " (Quick run: not meaningful.)"
