@@ -9,6 +9,21 @@
 //! transform comes from its own seed, so the same seed gives the same batches whatever the
 //! thread count. [`stroke`] adds augmentations for handwriting and scans (dilation, erosion,
 //! blur, elastic distortion) through [`ImageDataGenerator::with_random_preprocessing`].
+//!
+//! ```
+//! use cnn_augment::{AugmentConfig, ImageDataGenerator, transform::Image};
+//! // ImageDataGenerator(rotation_range=40, zoom_range=0.2, horizontal_flip=True)
+//! let datagen = ImageDataGenerator::new(AugmentConfig {
+//!     rotation_range: 40.0,
+//!     zoom_range: (0.8, 1.2),
+//!     horizontal_flip: true,
+//!     ..AugmentConfig::default()
+//! });
+//! let img = Image { h: 8, w: 8, c: 1, data: (0..64).map(|i| i as f32).collect() };
+//! let a = datagen.augment(&img, 7);
+//! assert_eq!((a.h, a.w, a.c), (8, 8, 1));
+//! assert_eq!(datagen.augment(&img, 7).data, a.data); // the same seed, the same image
+//! ```
 #![warn(missing_docs)]
 
 pub mod affine;

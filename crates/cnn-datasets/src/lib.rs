@@ -16,6 +16,17 @@
 //!   the way the MNIST digits were made (ink isolated, 20x20 box, centre of mass centred).
 //! - [`ImageSet`]: `u8` NHWC images and labels, with conversion to `f32` tensors, one-hot
 //!   labels, seeded shuffling and train/validation splits, and [`ImageSet::keep_classes`].
+//!
+//! ```
+//! // The real Fashion-MNIST sample compiled into the crate (feature `sample`): no download.
+//! let ds = cnn_datasets::fashion_mnist_sample()?;
+//! assert_eq!((ds.train.len(), ds.test.as_ref().unwrap().len()), (3000, 1000));
+//! let x = ds.train.images_f32(1.0 / 255.0)?; // NHWC f32 in [0, 1]
+//! assert_eq!(x.dims(), &[3000, 28, 28, 1]);
+//! let (train, val) = ds.train.split_validation(0.1)?;
+//! assert_eq!((train.len(), val.len()), (2700, 300));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod archive;

@@ -159,6 +159,11 @@ impl Model {
         &self.arch
     }
 
+    /// Keras's `model.summary()` text (see [`crate::summary()`]).
+    pub fn summary(&self) -> String {
+        crate::summary::summary(&self.arch, false)
+    }
+
     /// The trainable weights, in layer order.
     pub fn params(&self) -> &[Tensor] {
         &self.params

@@ -12,6 +12,26 @@
 //! filter responds to by gradient ascent on the input ([`filter_pattern`], [`pattern_grid`]),
 //! first-layer kernels ([`kernel_grid`]) and Grad-CAM class-activation heatmaps ([`grad_cam`],
 //! [`overlay`]). Each returns the numbers as well as the picture.
+//!
+//! ```
+//! use cnn_nn::History;
+//! // Training curves of a three-epoch history, as a picture.
+//! let h = History {
+//!     epoch: vec![1, 2, 3],
+//!     loss: vec![0.9, 0.5, 0.4],
+//!     accuracy: vec![0.70, 0.82, 0.86],
+//!     learning_rate: vec![1e-3; 3],
+//!     seconds: vec![1.0; 3],
+//!     samples_per_second: vec![1000.0; 3],
+//!     ..History::default()
+//! };
+//! let img = cnn_viz::history_chart(&h, "mnist-cnn")?;
+//! assert!(img.width() > 300 && img.height() > 200);
+//! let path = std::env::temp_dir().join(format!("curves-{}.png", std::process::id()));
+//! cnn_viz::save_png(&img, &path)?; // written atomically
+//! # std::fs::remove_file(&path)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 mod activations;
