@@ -498,3 +498,49 @@ fn conv_is_independent_of_thread_count() {
     assert_eq!(a.2, b.2);
     assert_eq!(a.3, b.3);
 }
+
+/// The dense layer's forward and backward products on a long reduction and a small output
+/// (where the forward pass splits its reduction) give the same bits on 1, 2 and 3 threads.
+#[test]
+fn dense_is_independent_of_thread_count() {
+    for (n, i, o) in [
+        (32, 2048, 64),
+        (128, 9216, 128),
+        (3, 5000, 7),
+        (64, 300, 50),
+    ] {
+        let x = Tensor::new([n, i], data(n * i, 11)).unwrap();
+        let w = Tensor::new([i, o], data(i * o, 12)).unwrap();
+        let b = Tensor::new([o], data(o, 13)).unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let y = dense_forward(&x, &w, Some(&b)).unwrap();
+                let (dx, dw, db) = dense_backward(&x, &w, &y, (true, true, true)).unwrap();
+                (y, dx.unwrap(), dw.unwrap(), db.unwrap())
+            })
+        };
+        let one = run(1);
+        for t in [2, 3] {
+            let other = run(t);
+            let differ = one
+                .0
+                .data()
+                .iter()
+                .zip(other.0.data())
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            assert_eq!(
+                differ, 0,
+                "[{n}x{i}]·[{i}x{o}]: {differ} outputs differ at {t} threads"
+            );
+            assert!(
+                other == one,
+                "[{n}x{i}]·[{i}x{o}]: gradients differ at {t} threads"
+            );
+        }
+    }
+}
