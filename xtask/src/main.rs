@@ -1,6 +1,7 @@
 //! Workspace automation. `cargo xtask test` is the gate CI runs: formatting, lints, then the
 //! whole test suite. `cargo xtask fetch-data` fetches and verifies datasets;
 //! `cargo xtask exercise …` runs the lecture's exercises (see [`xtask::exercise`]).
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::Command;

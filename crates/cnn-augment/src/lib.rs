@@ -25,6 +25,7 @@
 //! assert_eq!(datagen.augment(&img, 7).data, a.data); // the same seed, the same image
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod affine;
 mod directory;

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 2 bad input (files, flags, models that cannot be built), 1 failures
 //! while doing the work, 130 interrupted by Ctrl-C (after saving a checkpoint).
+#![forbid(unsafe_code)]
 
 mod augment_cmd;
 mod data_arg;

@@ -45,6 +45,7 @@
 //! - [`zoo()`]: `mnist-cnn`, `dense-mnist`, `lenet5`, `alexnet`, `alexnet-cifar`, VGG A–E,
 //!   `resnet50`, `mobilenetv2`, `resnet20-cifar`.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod arch;
 mod builder;

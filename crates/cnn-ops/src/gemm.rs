@@ -3,6 +3,8 @@
 //! `gemm` was chosen by measurement: on this project's reference machine it ran 1.6x faster
 //! than `matrixmultiply` on the tall-skinny shapes im2col produces (see `docs/cnn-ops.md`).
 
+#![allow(unsafe_code)]
+
 use rayon::prelude::*;
 
 /// Whether an operand is used as stored or transposed.
@@ -82,11 +84,12 @@ pub fn sgemm_split_k(
     parts: usize,
 ) {
     check_lengths((m, n, k), a, b, c);
-    let parts = parts.clamp(1, k.max(1));
+    let parts = parts.clamp(1, k.max(1)).min(1 << 16);
     if parts == 1 || m == 0 || n == 0 {
         return sgemm(m, n, k, a, Trans::No, b, Trans::No, c, accumulate, 1);
     }
-    let range = |p: usize| (p * k / parts, (p + 1) * k / parts);
+    // Part p covers ⌊p·k/parts⌋..⌊(p+1)·k/parts⌋, computed without forming p·k.
+    let range = |p: usize| (split_point(k, parts, p), split_point(k, parts, p + 1));
     // Part p: columns k0..k1 of `a` (row stride k) times rows k0..k1 of `b`.
     let part = |p: usize, dst: &mut [f32], acc: bool| {
         let (k0, k1) = range(p);
@@ -123,12 +126,30 @@ pub fn sgemm_split_k(
     }
 }
 
-/// Panics unless the operands hold an `m×k`, a `k×n` and an `m×n` matrix: the bounds the
-/// unsafe calls below rely on (a caller's bug, never data-dependent).
+/// `⌊p·k / parts⌋` without forming `p·k` (which can overflow for huge `k`).
+fn split_point(k: usize, parts: usize, p: usize) -> usize {
+    let (q, r) = (k / parts, k % parts);
+    // p·k/parts = p·q + p·r/parts, with p ≤ parts and r < parts, so p·r < parts².
+    p * q + (p * r) / parts
+}
+
+/// Panics unless the operands hold an `m×k`, a `k×n` and an `m×n` matrix whose sizes and
+/// strides fit in `isize`: the bounds the unsafe calls below rely on (a caller's bug, never
+/// data-dependent). The products are checked, so huge dimensions with short slices cannot
+/// wrap around to a size that passes.
 fn check_lengths((m, n, k): (usize, usize, usize), a: &[f32], b: &[f32], c: &[f32]) {
-    assert!(a.len() >= m * k, "sgemm: lhs too short");
-    assert!(b.len() >= k * n, "sgemm: rhs too short");
-    assert!(c.len() >= m * n, "sgemm: dst too short");
+    let fits = |x: usize| isize::try_from(x).is_ok();
+    let size = |p: usize, q: usize| p.checked_mul(q).filter(|&s| fits(s));
+    assert!(
+        fits(m) && fits(n) && fits(k),
+        "sgemm: dimensions {m}x{n}x{k} do not fit in isize"
+    );
+    let (Some(ak), Some(bk), Some(cn)) = (size(m, k), size(k, n), size(m, n)) else {
+        panic!("sgemm: dimensions {m}x{n}x{k} overflow");
+    };
+    assert!(a.len() >= ak, "sgemm: lhs too short");
+    assert!(b.len() >= bk, "sgemm: rhs too short");
+    assert!(c.len() >= cn, "sgemm: dst too short");
 }
 
 /// The `gemm` crate's SGEMM on row-major `c` (`m x n`, row stride `n`), operands given as
@@ -171,6 +192,68 @@ pub fn threads_for(m: usize, n: usize, k: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Runs `f`, which must panic (a refused call), without printing its panic.
+    fn refuses(f: impl FnOnce() + std::panic::UnwindSafe) -> bool {
+        std::panic::catch_unwind(f).is_err()
+    }
+
+    proptest! {
+        /// Dimensions whose products wrap around (or pass isize) with short or empty slices
+        /// are refused before any pointer is formed.
+        #[test]
+        fn huge_dimensions_are_refused(
+            m in prop_oneof![Just(1usize << 62), Just(usize::MAX), Just(1usize << 33), 1usize..8],
+            n in prop_oneof![Just(1usize << 62), Just(4usize), Just(1usize << 31)],
+            k in prop_oneof![Just(4usize), Just(1usize << 62), Just(usize::MAX / 3)],
+            parts in 1usize..5,
+        ) {
+            prop_assume!(m.checked_mul(k).is_none_or(|s| s > 64)
+                || k.checked_mul(n).is_none_or(|s| s > 64)
+                || m.checked_mul(n).is_none_or(|s| s > 64));
+            let (a, b) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+            let mut c = vec![0.0f32; 64];
+            let (a2, b2, mut c2) = (a.clone(), b.clone(), c.clone());
+            prop_assert!(refuses(move || sgemm(m, n, k, &a, Trans::No, &b, Trans::Yes, &mut c, false, 1)));
+            prop_assert!(refuses(move || sgemm_split_k(m, n, k, &a2, &b2, &mut c2, false, parts)));
+        }
+    }
+
+    #[test]
+    fn wrapping_products_no_longer_pass_the_length_check() {
+        // 2^63 · 2 wraps to 0 in usize: the old check compared the empty slices against 0
+        // (m·k and m·n), and k·n = 4 held, so the GEMM ran on 2^63 rows of nothing.
+        let m = 1usize << 63;
+        assert!(refuses(|| sgemm(
+            m,
+            2,
+            2,
+            &[],
+            Trans::No,
+            &[0.0; 4],
+            Trans::No,
+            &mut [],
+            false,
+            1
+        )));
+        assert!(refuses(|| sgemm_split_k(
+            2,
+            1usize << 63,
+            2,
+            &[0.0; 4],
+            &[],
+            &mut [],
+            false,
+            2
+        )));
+        // The split points are those of p·k/parts, without the product.
+        for (k, parts) in [(9216, 2), (7, 3), (1_000_003, 4), (5, 5)] {
+            for p in 0..=parts {
+                assert_eq!(split_point(k, parts, p), p * k / parts);
+            }
+        }
+    }
 
     fn naive(m: usize, n: usize, k: usize, a: &[f32], ta: Trans, b: &[f32], tb: Trans) -> Vec<f32> {
         let mut c = vec![0.0; m * n];

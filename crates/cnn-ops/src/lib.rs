@@ -41,6 +41,8 @@
 //! # Ok::<(), cnn_ops::OpError>(())
 //! ```
 #![warn(missing_docs)]
+// Only the GEMM wrapper calls unsafe code (the `gemm` crate takes raw pointers).
+#![deny(unsafe_code)]
 
 mod activation;
 mod batchnorm;

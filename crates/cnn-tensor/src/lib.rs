@@ -20,6 +20,7 @@
 //! assert_eq!(x.dims(), &[8, 784]);
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod error;
 mod fill;
