@@ -110,6 +110,20 @@ fn accumulate(out: &mut [f32], x: &[f32], w: &[f32], m: usize) {
     }
 }
 
+/// `dx[c] += Σₘ dy[c·M + m] · w[c·M + m]` over one input pixel's channels.
+#[inline]
+fn input_tap(dx: &mut [f32], dy: &[f32], w: &[f32], m: usize) {
+    if m == 1 {
+        dx.iter_mut()
+            .zip(dy.iter().zip(w))
+            .for_each(|(o, (&a, &b))| *o += a * b);
+    } else {
+        for ((o, dk), wk) in dx.iter_mut().zip(dy.chunks_exact(m)).zip(w.chunks_exact(m)) {
+            *o += dk.iter().zip(wk).map(|(a, b)| a * b).sum::<f32>();
+        }
+    }
+}
+
 /// Depthwise convolution of NHWC `x` with kernel `w` `[kh, kw, C, M]` and optional bias
 /// `[C·M]`.
 pub fn depthwise_conv2d_forward(
@@ -209,14 +223,7 @@ pub fn depthwise_conv2d_backward(
                                     if let Some((i, j)) = g.tap(oi, oj, di, dj) {
                                         let ws = &wd[(di * win.k_w + dj) * cm..][..cm];
                                         let xs = &mut dxi[(i * win.in_w + j) * c..][..c];
-                                        for ((xv, dk), wk) in xs
-                                            .iter_mut()
-                                            .zip(d.chunks_exact(m))
-                                            .zip(ws.chunks_exact(m))
-                                        {
-                                            *xv +=
-                                                dk.iter().zip(wk).map(|(a, b)| a * b).sum::<f32>();
-                                        }
+                                        input_tap(xs, d, ws, m);
                                     }
                                 }
                             }
@@ -245,11 +252,7 @@ pub fn depthwise_conv2d_backward(
                                     if let Some((i, j)) = g.tap(oi, oj, di, dj) {
                                         let xs = &xi[(i * win.in_w + j) * c..][..c];
                                         let acc = &mut dw[(di * win.k_w + dj) * cm..][..cm];
-                                        for ((a, dk), &xv) in
-                                            acc.chunks_exact_mut(m).zip(d.chunks_exact(m)).zip(xs)
-                                        {
-                                            a.iter_mut().zip(dk).for_each(|(a, &dv)| *a += xv * dv);
-                                        }
+                                        accumulate(acc, xs, d, m);
                                     }
                                 }
                             }
