@@ -21,7 +21,7 @@ pub fn parse_shape(s: &str) -> Result<Vec<usize>, UserError> {
         .map(|d| d.trim().parse::<usize>())
         .collect();
     match dims {
-        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0 && x <= 1 << 20) => Ok(d),
+        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0 && x <= cnn_nn::MAX_DIM) => Ok(d),
         _ => Err(UserError::new(
             "bad option",
             "--input-shape".into(),

@@ -21,6 +21,8 @@ use crate::spec::{LayerSpec, ModelSpec};
 pub const MAX_PARAMS: u64 = 1 << 31;
 /// Largest number of activation values per sample for any layer output (2^28).
 pub const MAX_ACTIVATIONS: u64 = 1 << 28;
+/// Largest size of one input dimension (2^20), from a flag, a JSON spec or a model file.
+pub const MAX_DIM: usize = cnn_ops::MAX_WINDOW_DIM;
 
 /// One weight tensor of a layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,6 +166,12 @@ impl Architecture {
         if spec.input_shape.is_empty() || spec.input_shape.contains(&0) {
             return Err(model_err(format!(
                 "input shape {:?} must have positive dimensions",
+                spec.input_shape
+            )));
+        }
+        if let Some(d) = spec.input_shape.iter().find(|&&d| d > MAX_DIM) {
+            return Err(model_err(format!(
+                "input dimension {d} is over the limit of {MAX_DIM} (input shape {:?})",
                 spec.input_shape
             )));
         }

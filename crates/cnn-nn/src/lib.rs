@@ -66,7 +66,7 @@ mod train;
 mod tta;
 mod zoo;
 
-pub use arch::{Architecture, Layer, MAX_ACTIVATIONS, MAX_PARAMS, ParamSpec, Source};
+pub use arch::{Architecture, Layer, MAX_ACTIVATIONS, MAX_DIM, MAX_PARAMS, ParamSpec, Source};
 pub use builder::{GraphBuilder, Node};
 pub use callbacks::{
     Callback, Control, EarlyStopping, ModelCheckpoint, Monitor, ProgressBar, ReduceLrOnPlateau,

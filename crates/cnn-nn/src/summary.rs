@@ -165,8 +165,14 @@ pub fn summary(arch: &Architecture, flops: bool) -> String {
     let _ = writeln!(out, "Trainable params: {}", commas(trainable));
     let _ = writeln!(out, "Non-trainable params: {}", commas(frozen));
     if flops {
-        let macs: u64 = arch.layers.iter().map(|l| l.macs).sum();
-        let act: u64 = arch.layers.iter().map(|l| l.output_len() * 4).sum();
+        let macs = arch
+            .layers
+            .iter()
+            .fold(0u64, |a, l| a.saturating_add(l.macs));
+        let act = arch
+            .layers
+            .iter()
+            .fold(0u64, |a, l| a.saturating_add(l.output_len() * 4));
         let _ = writeln!(
             out,
             "Multiply-adds per sample: {} ({})",

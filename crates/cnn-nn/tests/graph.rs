@@ -490,3 +490,51 @@ fn new_layers_refuse_what_they_cannot_do() {
     assert_eq!(y.dims(), &[2, 6, 4]);
     assert_eq!(y.data(), x.data());
 }
+
+/// Sizes from a JSON spec or a model file whose arithmetic would overflow are errors naming
+/// the layer, never a panic (debug builds check overflow) or a wrapped size (release builds).
+#[test]
+fn absurd_sizes_in_specs_are_errors_not_overflows() {
+    let err = |layer: &str, shape: &str| {
+        let json = format!(r#"{{"input_shape": {shape}, "layers": [{layer}]}}"#);
+        match ModelSpec::from_json(&json) {
+            Ok(spec) => Architecture::from_spec(&spec).unwrap_err().to_string(),
+            Err(e) => e.to_string(),
+        }
+    };
+    let huge = usize::MAX;
+    let cases = [
+        // (k - 1) · dilation overflowed in geometry.rs.
+        format!(r#"{{"type": "Conv2D", "filters": 1, "kernel_size": 3, "dilation_rate": {huge}}}"#),
+        format!(r#"{{"type": "Conv2D", "filters": 1, "kernel_size": {huge}}}"#),
+        format!(r#"{{"type": "Conv2D", "filters": {huge}, "kernel_size": 3}}"#),
+        format!(
+            r#"{{"type": "Conv2D", "filters": 2, "kernel_size": 3, "strides": {huge}, "padding": "same"}}"#
+        ),
+        format!(r#"{{"type": "MaxPooling2D", "pool_size": {huge}}}"#),
+        format!(r#"{{"type": "AveragePooling2D", "pool_size": 2, "strides": {huge}}}"#),
+        format!(r#"{{"type": "DepthwiseConv2D", "kernel_size": 3, "depth_multiplier": {huge}}}"#),
+        format!(r#"{{"type": "SeparableConv2D", "filters": {huge}, "kernel_size": 1}}"#),
+        format!(r#"{{"type": "ZeroPadding2D", "padding": {huge}}}"#),
+        format!(r#"{{"type": "ZeroPadding2D", "padding": [[{huge}, {huge}], [0, 0]]}}"#),
+        format!(r#"{{"type": "Dense", "units": {huge}}}"#),
+        r#"{"type": "Reshape", "target_shape": [9223372036854775807, 2]}"#.to_string(),
+    ];
+    for layer in &cases {
+        let shape = if layer.contains("Dense") || layer.contains("Reshape") {
+            "[64]"
+        } else {
+            "[8, 8, 2]"
+        };
+        let e = err(layer, shape);
+        assert!(
+            e.contains("layer ") || e.contains("over the limit") || e.contains("invalid"),
+            "{layer}: {e}"
+        );
+    }
+    let e = err(r#"{"type": "Flatten"}"#, "[1048577, 1, 1]");
+    assert!(
+        e.contains("input dimension 1048577 is over the limit"),
+        "{e}"
+    );
+}

@@ -83,7 +83,16 @@ impl DepthwiseGeometry {
     /// Multiply-adds per sample.
     pub fn macs(&self) -> u64 {
         let w = &self.window;
-        (w.out_h * w.out_w * self.channels * self.multiplier) as u64 * (w.k_h * w.k_w) as u64
+        [
+            w.out_h,
+            w.out_w,
+            self.channels,
+            self.multiplier,
+            w.k_h,
+            w.k_w,
+        ]
+        .iter()
+        .fold(1u64, |a, &d| a.saturating_mul(d as u64))
     }
 
     /// The input row and column read by output `(oi, oj)` at tap `(di, dj)`, if inside.

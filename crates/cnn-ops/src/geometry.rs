@@ -69,6 +69,10 @@ pub struct Window2d {
     pub out_w: usize,
 }
 
+/// Largest input side, kernel side, stride, dilation or padding a window accepts (2^20): sizes
+/// from files and flags beyond it are refused before any arithmetic can overflow.
+pub const MAX_WINDOW_DIM: usize = 1 << 20;
+
 #[allow(clippy::too_many_arguments)]
 fn resolve_axis(
     op: &'static str,
@@ -80,16 +84,27 @@ fn resolve_axis(
     padding: Padding,
     explicit: (usize, usize),
 ) -> Result<(usize, usize, usize)> {
-    let k_eff = (k - 1) * dil + 1;
+    let overflow = || shape_err(op, format!("window {axis} sizes overflow"));
+    let k_eff = (k - 1)
+        .checked_mul(dil)
+        .and_then(|v| v.checked_add(1))
+        .ok_or_else(overflow)?;
     match padding {
         Padding::Same => {
             let out = input.div_ceil(stride);
-            let total = ((out.max(1) - 1) * stride + k_eff).saturating_sub(input);
+            let total = (out.max(1) - 1)
+                .checked_mul(stride)
+                .and_then(|v| v.checked_add(k_eff))
+                .ok_or_else(overflow)?
+                .saturating_sub(input);
             Ok((total / 2, total - total / 2, out))
         }
         Padding::Valid | Padding::Explicit { .. } => {
             let (before, after) = explicit;
-            let padded = input + before + after;
+            let padded = input
+                .checked_add(before)
+                .and_then(|v| v.checked_add(after))
+                .ok_or_else(overflow)?;
             if padded < k_eff {
                 return Err(shape_err(
                     op,
@@ -139,6 +154,34 @@ impl Window2d {
         }
         if in_h == 0 || in_w == 0 {
             return Err(shape_err(op, format!("input is empty ({in_h}x{in_w})")));
+        }
+        let explicit = match padding {
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } => [top, bottom, left, right],
+            _ => [0; 4],
+        };
+        for (what, v) in [
+            ("input height", in_h),
+            ("input width", in_w),
+            ("kernel height", k_h),
+            ("kernel width", k_w),
+            ("vertical stride", stride_h),
+            ("horizontal stride", stride_w),
+            ("vertical dilation", dil_h),
+            ("horizontal dilation", dil_w),
+            ("padding", explicit.into_iter().max().unwrap_or(0)),
+        ] {
+            if v > MAX_WINDOW_DIM {
+                return Err(option_err(
+                    op,
+                    "size",
+                    format!("{what} {v} is over the limit of {MAX_WINDOW_DIM}"),
+                ));
+            }
         }
         let (ev, eh) = match padding {
             Padding::Explicit {

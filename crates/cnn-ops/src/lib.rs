@@ -72,7 +72,7 @@ pub use depthwise::{
 };
 pub use dropout::{apply_mask, dropout_mask};
 pub use error::{OpError, Result};
-pub use geometry::{Padding, Window2d};
+pub use geometry::{MAX_WINDOW_DIM, Padding, Window2d};
 pub use graph::{Gradients, Graph, Var};
 pub use loss::{
     EPSILON, Labels, binary_cross_entropy, binary_cross_entropy_with_logits, softmax_cross_entropy,

@@ -57,7 +57,9 @@ impl Pooling {
         Ok(Built {
             output_shape: vec![win.out_h, win.out_w, c],
             params: vec![],
-            macs: (win.out_h * win.out_w * c * self.pool_size.0 * self.pool_size.1) as u64,
+            macs: [win.out_h, win.out_w, c, self.pool_size.0, self.pool_size.1]
+                .iter()
+                .fold(1u64, |a, &d| a.saturating_mul(d as u64)),
         })
     }
 }

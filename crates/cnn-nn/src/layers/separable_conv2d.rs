@@ -125,7 +125,9 @@ impl LayerType for SeparableConv2D {
         Ok(Built {
             output_shape: vec![oh, ow, self.filters],
             params,
-            macs: g.macs() + (oh * ow) as u64 * pparams,
+            macs: g
+                .macs()
+                .saturating_add(((oh * ow) as u64).saturating_mul(pparams)),
         })
     }
 

@@ -97,7 +97,10 @@ impl Conv2dGeometry {
 
     /// Multiply-adds of the forward pass.
     pub fn macs(&self) -> u64 {
-        (self.batch * self.pixels_out()) as u64 * self.patch_len() as u64 * self.filters as u64
+        (self.batch as u64)
+            .saturating_mul(self.pixels_out() as u64)
+            .saturating_mul(self.patch_len() as u64)
+            .saturating_mul(self.filters as u64)
     }
 
     /// Splits every sample's output pixels into tiles whose patch matrix fits the budget.
