@@ -4,8 +4,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn cnn(args: &[&str]) -> Output {
+    cnn_in(Path::new("."), args)
+}
+
+/// Runs `cnn` with `dir` as its working directory.
+fn cnn_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cnn"))
         .args(args)
+        .current_dir(dir)
         .output()
         .expect("run cnn")
 }
@@ -21,7 +27,14 @@ fn ok(args: &[&str]) -> String {
 }
 
 fn user_error(args: &[&str], needle: &str) {
-    let o = cnn(args);
+    // Refused input writes nothing: not the default output, not a lock, not a temporary.
+    let dir = tempfile::tempdir().unwrap();
+    let o = cnn_in(dir.path(), args);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{args:?} left {left:?} behind");
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
     assert!(err.lines().any(|l| l.starts_with("error: ")), "{err}");
@@ -283,15 +296,14 @@ fn train_resume_evaluate_predict_on_the_bundled_sample() {
             "-d",
             "fashion-mnist-sample",
             "--optimizer",
-            "adagrad",
+            "lion",
         ],
-        "unknown optimizer `adagrad`",
+        "unknown optimizer `lion`",
     );
     user_error(
         &["train", "-m", "alexnet", "-d", "fashion-mnist-sample"],
         "alexnet",
     );
-    assert!(!Path::new("model.cnn").exists() || Path::new("model.cnn").is_file());
 }
 
 #[test]

@@ -149,6 +149,16 @@ fn sigkill_at_random_moments_never_tears_the_checkpoint_and_resume_is_exact() {
         epochs_seen.push(last_epoch);
     }
     println!("20 kills; checkpoint epochs after each: {epochs_seen:?}; {mid_write} during a write");
+    // The test proves what it names only if kills did land mid-write, and between checkpoints
+    // (a run killed before it wrote anything leaves the epoch where it was).
+    assert!(
+        mid_write >= 5,
+        "only {mid_write} of 20 kills landed while a checkpoint was being written"
+    );
+    assert!(
+        epochs_seen.windows(2).any(|w| w[0] == w[1] && w[0] > 0),
+        "no kill landed between two checkpoints: {epochs_seen:?}"
+    );
     // Resume to the end: the same weights, to the bit, as the run never interrupted.
     let o = run(&train_args("mnist-cnn", &out, epochs, limit));
     assert!(o.status.success(), "{}", text(&o.stderr));

@@ -291,9 +291,11 @@ mod tests {
     }
 
     /// A model where Grad-CAM has a closed form: a linear 1x1 conv with kernel [1, 2] makes
-    /// channels x and 2x; the dense layer gives class 0 weight 1 on channel 0 and 0.5 on
-    /// channel 1 everywhere (class 1: zero). The channel weights are then [1, 0.5] and the map
-    /// is relu((x + 0.5·2x) / 2) = relu(x), normalised by its maximum.
+    /// channels x and 2x; the dense layer gives class 0 the weight p on channel 0 at pixel p
+    /// (0..5) and ±0.5 alternating on channel 1 (class 1: zero). The gradient changes from
+    /// pixel to pixel, so Grad-CAM (channel weights = the gradient's mean over positions,
+    /// [2.5, 0], map relu(2.5·x)) differs from gradient × activation (Σ per-pixel weight ×
+    /// activation, relu(p·x + ±x)): the test tells them apart.
     fn linear_model() -> Model {
         use cnn_nn::ModelSpec;
         use cnn_nn::spec::layers::{conv2d, dense, flatten};
@@ -313,8 +315,8 @@ mod tests {
         // Flattened features are (pixel, channel); dense kernel is [12, 2].
         let mut k = vec![0.0; 12 * 2];
         for p in 0..6 {
-            k[(p * 2) * 2] = 1.0;
-            k[(p * 2 + 1) * 2] = 0.5;
+            k[(p * 2) * 2] = p as f32;
+            k[(p * 2 + 1) * 2] = if p % 2 == 0 { 0.5 } else { -0.5 };
         }
         set(&mut m, "dense/kernel", k);
         set(&mut m, "dense/bias", vec![0.0, 0.0]);
@@ -336,7 +338,8 @@ mod tests {
         .unwrap();
         assert_eq!(cam.layer, "conv2d");
         assert_eq!((cam.height, cam.width), (2, 3));
-        assert!((cam.weights[0] - 1.0).abs() < 1e-6 && (cam.weights[1] - 0.5).abs() < 1e-6);
+        assert!((cam.weights[0] - 2.5).abs() < 1e-6 && cam.weights[1].abs() < 1e-6);
+        // relu(2.5·x) / max; gradient × activation would give [1/12, 0, 1, 0, 10/12, 0].
         let want = [0.25, 0.0, 1.0, 0.0, 0.5, 0.0];
         for (h, w) in cam.heatmap.iter().zip(want) {
             assert!((h - w).abs() < 1e-6, "{:?}", cam.heatmap);
@@ -352,7 +355,7 @@ mod tests {
         )
         .unwrap();
         assert!(cam.heatmap.iter().all(|&v| v == 0.0));
-        // The top prediction is class 0 (logit 2·Σx = 8 vs 0).
+        // The top prediction is class 0 (logit Σ p·x + Σ ±0.5·2x = 9 + 10 vs 0).
         let cam = grad_cam(&mut m, &x, &GradCamOptions::default()).unwrap();
         assert_eq!(cam.class, 0);
         assert!(cam.probabilities[0] > 0.98);
