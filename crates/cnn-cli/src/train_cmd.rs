@@ -36,7 +36,8 @@ pub struct TrainArgs {
     /// Samples per step.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// sgd, momentum, nesterov, rmsprop, adam or adamw.
+    /// sgd, momentum, nesterov, rmsprop, adam, amsgrad, adamw, adagrad, adadelta or nadam
+    /// (Keras 3's update rules and defaults).
     #[arg(long, default_value = "adam")]
     optimizer: String,
     /// Learning rate (default: Keras's for the optimizer).

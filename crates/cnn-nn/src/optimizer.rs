@@ -32,6 +32,9 @@ pub enum OptimizerKind {
         momentum: f32,
         /// ε (inside the square root, as Keras 3).
         epsilon: f32,
+        /// Divide by the gradient's estimated variance rather than its second moment.
+        #[serde(default)]
+        centered: bool,
     },
     /// Adam.
     Adam {
@@ -41,6 +44,9 @@ pub enum OptimizerKind {
         beta_2: f32,
         /// ε.
         epsilon: f32,
+        /// Use the largest second-moment estimate so far (AMSGrad).
+        #[serde(default)]
+        amsgrad: bool,
     },
     /// AdamW (decoupled weight decay).
     Adamw {
@@ -52,6 +58,32 @@ pub enum OptimizerKind {
         epsilon: f32,
         /// Weight decay.
         weight_decay: f32,
+        /// AMSGrad.
+        #[serde(default)]
+        amsgrad: bool,
+    },
+    /// Adagrad: steps shrink with the sum of squared gradients.
+    Adagrad {
+        /// The accumulator's starting value.
+        initial_accumulator_value: f32,
+        /// ε (inside the square root).
+        epsilon: f32,
+    },
+    /// Adadelta: steps scaled by running averages of past steps and gradients.
+    Adadelta {
+        /// Decay ρ.
+        rho: f32,
+        /// ε (inside both square roots).
+        epsilon: f32,
+    },
+    /// Nadam: Adam with Nesterov momentum (Keras 3's momentum schedule).
+    Nadam {
+        /// β₁.
+        beta_1: f32,
+        /// β₂.
+        beta_2: f32,
+        /// ε.
+        epsilon: f32,
     },
 }
 
@@ -78,8 +110,9 @@ pub enum Schedule {
         /// Final fraction of the base rate.
         alpha: f32,
     },
-    /// Piecewise constant factors of the base rate: `factors[i]` applies before `boundaries[i]`,
-    /// the last factor after the last boundary.
+    /// Piecewise constant factors of the base rate, as Keras's `PiecewiseConstantDecay`:
+    /// `factors[i]` applies up to and including step `boundaries[i]`, the last factor after the
+    /// last boundary.
     Piecewise {
         /// Step boundaries, increasing.
         boundaries: Vec<u64>,
@@ -111,7 +144,9 @@ impl Schedule {
                 boundaries,
                 factors,
             } => {
-                let i = boundaries.iter().take_while(|&&b| step >= b).count();
+                // Keras: values[i] while step ≤ boundaries[i] (the boundary step itself
+                // still takes the earlier value).
+                let i = boundaries.iter().take_while(|&&b| step > b).count();
                 factors.get(i).or(factors.last()).copied().unwrap_or(1.0)
             }
         }
@@ -149,7 +184,8 @@ pub struct OptimizerConfig {
 }
 
 /// Names accepted by [`Optimizer::from_name`].
-pub const OPTIMIZERS: &str = "sgd, momentum, nesterov, rmsprop, adam, adamw";
+pub const OPTIMIZERS: &str =
+    "sgd, momentum, nesterov, rmsprop, adam, amsgrad, adamw, adagrad, adadelta, nadam";
 
 impl Optimizer {
     fn with(kind: OptimizerKind, lr: f32) -> Self {
@@ -185,6 +221,7 @@ impl Optimizer {
                 rho: 0.9,
                 momentum: 0.0,
                 epsilon: 1e-7,
+                centered: false,
             },
             lr,
         )
@@ -197,6 +234,7 @@ impl Optimizer {
                 beta_1: 0.9,
                 beta_2: 0.999,
                 epsilon: 1e-7,
+                amsgrad: false,
             },
             lr,
         )
@@ -210,6 +248,41 @@ impl Optimizer {
                 beta_2: 0.999,
                 epsilon: 1e-7,
                 weight_decay,
+                amsgrad: false,
+            },
+            lr,
+        )
+    }
+
+    /// Adagrad, Keras defaults (initial accumulator 0.1, ε 1e-7).
+    pub fn adagrad(lr: f32) -> Self {
+        Self::with(
+            OptimizerKind::Adagrad {
+                initial_accumulator_value: 0.1,
+                epsilon: 1e-7,
+            },
+            lr,
+        )
+    }
+
+    /// Adadelta, Keras defaults (ρ 0.95, ε 1e-7).
+    pub fn adadelta(lr: f32) -> Self {
+        Self::with(
+            OptimizerKind::Adadelta {
+                rho: 0.95,
+                epsilon: 1e-7,
+            },
+            lr,
+        )
+    }
+
+    /// Nadam, Keras defaults.
+    pub fn nadam(lr: f32) -> Self {
+        Self::with(
+            OptimizerKind::Nadam {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-7,
             },
             lr,
         )
@@ -217,7 +290,8 @@ impl Optimizer {
 
     /// An optimizer by name with Keras's default learning rate unless `lr` is given:
     /// `sgd` (0.01), `momentum` (SGD, 0.9), `nesterov` (SGD, Nesterov 0.9), `rmsprop` (0.001),
-    /// `adam` (0.001), `adamw` (0.001).
+    /// `adam` (0.001), `amsgrad` (Adam with AMSGrad, 0.001), `adamw` (0.001), `adagrad` (0.001),
+    /// `adadelta` (0.001), `nadam` (0.001).
     pub fn from_name(name: &str, lr: Option<f32>) -> Result<Self> {
         let o = match name.to_ascii_lowercase().as_str() {
             "sgd" => Self::sgd(lr.unwrap_or(0.01)),
@@ -226,6 +300,16 @@ impl Optimizer {
             "rmsprop" => Self::rmsprop(lr.unwrap_or(0.001)),
             "adam" => Self::adam(lr.unwrap_or(0.001)),
             "adamw" => Self::adamw(lr.unwrap_or(0.001), 0.004),
+            "amsgrad" => {
+                let mut o = Self::adam(lr.unwrap_or(0.001));
+                if let OptimizerKind::Adam { amsgrad, .. } = &mut o.kind {
+                    *amsgrad = true;
+                }
+                o
+            }
+            "adagrad" => Self::adagrad(lr.unwrap_or(0.001)),
+            "adadelta" => Self::adadelta(lr.unwrap_or(0.001)),
+            "nadam" => Self::nadam(lr.unwrap_or(0.001)),
             _ => {
                 return Err(NnError::Unknown {
                     kind: "optimizer",
@@ -264,11 +348,21 @@ impl Optimizer {
                 )
             }
             OptimizerKind::Sgd { .. } => "sgd".into(),
+            OptimizerKind::Rmsprop { centered: true, .. } => "rmsprop(centered)".into(),
             OptimizerKind::Rmsprop { .. } => "rmsprop".into(),
+            OptimizerKind::Adam { amsgrad: true, .. } => "adam(amsgrad)".into(),
             OptimizerKind::Adam { .. } => "adam".into(),
-            OptimizerKind::Adamw { weight_decay, .. } => {
-                format!("adamw(weight_decay={weight_decay})")
-            }
+            OptimizerKind::Adamw {
+                weight_decay,
+                amsgrad,
+                ..
+            } => format!(
+                "adamw(weight_decay={weight_decay}{})",
+                if *amsgrad { ", amsgrad" } else { "" }
+            ),
+            OptimizerKind::Adagrad { .. } => "adagrad".into(),
+            OptimizerKind::Adadelta { .. } => "adadelta".into(),
+            OptimizerKind::Nadam { .. } => "nadam".into(),
         };
         format!("{name}, lr={}", self.learning_rate)
     }
@@ -277,9 +371,23 @@ impl Optimizer {
         match &self.kind {
             OptimizerKind::Sgd { momentum, .. } if *momentum > 0.0 => &["momentum"],
             OptimizerKind::Sgd { .. } => &[],
-            OptimizerKind::Rmsprop { momentum, .. } if *momentum > 0.0 => &["velocity", "momentum"],
-            OptimizerKind::Rmsprop { .. } => &["velocity"],
-            OptimizerKind::Adam { .. } | OptimizerKind::Adamw { .. } => &["momentum", "velocity"],
+            OptimizerKind::Rmsprop {
+                momentum, centered, ..
+            } => match (*momentum > 0.0, *centered) {
+                (true, true) => &["velocity", "momentum", "average_gradient"],
+                (true, false) => &["velocity", "momentum"],
+                (false, true) => &["velocity", "average_gradient"],
+                (false, false) => &["velocity"],
+            },
+            OptimizerKind::Adam { amsgrad: true, .. }
+            | OptimizerKind::Adamw { amsgrad: true, .. } => {
+                &["momentum", "velocity", "velocity_hat"]
+            }
+            OptimizerKind::Adam { .. }
+            | OptimizerKind::Adamw { .. }
+            | OptimizerKind::Nadam { .. } => &["momentum", "velocity"],
+            OptimizerKind::Adagrad { .. } => &["accumulator"],
+            OptimizerKind::Adadelta { .. } => &["accumulated_grad", "accumulated_delta_var"],
         }
     }
 
@@ -290,7 +398,14 @@ impl Optimizer {
                 .iter()
                 .map(|p| {
                     (0..k)
-                        .map(|_| Tensor::zeros(p.shape().clone()))
+                        .map(|_| match self.kind {
+                            // Keras starts Adagrad's accumulator at a positive value.
+                            OptimizerKind::Adagrad {
+                                initial_accumulator_value: v,
+                                ..
+                            } => Tensor::full(p.shape().clone(), v),
+                            _ => Tensor::zeros(p.shape().clone()),
+                        })
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .collect::<Result<_, _>>()?;
@@ -343,30 +458,95 @@ impl Optimizer {
                         rho,
                         momentum,
                         epsilon,
+                        centered,
                     } => {
                         let (v, rest) = slots.split_at_mut(1);
                         let v = v[0].data_mut();
+                        let (mom, avg) = match (momentum > 0.0, centered) {
+                            (true, true) => {
+                                let (m, a) = rest.split_at_mut(1);
+                                (Some(m[0].data_mut()), Some(a[0].data_mut()))
+                            }
+                            (true, false) => (Some(rest[0].data_mut()), None),
+                            (false, true) => (None, Some(rest[0].data_mut())),
+                            (false, false) => (None, None),
+                        };
+                        let (mut mom, mut avg) = (mom, avg);
                         for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
                             v[i] = rho * v[i] + (1.0 - rho) * g * g;
-                            let inc = lr * g / (v[i] + epsilon).sqrt();
-                            if momentum > 0.0 {
-                                let m = &mut rest[0].data_mut()[i];
-                                *m = momentum * *m + inc;
-                                *w -= *m;
-                            } else {
-                                *w -= inc;
+                            let denominator = match avg.as_deref_mut() {
+                                Some(a) => {
+                                    a[i] = rho * a[i] + (1.0 - rho) * g;
+                                    v[i] - a[i] * a[i] + epsilon
+                                }
+                                None => v[i] + epsilon,
+                            };
+                            let inc = lr * g / denominator.sqrt();
+                            match mom.as_deref_mut() {
+                                Some(m) => {
+                                    m[i] = momentum * m[i] + inc;
+                                    *w -= m[i];
+                                }
+                                None => *w -= inc,
                             }
+                        }
+                    }
+                    OptimizerKind::Adagrad { epsilon, .. } => {
+                        let acc = slots[0].data_mut();
+                        for ((w, &g), a) in w.iter_mut().zip(g).zip(acc) {
+                            *a += g * g;
+                            *w -= lr * g / (*a + epsilon).sqrt();
+                        }
+                    }
+                    OptimizerKind::Adadelta { rho, epsilon } => {
+                        let (ag, ad) = slots.split_at_mut(1);
+                        let (ag, ad) = (ag[0].data_mut(), ad[0].data_mut());
+                        for (((w, &g), ag), ad) in w.iter_mut().zip(g).zip(ag).zip(ad) {
+                            *ag = rho * *ag + (1.0 - rho) * g * g;
+                            let delta = -((*ad + epsilon).sqrt() * g) / (*ag + epsilon).sqrt();
+                            *ad = rho * *ad + (1.0 - rho) * delta * delta;
+                            *w += lr * delta;
+                        }
+                    }
+                    OptimizerKind::Nadam {
+                        beta_1,
+                        beta_2,
+                        epsilon,
+                    } => {
+                        // Keras 3's momentum schedule: u_t = β₁(1 − ½·0.96^t), and the
+                        // products of the u's so far.
+                        let u = |step: f64| beta_1 as f64 * (1.0 - 0.5 * 0.96f64.powf(step));
+                        let u_t = u(t);
+                        let u_t1 = u(t + 1.0);
+                        let product_t = (1..=t as u64).map(|i| u(i as f64)).product::<f64>();
+                        let product_t1 = product_t * u_t1;
+                        let beta_2_power = (beta_2 as f64).powf(t);
+                        let (m, v) = slots.split_at_mut(1);
+                        let (m, v) = (m[0].data_mut(), v[0].data_mut());
+                        let (c1, c2) = (
+                            (u_t1 / (1.0 - product_t1)) as f32,
+                            ((1.0 - u_t) / (1.0 - product_t)) as f32,
+                        );
+                        let vc = (1.0 - beta_2_power) as f32;
+                        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
+                            *m += (g - *m) * (1.0 - beta_1);
+                            *v += (g * g - *v) * (1.0 - beta_2);
+                            let m_hat = c1 * *m + c2 * g;
+                            let v_hat = *v / vc;
+                            *w -= m_hat * lr / (v_hat.sqrt() + epsilon);
                         }
                     }
                     OptimizerKind::Adam {
                         beta_1,
                         beta_2,
                         epsilon,
+                        amsgrad,
                     }
                     | OptimizerKind::Adamw {
                         beta_1,
                         beta_2,
                         epsilon,
+                        amsgrad,
                         ..
                     } => {
                         if let OptimizerKind::Adamw { weight_decay, .. } = kind {
@@ -376,6 +556,21 @@ impl Optimizer {
                         let alpha = (lr as f64 * (1.0 - (beta_2 as f64).powf(t)).sqrt()
                             / (1.0 - (beta_1 as f64).powf(t)))
                             as f32;
+                        if amsgrad {
+                            // v̂ = max(v̂, v) and the step divides by √v̂ (Keras 3's AMSGrad).
+                            let (m, rest) = slots.split_at_mut(1);
+                            let (v, vh) = rest.split_at_mut(1);
+                            let (m, v, vh) = (m[0].data_mut(), v[0].data_mut(), vh[0].data_mut());
+                            for (((w, &g), m), (v, vh)) in
+                                w.iter_mut().zip(g).zip(m).zip(v.iter_mut().zip(vh))
+                            {
+                                *m += (g - *m) * (1.0 - beta_1);
+                                *v += (g * g - *v) * (1.0 - beta_2);
+                                *vh = vh.max(*v);
+                                *w -= alpha * *m / (vh.sqrt() + epsilon);
+                            }
+                            return;
+                        }
                         let (m, v) = slots.split_at_mut(1);
                         let (m, v) = (m[0].data_mut(), v[0].data_mut());
                         w.par_chunks_mut(CHUNK)
@@ -519,8 +714,12 @@ mod tests {
             boundaries: vec![5, 10],
             factors: vec![1.0, 0.1, 0.01],
         };
-        assert_eq!((p.factor(4), p.factor(5), p.factor(12)), (1.0, 0.1, 0.01));
-        assert!(Optimizer::from_name("adagrad", None).is_err());
+        // Keras's PiecewiseConstantDecay: the boundary step keeps the earlier value.
+        assert_eq!(
+            (p.factor(5), p.factor(6), p.factor(10), p.factor(11)),
+            (1.0, 0.1, 0.1, 0.01)
+        );
+        assert!(Optimizer::from_name("lion", None).is_err());
         assert!(Optimizer::from_name("adam", Some(-1.0)).is_err());
     }
 }
