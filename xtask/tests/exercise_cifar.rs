@@ -66,6 +66,10 @@ fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
     );
     assert!(md.contains("Harder or easier than Fashion-MNIST?"));
     assert!(md.contains("Did augmentation help?"));
+    // No machine paths: the data is named, not its temporary directory.
+    let tmp = dir.path().to_str().unwrap();
+    assert!(!md.contains(tmp), "the report names {tmp}: {md}");
+    assert!(md.contains("class folders in cifar10-jpg"), "{md}");
     // One of the two models: the report answers what it can.
     let (report, out) = cifar::run(&c, Some(tgz), Some("ship,cat"), Some("augmented")).unwrap();
     assert_eq!(report.runs.len(), 1);

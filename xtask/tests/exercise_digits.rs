@@ -37,6 +37,10 @@ fn quick_run_trains_three_models_and_tests_them_on_the_images() {
     assert!(md.contains("Did augmentation help?"));
     assert!(md.contains("| pen | images |"), "groups by pen");
     assert!(md.contains("/20) |"), "accuracy on the 20 images: {md}");
+    // The images are named without the machine's path to them.
+    let tmp = dir.path().to_str().unwrap();
+    assert!(!md.contains(tmp), "the report names {tmp}: {md}");
+    assert!(md.contains("20 images from `imgs`"), "{md}");
 }
 
 #[test]

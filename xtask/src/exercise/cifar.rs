@@ -21,6 +21,7 @@ use super::Common;
 use super::data::{Split, Splits};
 use super::report::Report;
 use super::run::{Recipe, RunReport, Sources, array_sources, train_with};
+use super::stats::McNemar;
 
 const BATCH: usize = 64;
 /// Training and test images per class in a `--quick` run.
@@ -132,19 +133,24 @@ pub fn load(c: &Common, images: Option<&Path>, classes: &[String]) -> Result<Cif
                     dest.display()
                 );
                 let tmp = data_dir.join(format!(".cifar10-jpg.{}.tmp", std::process::id()));
-                archive::extract(path, &tmp, archive::Limits::default()).map_err(|e| anyhow!(e))?;
-                // The archive holds train/ and test/ at its top or one level down.
-                let inner = if tmp.join("train").is_dir() {
-                    tmp.clone()
-                } else {
-                    std::fs::read_dir(&tmp)?
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .find(|p| p.join("train").is_dir())
-                        .ok_or_else(|| anyhow!("{} has no train/ folder", path.display()))?
-                };
-                std::fs::rename(&inner, &dest)
-                    .with_context(|| format!("moving the images to {}", dest.display()))?;
+                let moved = (|| -> Result<()> {
+                    archive::extract(path, &tmp, archive::Limits::default())
+                        .map_err(|e| anyhow!(e))?;
+                    // The archive holds train/ and test/ at its top or one level down.
+                    let inner = if tmp.join("train").is_dir() {
+                        tmp.clone()
+                    } else {
+                        std::fs::read_dir(&tmp)?
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .find(|p| p.join("train").is_dir())
+                            .ok_or_else(|| anyhow!("{} has no train/ folder", path.display()))?
+                    };
+                    std::fs::rename(&inner, &dest)
+                        .with_context(|| format!("moving the images to {}", dest.display()))
+                })();
+                // Removed on success and on error alike: no half-extracted tree stays behind.
                 let _ = std::fs::remove_dir_all(&tmp);
+                moved?;
             }
             dest
         } else {
@@ -173,7 +179,7 @@ pub fn load(c: &Common, images: Option<&Path>, classes: &[String]) -> Result<Cif
         }
         let source = format!(
             "CIFAR-10 JPEG class folders in {} ({} classes; training through flow_from_directory)",
-            root.display(),
+            super::shown(&root),
             idx.class_names.len()
         );
         return Ok(CifarData::Folders {
@@ -445,7 +451,7 @@ pub fn run(
     let mut report = Report::new(title, "cifar10", c, source, class_names, runs, answers);
     // The command line that reproduces the run names the data and the subsets too.
     for (flag, value) in [
-        ("--images", images.map(|p| p.display().to_string())),
+        ("--images", images.map(super::shown)),
         ("--classes", classes_arg.map(String::from)),
         ("--models", models.map(String::from)),
     ] {
@@ -466,13 +472,23 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
             "Did augmentation help?".to_string(),
             format!(
                 "Test accuracy {:.2}% without and {:.2}% with augmentation ({:+.2} points) after \
-                 {} epochs; the augmented model also has lighter dropout ({} after each \
-                 convolution group and {} before the output, against 0.2–0.5), so the \
+                 {} epochs — {} ({}); the augmented model also has lighter dropout ({} after \
+                 each convolution group and {} before the output, against 0.2–0.5), so the \
                  difference is both changes together. {}{}",
                 plain.test_accuracy * 100.0,
                 aug.test_accuracy * 100.0,
                 (aug.test_accuracy - plain.test_accuracy) * 100.0,
                 aug.epochs,
+                {
+                    let t = McNemar::of(&aug.test_correct, &plain.test_correct);
+                    if t.significant() {
+                        "a real difference"
+                    } else {
+                        "no measurable difference"
+                    }
+                },
+                McNemar::of(&aug.test_correct, &plain.test_correct)
+                    .describe("with augmentation", "without"),
                 AUGMENTED_GROUP_DROPOUT,
                 AUGMENTED_HEAD_DROPOUT,
                 if gap(plain) <= 0.0 && gap(aug) <= 0.0 {

@@ -9,8 +9,9 @@ pub mod fashion;
 pub mod handwriting;
 pub mod report;
 pub mod run;
+pub mod stats;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -97,4 +98,29 @@ impl Common {
             .unwrap_or(if self.quick { 1 } else { recipe })
             .max(1)
     }
+}
+
+/// How reports and picture titles name a path: relative to the repository or the working
+/// directory when it lies inside one of them (`examples/digits`), else by its last component
+/// (`cifar10-jpg`) — never a machine's absolute path or a temporary directory.
+pub fn shown(path: &Path) -> String {
+    if path.is_relative() && !path.starts_with("..") {
+        return path.display().to_string();
+    }
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bases = [
+        std::fs::canonicalize(repo).ok(),
+        std::env::current_dir().ok(),
+    ];
+    for base in bases.into_iter().flatten() {
+        if let Ok(rel) = abs.strip_prefix(&base)
+            && !rel.as_os_str().is_empty()
+        {
+            return rel.display().to_string();
+        }
+    }
+    abs.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }

@@ -100,6 +100,9 @@ pub struct RunReport {
     /// The predicted class of every test sample, in order.
     #[serde(skip)]
     pub test_predictions: Vec<usize>,
+    /// Whether each test sample was classified right, in order (for paired comparisons).
+    #[serde(skip)]
+    pub test_correct: Vec<bool>,
 }
 
 /// Predicts `split` in batches: the predicted classes and the mean cross-entropy (probabilities
@@ -300,6 +303,11 @@ pub fn train_with(
         confusion,
         history,
         files,
+        test_correct: preds
+            .iter()
+            .zip(&test.labels)
+            .map(|(p, l)| p == l)
+            .collect(),
         test_predictions: preds,
     };
     Ok((report, model))
