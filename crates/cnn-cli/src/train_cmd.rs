@@ -59,9 +59,15 @@ pub struct TrainArgs {
     /// The model file to write (a checkpoint after every epoch, atomically).
     #[arg(long, short, default_value = "model.cnn")]
     out: PathBuf,
-    /// Continue from the checkpoint in --out (weights, optimizer state, epoch).
+    /// Continue from the checkpoint in --out (weights, optimizer state, epoch). The settings
+    /// that decide the batches and dropout masks (dataset, --limit, --validation-split,
+    /// --batch-size, --seed, augmentation) must be those of the run that wrote it.
     #[arg(long)]
     resume: bool,
+    /// With --resume: continue even if those settings differ (the result is then no longer
+    /// the run the checkpoint came from).
+    #[arg(long, requires = "resume")]
+    force: bool,
     /// Also write a JSON report (history, test metrics, timing).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -93,6 +99,65 @@ fn claim_output(out: &std::path::Path) -> CliResult<cnn_tensor::OutputLock> {
     Ok(lock)
 }
 
+/// The settings that decide which batches and dropout masks a run draws, as stored in its
+/// checkpoints (`user.run_settings`) and compared on `--resume`.
+fn run_settings(a: &TrainArgs) -> Vec<(&'static str, String)> {
+    vec![
+        ("dataset", a.dataset.clone()),
+        ("--limit", a.limit.map_or("none".into(), |n| n.to_string())),
+        ("--validation-split", a.validation_split.to_string()),
+        ("--batch-size", a.batch_size.to_string()),
+        ("--seed", a.seed.to_string()),
+        ("augmentation", format!("{:?}", a.augment)),
+    ]
+}
+
+const RUN_SETTINGS: &str = "run_settings";
+
+/// Refuses to resume a checkpoint written with other settings, naming each difference.
+fn check_resume(a: &TrainArgs, saved: &HashMap<String, String>) -> CliResult<()> {
+    let Some(stored) = saved.get(RUN_SETTINGS) else {
+        eprintln!(
+            "note: {} does not record the settings it was trained with (written by an older \
+             cnn); resuming without checking them",
+            a.out.display()
+        );
+        return Ok(());
+    };
+    let stored: HashMap<String, String> = serde_json::from_str(stored)
+        .map_err(|e| bad_input("cannot resume", a.out.display().to_string(), e))?;
+    let differ: Vec<String> = run_settings(a)
+        .into_iter()
+        .filter_map(|(k, now)| {
+            let was = stored
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| "unrecorded".into());
+            (was != now).then(|| format!("{k} was {was}, now {now}"))
+        })
+        .collect();
+    if differ.is_empty() || a.force {
+        if !differ.is_empty() {
+            eprintln!(
+                "resuming with other settings (--force): {}",
+                differ.join("; ")
+            );
+        }
+        return Ok(());
+    }
+    Err(UserError::new(
+        "cannot resume",
+        a.out.display().to_string(),
+        format!(
+            "the checkpoint was trained with other settings: {}; resuming would not continue \
+             the same run",
+            differ.join("; ")
+        ),
+    )
+    .with_hint("repeat the settings of the run that wrote it, or add --force")
+    .into())
+}
+
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<String> {
     if a.batch_size == 0 || a.epochs == 0 {
@@ -121,6 +186,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     }
     let classes = ds.class_names.len();
     let input = [train.height, train.width, train.channels];
+    let mut resumed_settings = None;
     let (mut model, mut opt, initial_epoch) = if a.resume && a.out.exists() {
         let s = load_model(&a.out)
             .map_err(|e| bad_input("cannot resume", a.out.display().to_string(), e))?;
@@ -131,6 +197,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
                 "the file has no optimizer state".into(),
             )
         })?;
+        resumed_settings = Some(s.extra.clone());
         eprintln!("resuming from {} after epoch {}", a.out.display(), s.epoch);
         (s.model, opt, s.epoch)
     } else {
@@ -149,6 +216,9 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             a.out.display(),
             a.epochs
         ));
+    }
+    if let Some(saved) = &resumed_settings {
+        check_resume(a, saved)?;
     }
     let arch = model.architecture();
     if arch.input_shape != input {
@@ -222,6 +292,11 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     );
     extra.insert("rescale".to_string(), (1.0f32 / 255.0).to_string());
     extra.insert("dataset".to_string(), ds.name.clone());
+    let settings: HashMap<&str, String> = run_settings(a).into_iter().collect();
+    extra.insert(
+        RUN_SETTINGS.to_string(),
+        serde_json::to_string(&settings).unwrap_or_default(),
+    );
     let mut checkpoint = ModelCheckpoint::new(&a.out, Monitor::Loss, false);
     checkpoint.extra = extra.clone();
     let mut progress = ProgressBar::default();

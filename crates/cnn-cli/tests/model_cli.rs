@@ -150,6 +150,38 @@ fn train_resume_evaluate_predict_on_the_bundled_sample() {
     assert!(acc > 0.55, "test accuracy {acc}");
     assert_eq!(r["epochs"], 1);
 
+    // Resuming with other settings than the run that wrote the checkpoint (here the default
+    // seed, 42, instead of 7) would not continue that run: refused, naming the difference.
+    let resume = |extra: &[&'static str]| -> Vec<&str> {
+        let mut args = vec![
+            "train",
+            "-m",
+            "dense-mnist",
+            "-d",
+            "fashion-mnist-sample",
+            "--epochs",
+            "2",
+            "--out",
+            m,
+            "--resume",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    user_error(&resume(&["--batch-size", "64"]), "--seed was 7, now 42");
+    user_error(
+        &resume(&["--seed", "7", "--batch-size", "32"]),
+        "--batch-size was 64, now 32",
+    );
+    assert_eq!(
+        cnn_nn::load_model(&model).unwrap().epoch,
+        1,
+        "nothing was trained"
+    );
+    // --force resumes anyway, and says what differs (on a copy, to keep the run below).
+    let copy = dir.path().join("forced.cnn");
+    std::fs::copy(&model, &copy).unwrap();
     let o = cnn(&[
         "train",
         "-m",
@@ -158,13 +190,19 @@ fn train_resume_evaluate_predict_on_the_bundled_sample() {
         "fashion-mnist-sample",
         "--epochs",
         "2",
-        "--batch-size",
-        "64",
         "--out",
-        m,
+        copy.to_str().unwrap(),
         "--resume",
+        "--force",
         "--quiet",
     ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("resuming with other settings (--force): --batch-size was 64"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = cnn(&resume(&["--batch-size", "64", "--seed", "7"]));
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("resuming from") && text(&o.stderr).contains("after epoch 1"),
