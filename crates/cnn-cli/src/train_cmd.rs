@@ -114,6 +114,9 @@ fn run_settings(a: &TrainArgs) -> Vec<(&'static str, String)> {
 
 const RUN_SETTINGS: &str = "run_settings";
 
+/// Metadata of a checkpoint saved mid-epoch (Ctrl-C): the steps of the next epoch it holds.
+const RESUME_STEP: &str = "resume_step";
+
 /// Refuses to resume a checkpoint written with other settings, naming each difference.
 fn check_resume(a: &TrainArgs, saved: &HashMap<String, String>) -> CliResult<()> {
     let Some(stored) = saved.get(RUN_SETTINGS) else {
@@ -187,6 +190,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     let classes = ds.class_names.len();
     let input = [train.height, train.width, train.channels];
     let mut resumed_settings = None;
+    let mut initial_step = 0;
     let (mut model, mut opt, initial_epoch) = if a.resume && a.out.exists() {
         let s = load_model(&a.out)
             .map_err(|e| bad_input("cannot resume", a.out.display().to_string(), e))?;
@@ -198,7 +202,20 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             )
         })?;
         resumed_settings = Some(s.extra.clone());
-        eprintln!("resuming from {} after epoch {}", a.out.display(), s.epoch);
+        initial_step = s
+            .extra
+            .get(RESUME_STEP)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        if initial_step > 0 {
+            eprintln!(
+                "resuming from {} in epoch {} after step {initial_step}",
+                a.out.display(),
+                s.epoch + 1
+            );
+        } else {
+            eprintln!("resuming from {} after epoch {}", a.out.display(), s.epoch);
+        }
         (s.model, opt, s.epoch)
     } else {
         let opt = fresh_opt;
@@ -336,6 +353,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     let fit = FitOptions {
         epochs: a.epochs,
         initial_epoch,
+        initial_step,
         seed: a.seed,
         ..Default::default()
     };
@@ -360,20 +378,28 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     let train_secs = t0.elapsed().as_secs_f64();
     let waited = augmented.as_ref().map(|p| p.waited().as_secs_f64());
     let last_epoch = initial_epoch + history.epoch.len();
+    // Interrupted mid-epoch: the checkpoint holds the complete epochs plus that epoch's steps,
+    // and says how many, so --resume continues at the next step.
+    let mut final_extra = extra.clone();
+    if let Some((_, st)) = history.interrupted {
+        final_extra.insert(RESUME_STEP.to_string(), st.to_string());
+    }
     save_model_with(
         &a.out,
         &model,
         Some(&opt),
         last_epoch,
         Some(&history),
-        &extra,
+        &final_extra,
     )
     .map_err(|e| anyhow!("saving {}: {e}", a.out.display()))?;
     if let Some((e, st)) = history.interrupted {
         return Err(CliError::Interrupted(format!(
-            "interrupted during epoch {e} after step {st}: saved {} ({last_epoch} complete epoch(s); the weights include the \
-             interrupted epoch's steps). Continue with the same command plus --resume; it restarts epoch {e}.",
-            a.out.display()
+            "interrupted during epoch {e} after step {st}: saved {} ({last_epoch} complete epoch(s) and {st} step(s) of \
+             epoch {e}). Continue with the same command plus --resume: it goes on from step {} of epoch {e}, and ends \
+             with the weights the uninterrupted run would have.",
+            a.out.display(),
+            st + 1
         )));
     }
     let mut out = String::new();

@@ -603,7 +603,38 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
         m.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(cnn_nn::load_model(&m).unwrap().epoch, saved.epoch + 1);
+    assert!(
+        text(&o.stderr).contains(&format!("in epoch {} after step", saved.epoch + 1)),
+        "the resume continues mid-epoch: {}",
+        text(&o.stderr)
+    );
+    let resumed = cnn_nn::load_model(&m).unwrap();
+    assert_eq!(resumed.epoch, saved.epoch + 1);
+    // The interrupted and resumed run ends with the weights of a run never interrupted.
+    let reference = dir.path().join("reference.cnn");
+    let o = cnn(&[
+        "train",
+        "-m",
+        "dense-mnist",
+        "-d",
+        "fashion-mnist-sample",
+        "--epochs",
+        &next,
+        "--batch-size",
+        "64",
+        "--quiet",
+        "--out",
+        reference.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let reference = cnn_nn::load_model(&reference).unwrap();
+    for ((name, a), (_, b)) in resumed
+        .model
+        .named_weights()
+        .zip(reference.model.named_weights())
+    {
+        assert!(a == b, "{name} differs from the uninterrupted run");
+    }
 }
 
 #[test]

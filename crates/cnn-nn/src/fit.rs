@@ -60,6 +60,13 @@ impl<'a> Fit<'a> {
         self
     }
 
+    /// Steps of the first epoch already done (resuming mid-epoch; see
+    /// [`FitOptions::initial_step`]).
+    pub fn initial_step(mut self, step: usize) -> Self {
+        self.options.initial_step = step;
+        self
+    }
+
     /// Batches per epoch (default: the whole source once).
     pub fn steps_per_epoch(mut self, steps: usize) -> Self {
         self.options.steps_per_epoch = Some(steps);

@@ -62,6 +62,12 @@ pub struct FitOptions {
     pub epochs: usize,
     /// Epoch to start from (for resuming).
     pub initial_epoch: usize,
+    /// Steps of epoch `initial_epoch + 1` already done (resuming a run interrupted mid-epoch):
+    /// that epoch continues from this step, drawing the batches and dropout masks the
+    /// uninterrupted run would have drawn, so it ends with the same weights. Its logged loss
+    /// and accuracy cover the remaining steps only.
+    #[serde(default)]
+    pub initial_step: usize,
     /// Batches per epoch; `None` = the whole source once (`ceil(n / batch)`).
     pub steps_per_epoch: Option<usize>,
     /// Validation batches per evaluation; `None` = all.
@@ -75,6 +81,7 @@ impl Default for FitOptions {
         FitOptions {
             epochs: 1,
             initial_epoch: 0,
+            initial_step: 0,
             steps_per_epoch: None,
             validation_steps: None,
             seed: 0,
@@ -397,7 +404,12 @@ impl Model {
             }
             let t0 = Instant::now();
             let (mut sum, mut right, mut count) = (0.0f64, 0usize, 0usize);
-            for step in 0..steps {
+            let first = if epoch == options.initial_epoch {
+                options.initial_step.min(steps - 1)
+            } else {
+                0
+            };
+            for step in first..steps {
                 let (x, y) = train.batch(epoch, step)?;
                 let seed = options.seed
                     ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
