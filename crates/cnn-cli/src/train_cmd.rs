@@ -332,13 +332,29 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     let mut interrupt = cnn_nn::StopFlag(stop);
-    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut checkpoint, &mut interrupt];
+    // A resumed run continues early stopping where the checkpoint left it (best loss, epochs
+    // without improvement).
+    if let (Some(saved), Some(e)) = (&resumed_settings, early.as_mut()) {
+        let restored = cnn_nn::restore_callbacks(&mut [e as &mut dyn Callback], saved)
+            .map_err(|e| bad_input("cannot resume", a.out.display().to_string(), e))?;
+        if restored > 0 {
+            let (best, wait) = e.progress();
+            eprintln!(
+                "early stopping resumes at best {} with {wait} epoch(s) without improvement",
+                best.map_or("none".into(), |b| format!("{b:.4}"))
+            );
+        }
+    }
+    // Early stopping comes before the checkpoint, which saves its state.
+    let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
     if !a.quiet {
-        callbacks.insert(0, &mut progress);
+        callbacks.push(&mut progress);
     }
     if let Some(e) = early.as_mut() {
         callbacks.push(e);
     }
+    callbacks.push(&mut checkpoint);
+    callbacks.push(&mut interrupt);
     eprintln!(
         "training {} ({} params) on {} samples of {}, {}, batch {}, {} threads",
         model.architecture().name,

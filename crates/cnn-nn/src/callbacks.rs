@@ -1,6 +1,8 @@
 //! Training callbacks with Keras's names and defaults.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -129,6 +131,50 @@ pub struct EpochContext<'m> {
     pub history: &'m History,
     /// The epoch just finished (1-based).
     pub epoch: usize,
+    /// The state of the callbacks called before this one at this epoch's end, by key (what
+    /// [`ModelCheckpoint`] saves so a resumed run can restore them).
+    pub states: &'m CallbackStates,
+}
+
+/// Callbacks' states by key ([`Callback::state`]).
+pub type CallbackStates = BTreeMap<String, Value>;
+
+/// The metadata key under which [`ModelCheckpoint`] stores the callbacks' states.
+pub const CALLBACK_STATES: &str = "callbacks";
+
+/// Restores each callback's state from a checkpoint's metadata (the `extra` of a loaded
+/// [`crate::Saved`]); returns how many were restored. A checkpoint without states restores
+/// none.
+///
+/// # Errors
+/// If the stored states are not valid JSON, or a callback refuses its state.
+pub fn restore_callbacks(
+    callbacks: &mut [&mut dyn Callback],
+    extra: &HashMap<String, String>,
+) -> Result<usize> {
+    let Some(text) = extra.get(CALLBACK_STATES) else {
+        return Ok(0);
+    };
+    let states: CallbackStates = serde_json::from_str(text)
+        .map_err(|e| crate::NnError::Data(format!("callback states: {e}")))?;
+    let mut n = 0;
+    for c in callbacks.iter_mut() {
+        if let Some((key, _)) = c.state()
+            && let Some(v) = states.get(key)
+        {
+            c.restore_state(v)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn opt_f32(v: &Value, key: &str) -> Option<f32> {
+    v.get(key).and_then(Value::as_f64).map(|x| x as f32)
+}
+
+fn usize_of(v: &Value, key: &str) -> usize {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0) as usize
 }
 
 /// Hooks called by `fit`.
@@ -154,6 +200,16 @@ pub trait Callback {
     }
     /// After the last epoch.
     fn on_train_end(&mut self, _ctx: &mut EpochContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// What a resumed run needs to continue this callback where it was, under a key naming
+    /// the callback; saved in checkpoints by [`ModelCheckpoint`] when it comes later in the
+    /// list. `None`: nothing to keep.
+    fn state(&self) -> Option<(&'static str, Value)> {
+        None
+    }
+    /// Restores what [`Callback::state`] gave.
+    fn restore_state(&mut self, _state: &Value) -> Result<()> {
         Ok(())
     }
 }
@@ -214,6 +270,32 @@ impl Callback for EarlyStopping {
             return Ok(Control::Stop);
         }
         Ok(Control::Continue)
+    }
+
+    /// The best value and the epochs since. The best weights themselves are not part of it:
+    /// after a resume, `restore_best_weights` restores the best weights seen since the resume.
+    fn state(&self) -> Option<(&'static str, Value)> {
+        Some((
+            "early_stopping",
+            json!({"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}),
+        ))
+    }
+
+    fn restore_state(&mut self, v: &Value) -> Result<()> {
+        self.best = opt_f32(v, "best");
+        self.wait = usize_of(v, "wait");
+        self.stopped_epoch = v
+            .get("stopped_epoch")
+            .and_then(Value::as_u64)
+            .map(|e| e as usize);
+        Ok(())
+    }
+}
+
+impl EarlyStopping {
+    /// The best monitored value so far and the epochs since it.
+    pub fn progress(&self) -> (Option<f32>, usize) {
+        (self.best, self.wait)
     }
 }
 
@@ -279,6 +361,27 @@ impl Callback for ReduceLrOnPlateau {
         }
         Ok(Control::Continue)
     }
+
+    fn state(&self) -> Option<(&'static str, Value)> {
+        Some((
+            "reduce_lr_on_plateau",
+            json!({"best": self.best, "wait": self.wait, "cooldown_left": self.cooldown_left}),
+        ))
+    }
+
+    fn restore_state(&mut self, v: &Value) -> Result<()> {
+        self.best = opt_f32(v, "best");
+        self.wait = usize_of(v, "wait");
+        self.cooldown_left = usize_of(v, "cooldown_left");
+        Ok(())
+    }
+}
+
+impl ReduceLrOnPlateau {
+    /// The best monitored value, the epochs since it, and the cooldown epochs left.
+    pub fn progress(&self) -> (Option<f32>, usize, usize) {
+        (self.best, self.wait, self.cooldown_left)
+    }
 }
 
 /// Saves the model (with optimizer state and epoch, so training can resume) after each epoch,
@@ -319,15 +422,34 @@ impl Callback for ModelCheckpoint {
             }
             self.best = Some(v);
         }
+        // The states of the callbacks before this one, and its own, go into the file.
+        let mut states = ctx.states.clone();
+        if let Some((k, v)) = self.state() {
+            states.insert(k.to_string(), v);
+        }
+        let mut extra = self.extra.clone();
+        extra.insert(
+            CALLBACK_STATES.to_string(),
+            serde_json::to_string(&states).unwrap_or_default(),
+        );
         save_model_with(
             &self.path,
             ctx.model,
             Some(ctx.optimizer),
             ctx.epoch,
             Some(ctx.history),
-            &self.extra,
+            &extra,
         )?;
         Ok(Control::Continue)
+    }
+
+    fn state(&self) -> Option<(&'static str, Value)> {
+        Some(("model_checkpoint", json!({"best": self.best})))
+    }
+
+    fn restore_state(&mut self, v: &Value) -> Result<()> {
+        self.best = opt_f32(v, "best");
+        Ok(())
     }
 }
 

@@ -69,8 +69,8 @@ mod zoo;
 pub use arch::{Architecture, Layer, MAX_ACTIVATIONS, MAX_DIM, MAX_PARAMS, ParamSpec, Source};
 pub use builder::{GraphBuilder, Node};
 pub use callbacks::{
-    Callback, Control, EarlyStopping, ModelCheckpoint, Monitor, ProgressBar, ReduceLrOnPlateau,
-    StopFlag,
+    CALLBACK_STATES, Callback, CallbackStates, Control, EarlyStopping, ModelCheckpoint, Monitor,
+    ProgressBar, ReduceLrOnPlateau, StopFlag, restore_callbacks,
 };
 pub use data::{ArrayData, BatchSource, Targets, argmax, gather};
 pub use error::{NnError, Result};

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::profile::{self, StepProfile};
 
-use crate::callbacks::{BatchLogs, Callback, Control, EpochContext, EpochLogs, TrainInfo};
+use crate::callbacks::{
+    BatchLogs, Callback, CallbackStates, Control, EpochContext, EpochLogs, TrainInfo,
+};
 use crate::data::{ArrayData, BatchSource, Targets, argmax, gather};
 use crate::error::{NnError, Result};
 use crate::history::History;
@@ -459,14 +461,22 @@ impl Model {
             };
             record(&mut history, &logs);
             let mut stop = false;
-            for c in callbacks.iter_mut() {
+            for i in 0..callbacks.len() {
+                // Each callback sees the states of those before it (a checkpoint saves them).
+                let (done, rest) = callbacks.split_at_mut(i);
+                let states: CallbackStates = done
+                    .iter()
+                    .filter_map(|c| c.state())
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
                 let mut ctx = EpochContext {
                     model: self,
                     optimizer: opt,
                     history: &history,
                     epoch: epoch + 1,
+                    states: &states,
                 };
-                if c.on_epoch_end(&mut ctx, &logs)? == Control::Stop {
+                if rest[0].on_epoch_end(&mut ctx, &logs)? == Control::Stop {
                     stop = true;
                 }
             }
@@ -480,11 +490,13 @@ impl Model {
                 .last()
                 .copied()
                 .unwrap_or(options.initial_epoch);
+            let states = CallbackStates::new();
             let mut ctx = EpochContext {
                 model: self,
                 optimizer: opt,
                 history: &history,
                 epoch,
+                states: &states,
             };
             c.on_train_end(&mut ctx)?;
         }

@@ -539,3 +539,53 @@ fn fused_operations_give_the_same_outputs_and_gradients() {
         assert_eq!(na - nb, saved_nodes);
     }
 }
+
+/// A checkpoint holds the state of the callbacks before it (early stopping, learning-rate
+/// reduction) and its own; restoring it into fresh callbacks continues them where they were,
+/// so a resumed run stops and reduces the learning rate when the uninterrupted one would.
+#[test]
+fn checkpoints_keep_callback_state_for_a_resume() {
+    let (x, y) = bars(240, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt.cnn");
+    let mut m = Model::new(&small_cnn(), 3).unwrap();
+    let mut opt = Optimizer::adam(0.01);
+    let mut data = ArrayData::new(&x, &y, 32, true, 3).unwrap();
+    // Patience 100 (never stops here); min_delta 10 makes every epoch after the first "not an
+    // improvement", so the counters move.
+    let mut early = EarlyStopping::new(Monitor::Loss, 100);
+    early.min_delta = 10.0;
+    let mut plateau = ReduceLrOnPlateau::default();
+    plateau.monitor = Monitor::Loss;
+    plateau.patience = 2;
+    plateau.cooldown = 3;
+    plateau.min_delta = 10.0;
+    let mut ckpt = ModelCheckpoint::new(&path, Monitor::Loss, false);
+    Fit::new(&mut opt, Loss::SparseCategoricalCrossentropy)
+        .epochs(4)
+        .callback(&mut early)
+        .callback(&mut plateau)
+        .callback(&mut ckpt)
+        .run(&mut m, &mut data)
+        .unwrap();
+    let saved = load_model(&path).unwrap();
+    assert!(saved.extra.contains_key(CALLBACK_STATES));
+    let mut early2 = EarlyStopping::new(Monitor::Loss, 100);
+    let mut plateau2 = ReduceLrOnPlateau::default();
+    let restored = restore_callbacks(&mut [&mut early2, &mut plateau2], &saved.extra).unwrap();
+    assert_eq!(restored, 2);
+    assert_eq!(early2.progress(), early.progress());
+    assert_eq!(early.progress().1, 3, "three epochs without improvement");
+    assert_eq!(plateau2.progress(), plateau.progress());
+    assert!(plateau.progress().2 > 0, "in cooldown after a reduction");
+    // The optimizer's reduced learning rate is in the file too.
+    assert_eq!(
+        saved.optimizer.unwrap().learning_rate,
+        opt.learning_rate,
+        "the reduced rate"
+    );
+    assert!(opt.learning_rate < 0.01);
+    // A checkpoint without states restores nothing, and says so.
+    let none = std::collections::HashMap::new();
+    assert_eq!(restore_callbacks(&mut [&mut early2], &none).unwrap(), 0);
+}
