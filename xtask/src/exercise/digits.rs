@@ -430,32 +430,31 @@ fn answers(
         let gain = acc[second] - acc[first];
         let t = McNemar::of(&right[first], &right[second]);
         let test = t.describe(&runs[first].label, &runs[second].label);
-        let scope = if bundled {
-            " on the bundled synthetic images — a finding about them, not about real handwriting"
-        } else {
-            ""
-        };
         if quick {
             format!("{what}: {gain:+.1} points (quick run: not meaningful).")
         } else if !t.significant() {
-            format!(
-                "{what}: {gain:+.1} points — no measurable difference on {n} images{scope} \
-                 ({test})."
-            )
+            format!("{what}: {gain:+.1} points — no measurable difference on {n} images ({test}).")
         } else if gain > 0.0 {
-            format!("{what}: **helped**, {gain:+.1} points{scope} ({test}).")
+            format!("{what}: **helped**, {gain:+.1} points ({test}).")
         } else {
-            format!("{what}: **did not help**, {gain:+.1} points{scope} ({test}).")
+            format!("{what}: **did not help**, {gain:+.1} points ({test}).")
         }
     };
     let helped = format!(
-        "{}\n\n{}\n\n{}\n\nOn MNIST's own test set the three are within {:.2} points of each other: \
+        "{}\n\n{}\n\n{} {}\n\nOn MNIST's own test set the three are within {:.2} points of each other: \
          augmentation matters where the test images differ from the training images. The \
          misclassified images of each model are in `<model>-misclassified.png`; \
          `photos-prepared.png` shows every image as the models see it.",
         table,
         verdict(0, 1, "Small rotations, shifts and zoom"),
         verdict(1, 2, "Stroke thickness, blur and elastic distortion on top"),
+        if bundled {
+            "These are the bundled images, which we drew ourselves: whatever they show is a \
+             finding about them, not about real handwriting — run the exercise on photos of \
+             real digits (`--images DIR`) for that."
+        } else {
+            ""
+        },
         runs.iter()
             .map(|r| r.test_accuracy * 100.0)
             .fold(f32::NEG_INFINITY, f32::max)
