@@ -153,6 +153,28 @@ impl Schedule {
     }
 }
 
+/// Nadam's factors at step `t` (1-based), as Keras 3 computes them: with
+/// `u_i = β₁(1 − ½·0.96^i)` and `P_t = u_1·…·u_t`, the momentum's factor `u_{t+1} / (1 − P_t·u_{t+1})`,
+/// the gradient's `(1 − u_t) / (1 − P_t)`, and the velocity's bias correction `1 − β₂^t`.
+/// Past step 1,000, `0.96^i` is below f64's resolution next to 1, so `u_i = β₁` exactly and
+/// the product needs at most 1,000 terms.
+fn nadam_factors(beta_1: f32, beta_2: f32, t: f64) -> (f32, f32, f32) {
+    const EXACT: u64 = 1000;
+    let b1 = beta_1 as f64;
+    let u = |step: f64| b1 * (1.0 - 0.5 * 0.96f64.powf(step));
+    let steps = t as u64;
+    let mut product: f64 = (1..=steps.min(EXACT)).map(|i| u(i as f64)).product();
+    if steps > EXACT {
+        product *= b1.powf((steps - EXACT) as f64);
+    }
+    let (u_t, u_next) = (u(t), u(t + 1.0));
+    (
+        (u_next / (1.0 - product * u_next)) as f32,
+        ((1.0 - u_t) / (1.0 - product)) as f32,
+        (1.0 - (beta_2 as f64).powf(t)) as f32,
+    )
+}
+
 /// An optimizer: rule, base learning rate, schedule, step count and per-weight slots.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Optimizer {
@@ -435,6 +457,11 @@ impl Optimizer {
         let lr = self.current_lr();
         let t = (self.iterations + 1) as f64;
         let kind = self.kind.clone();
+        // Nadam's step factors depend on the step only: once per step, not per weight.
+        let nadam = match kind {
+            OptimizerKind::Nadam { beta_1, beta_2, .. } => nadam_factors(beta_1, beta_2, t),
+            _ => (0.0, 0.0, 1.0),
+        };
         const CHUNK: usize = 1 << 14;
         params
             .par_iter_mut()
@@ -513,21 +540,9 @@ impl Optimizer {
                         beta_2,
                         epsilon,
                     } => {
-                        // Keras 3's momentum schedule: u_t = β₁(1 − ½·0.96^t), and the
-                        // products of the u's so far.
-                        let u = |step: f64| beta_1 as f64 * (1.0 - 0.5 * 0.96f64.powf(step));
-                        let u_t = u(t);
-                        let u_t1 = u(t + 1.0);
-                        let product_t = (1..=t as u64).map(|i| u(i as f64)).product::<f64>();
-                        let product_t1 = product_t * u_t1;
-                        let beta_2_power = (beta_2 as f64).powf(t);
+                        let (c1, c2, vc) = nadam;
                         let (m, v) = slots.split_at_mut(1);
                         let (m, v) = (m[0].data_mut(), v[0].data_mut());
-                        let (c1, c2) = (
-                            (u_t1 / (1.0 - product_t1)) as f32,
-                            ((1.0 - u_t) / (1.0 - product_t)) as f32,
-                        );
-                        let vc = (1.0 - beta_2_power) as f32;
                         for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
                             *m += (g - *m) * (1.0 - beta_1);
                             *v += (g * g - *v) * (1.0 - beta_2);
@@ -652,6 +667,25 @@ mod tests {
 
     fn t(v: &[f32]) -> Tensor {
         Tensor::new([v.len()], v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn nadam_factors_need_only_the_first_thousand_steps_of_the_product() {
+        let naive = |t: u64| {
+            let u = |i: f64| 0.9 * (1.0 - 0.5 * 0.96f64.powf(i));
+            let p: f64 = (1..=t).map(|i| u(i as f64)).product();
+            let un = u(t as f64 + 1.0);
+            (
+                (un / (1.0 - p * un)) as f32,
+                ((1.0 - u(t as f64)) / (1.0 - p)) as f32,
+            )
+        };
+        for t in [1u64, 20, 999, 1000, 1001, 5000] {
+            let (c1, c2, _) = nadam_factors(0.9, 0.999, t as f64);
+            let (n1, n2) = naive(t);
+            assert!((c1 - n1).abs() <= 1e-6 * n1.abs(), "step {t}: {c1} vs {n1}");
+            assert!((c2 - n2).abs() <= 1e-6 * n2.abs(), "step {t}: {c2} vs {n2}");
+        }
     }
 
     #[test]
