@@ -89,14 +89,7 @@ pub fn summary(arch: &Architecture, flops: bool) -> String {
     if graph {
         headers.push("Connected to".into());
     }
-    let shape = |s: &[usize]| {
-        cnn_tensor::Shape::new(
-            std::iter::once(0)
-                .chain(s.iter().copied())
-                .collect::<Vec<_>>(),
-        )
-        .keras_batch()
-    };
+    let shape = crate::layers::shape_str;
     let mut rows: Vec<Vec<Vec<String>>> = Vec::with_capacity(arch.layers.len() + 1);
     if graph {
         let mut fields = vec![

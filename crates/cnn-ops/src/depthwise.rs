@@ -10,8 +10,8 @@
 use cnn_tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::conv::Conv2dOptions;
-use crate::error::{Result, shape_err};
+use crate::conv::{Conv2dGeometry, Conv2dOptions};
+use crate::error::{OpError, Result, option_err, shape_err};
 use crate::geometry::Window2d;
 
 /// The resolved shapes of one depthwise convolution.
@@ -28,45 +28,22 @@ pub struct DepthwiseGeometry {
 }
 
 impl DepthwiseGeometry {
-    /// Checks an input shape `[N, H, W, C]` against a kernel shape `[kh, kw, C, M]`.
+    /// Checks an input shape `[N, H, W, C]` against a kernel shape `[kh, kw, C, M]`: the
+    /// checks of a convolution whose kernel has `M` filters (ranks, channels, window), with
+    /// errors naming `depthwise_conv2d`.
     pub fn new(x: &[usize], w: &[usize], opts: &Conv2dOptions) -> Result<Self> {
-        let [n, h, wd, c] = *x else {
-            return Err(shape_err(
-                "depthwise_conv2d",
-                format!("input must be rank 4 NHWC, got {x:?}"),
-            ));
-        };
-        let [kh, kw, kc, m] = *w else {
-            return Err(shape_err(
-                "depthwise_conv2d",
-                format!("kernel must be rank 4 [kh, kw, channels, multiplier], got {w:?}"),
-            ));
-        };
-        if kc != c {
-            return Err(shape_err(
-                "depthwise_conv2d",
-                format!("kernel {w:?} expects {kc} input channels but the input {x:?} has {c}"),
-            ));
-        }
-        if m == 0 || c == 0 {
-            return Err(shape_err(
-                "depthwise_conv2d",
-                format!("zero channels or depth multiplier: input {x:?}, kernel {w:?}"),
-            ));
-        }
-        let window = Window2d::new(
-            "depthwise_conv2d",
-            (h, wd),
-            (kh, kw),
-            opts.strides,
-            opts.dilation,
-            opts.padding,
-        )?;
+        let g = Conv2dGeometry::new(x, w, opts).map_err(|e| match e {
+            OpError::Shape { message, .. } => shape_err("depthwise_conv2d", message),
+            OpError::Option {
+                option, message, ..
+            } => option_err("depthwise_conv2d", option, message),
+            other => other,
+        })?;
         Ok(DepthwiseGeometry {
-            batch: n,
-            channels: c,
-            multiplier: m,
-            window,
+            batch: g.batch,
+            channels: g.channels,
+            multiplier: g.filters,
+            window: g.window,
         })
     }
 

@@ -468,6 +468,7 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
     let gap = |r: &RunReport| (r.train_accuracy - r.val_accuracy) * 100.0;
     let mut out = Vec::new();
     if let (Some(plain), Some(aug)) = (find("plain"), find("augmented")) {
+        let test = McNemar::of(&aug.test_correct, &plain.test_correct);
         out.push((
             "Did augmentation help?".to_string(),
             format!(
@@ -479,16 +480,12 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
                 aug.test_accuracy * 100.0,
                 (aug.test_accuracy - plain.test_accuracy) * 100.0,
                 aug.epochs,
-                {
-                    let t = McNemar::of(&aug.test_correct, &plain.test_correct);
-                    if t.significant() {
-                        "a real difference"
-                    } else {
-                        "no measurable difference"
-                    }
+                if test.significant() {
+                    "a real difference"
+                } else {
+                    "no measurable difference"
                 },
-                McNemar::of(&aug.test_correct, &plain.test_correct)
-                    .describe("with augmentation", "without"),
+                test.describe("with augmentation", "without"),
                 AUGMENTED_GROUP_DROPOUT,
                 AUGMENTED_HEAD_DROPOUT,
                 if gap(plain) <= 0.0 && gap(aug) <= 0.0 {
