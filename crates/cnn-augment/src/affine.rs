@@ -3,15 +3,41 @@
 //! pulled from each output pixel to its input position (as `scipy.ndimage.affine_transform`
 //! does), sampled with nearest or bilinear interpolation.
 //!
-//! Coordinates are `(row, column)` — the documented axes: the height shift moves content
-//! vertically, the width shift horizontally. With `keras_axis_compat` the matrix acts on
-//! `(column, row)` instead, reproducing current Keras, whose axis swap makes
-//! `height_shift_range` shift horizontally (keras-team/keras#17398).
+//! By default the output is Keras 3's, checked against Keras's own `apply_transform`
+//! (`scripts/keras/augment_fixtures.py`): Keras 3 builds the matrix on `(x, y)` and swaps it
+//! onto the array's `(row, column)`, so `tx` (drawn from `height_shift_range`) moves content
+//! horizontally and the centre offsets trade places on non-square images
+//! (keras-team/keras#17398). [`Axes::Documented`] acts on `(row, column)` instead: the
+//! documented axes, as keras-preprocessing 1.1.2 (Keras 2, TF ≤ 2.8) computed them.
 
 use crate::params::TransformParams;
 
-/// How sample points outside the input are filled (Keras's documented patterns for an input
-/// `abcd`).
+/// Which axes the transform matrix acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Axes {
+    /// What Keras 3's `ImageDataGenerator` does: the matrix is swapped onto `(column, row)`, so
+    /// `height_shift_range` shifts horizontally, `zx` zooms the width and rotations and shears
+    /// turn the other way; on a non-square image the centre's offsets trade places too.
+    #[default]
+    Keras,
+    /// The documented axes (keras-preprocessing 1.1.2, Keras 2): `height_shift_range` shifts
+    /// vertically, `zx` zooms the height.
+    Documented,
+}
+
+impl Axes {
+    /// Parses `keras` or `documented`.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "keras" => Axes::Keras,
+            "documented" => Axes::Documented,
+            _ => return None,
+        })
+    }
+}
+
+/// How sample points outside the input are filled. The four Keras modes are what Keras passes to
+/// `scipy.ndimage.affine_transform`; patterns shown for an input `abcd`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FillMode {
     /// `kkkkkkkk|abcd|kkkkkkkk` with `k = cval`.
@@ -21,20 +47,56 @@ pub enum FillMode {
     Nearest,
     /// `abcddcba|abcd|dcbaabcd`.
     Reflect,
-    /// `abcdabcd|abcd|abcdabcd`.
+    /// Keras's `wrap`, i.e. scipy's `wrap`: coordinates wrap with period `n − 1`, so the first
+    /// and last pixels meet (`bcd|abcd|abc`, not the `abcd|abcd|abcd` Keras's docstring shows).
     Wrap,
+    /// `abcdabcd|abcd|abcdabcd` (scipy's `grid-wrap`): the pattern Keras documents for `wrap`.
+    /// Not a Keras option; name `grid-wrap`.
+    GridWrap,
 }
 
 impl FillMode {
-    /// Parses a Keras `fill_mode` name.
+    /// Parses a Keras `fill_mode` name, or `grid-wrap`.
     pub fn from_name(s: &str) -> Option<Self> {
         Some(match s {
             "constant" => FillMode::Constant,
             "nearest" => FillMode::Nearest,
             "reflect" => FillMode::Reflect,
             "wrap" => FillMode::Wrap,
+            "grid-wrap" => FillMode::GridWrap,
             _ => return None,
         })
+    }
+
+    /// The mode's name, as [`FillMode::from_name`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FillMode::Constant => "constant",
+            FillMode::Nearest => "nearest",
+            FillMode::Reflect => "reflect",
+            FillMode::Wrap => "wrap",
+            FillMode::GridWrap => "grid-wrap",
+        }
+    }
+
+    /// scipy's `wrap` on a coordinate: outside `[0, n − 1]` it moves by whole periods of
+    /// `n − 1` into that range (a single pixel maps everything to 0). The mapping jumps at the
+    /// edges, so a coordinate within `eps` of the range (an integer up to rounding: our
+    /// coordinates are accumulated, scipy's multiplied out) counts as inside.
+    #[inline]
+    fn wrap_coordinate(v: f64, n: usize, eps: f64) -> f64 {
+        let last = (n - 1) as f64;
+        if (-eps..=last + eps).contains(&v) {
+            return v.clamp(0.0, last);
+        }
+        if n <= 1 {
+            return 0.0;
+        }
+        if v < 0.0 {
+            v + last * ((-v / last).trunc() + 1.0)
+        } else {
+            v - last * (v / last).trunc()
+        }
     }
 
     /// Maps an index (possibly outside `0..n`) into the input, or `None` for `Constant`.
@@ -52,7 +114,9 @@ impl FillMode {
                 let m = i.rem_euclid(p);
                 Some(if m < n { m } else { p - 1 - m })
             }
-            FillMode::Wrap => Some(i.rem_euclid(n)),
+            // Coordinates were wrapped already, so only a zero-weight tap lands here.
+            FillMode::Wrap => Some(i.clamp(0, n - 1)),
+            FillMode::GridWrap => Some(i.rem_euclid(n)),
         }
     }
 }
@@ -124,7 +188,7 @@ fn bilinear_fixed<const C: usize>(
 }
 
 /// Resamples an `h × w × c` image through `m` (output → input). `order` 0 is nearest, 1
-/// bilinear. With `swap_axes` the map acts on `(col, row)` (Keras compat).
+/// bilinear. With [`Axes::Keras`] the map acts on `(col, row)`, as Keras 3's does.
 #[allow(clippy::too_many_arguments)]
 pub fn resample(
     src: &[f32],
@@ -135,9 +199,10 @@ pub fn resample(
     fill: FillMode,
     cval: f32,
     order: u8,
-    swap_axes: bool,
+    axes: Axes,
     dst: &mut [f32],
 ) {
+    let swap_axes = axes == Axes::Keras;
     let (hi, wi) = (h as i64, w as i64);
     // Tolerance so that coordinates that are integers up to rounding count as inside.
     const EPS: f64 = 1e-9;
@@ -153,7 +218,11 @@ pub fn resample(
         let mut y = row_y * r as f64 + b_y;
         let mut x = row_x * r as f64 + b_x;
         for col in 0..w {
-            let (yy, xx) = (y, x);
+            let (mut yy, mut xx) = (y, x);
+            if fill == FillMode::Wrap {
+                yy = FillMode::wrap_coordinate(yy, h, EPS);
+                xx = FillMode::wrap_coordinate(xx, w, EPS);
+            }
             y += step_y;
             x += step_x;
             let out = &mut dst[(r * w + col) * c..(r * w + col + 1) * c];

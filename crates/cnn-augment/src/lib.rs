@@ -37,7 +37,7 @@ mod prefetch;
 pub mod stroke;
 pub mod transform;
 
-pub use affine::{Affine, FillMode, resample};
+pub use affine::{Affine, Axes, FillMode, resample};
 pub use directory::{ClassMode, DirectoryFlow, DirectoryOptions};
 pub use error::{AugmentError, Result};
 pub use flow::{Flow, FlowOptions, Subset};

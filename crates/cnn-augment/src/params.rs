@@ -3,7 +3,7 @@
 
 use rand::RngExt;
 
-use crate::affine::FillMode;
+use crate::affine::{Axes, FillMode};
 
 /// A shift range, as Keras interprets `width_shift_range` / `height_shift_range`.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,8 +107,9 @@ pub struct AugmentConfig {
     pub interpolation_order: u8,
     /// Fraction held out for `subset = Validation`, in (0, 1) when used.
     pub validation_split: f32,
-    /// Use current Keras's swapped axes (height shift moves horizontally, zoom axes swapped).
-    pub keras_axis_compat: bool,
+    /// Which axes the matrix acts on: Keras 3's (the default, what Keras users get) or the
+    /// documented ones.
+    pub axes: Axes,
 }
 
 impl Default for AugmentConfig {
@@ -132,7 +133,7 @@ impl Default for AugmentConfig {
             featurewise_std_normalization: false,
             interpolation_order: 1,
             validation_split: 0.0,
-            keras_axis_compat: false,
+            axes: Axes::Keras,
         }
     }
 }
@@ -153,21 +154,22 @@ impl AugmentConfig {
     }
 }
 
-/// One image's transform, as Keras's `get_random_transform` returns it (`tx` is the vertical
-/// shift in pixels, `ty` the horizontal one, `zx` the vertical zoom, `zy` the horizontal one).
+/// One image's transform, as Keras's `get_random_transform` returns it. `tx` (from the height
+/// range) and `zx` act on the first axis of the matrix: columns with [`Axes::Keras`], rows with
+/// [`Axes::Documented`]; `ty` and `zy` on the other.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TransformParams {
     /// Rotation in degrees.
     pub theta: f64,
-    /// Vertical shift (rows), in pixels.
+    /// Shift drawn from `height_shift_range`, in pixels (pull mapping: content moves by −tx).
     pub tx: f64,
-    /// Horizontal shift (columns), in pixels.
+    /// Shift drawn from `width_shift_range`, in pixels.
     pub ty: f64,
     /// Shear in degrees.
     pub shear: f64,
-    /// Vertical zoom factor (pull mapping: > 1 shrinks the content).
+    /// Zoom factor on the first axis (pull mapping: > 1 shrinks the content).
     pub zx: f64,
-    /// Horizontal zoom factor.
+    /// Zoom factor on the second axis.
     pub zy: f64,
     /// Flip left-right.
     pub flip_horizontal: bool,
@@ -206,8 +208,8 @@ impl AugmentConfig {
             let r = self.rotation_range as f64;
             p.theta = rng.random_range(-r..=r);
         }
-        // Keras scales the height range by the height and the width range by the width in
-        // both conventions; keras_axis_compat only changes which axis the matrix moves.
+        // Keras scales the height range by the height and the width range by the width for
+        // either `axes`; `axes` only changes which axis the matrix moves.
         let (h_side, w_side) = (h, w);
         if !self.height_shift_range.is_zero() {
             p.tx = self.height_shift_range.draw(h_side, rng);

@@ -60,7 +60,7 @@ pub fn apply_transform_into(
             cfg.fill_mode,
             cfg.cval,
             cfg.interpolation_order,
-            cfg.keras_axis_compat,
+            cfg.axes,
             data,
         );
     }
@@ -90,21 +90,31 @@ pub fn apply_transform_into(
     }
 }
 
-/// Keras's brightness shift: the image is scaled to 0–255 by its own range (`array_to_img`),
-/// multiplied by `b` and clipped and quantised through `u8` (PIL's `ImageEnhance.Brightness`),
-/// then scaled back to its original range.
+/// Keras 3's brightness shift (`apply_brightness_shift(x, b, scale=False)` through PIL's
+/// `ImageEnhance.Brightness`), element by element:
+/// - to 8 bits as `array_to_img` does: an image inside `[0, 255]` is truncated as it is; one
+///   outside is first mapped onto `[0, 255]` by its own range (`(x − min) / (max − min) · 255`);
+/// - PIL blends with black: `trunc(b · px)`, clipped to `[0, 255]`;
+/// - back to `f32`, and onto the original range when it was mapped.
+///
+/// Keras accepts 1, 3 or 4 channels here; other counts get the same per-element rule.
 fn brightness(data: &mut [f32], b: f32) {
     let (lo, hi) = data
         .iter()
         .fold((f32::MAX, f32::MIN), |(a, m), &v| (a.min(v), m.max(v)));
+    let mapped = lo < 0.0 || hi > 255.0;
     let span = hi - lo;
-    if span <= 0.0 {
-        return;
-    }
     for v in data.iter_mut() {
-        let px = ((*v - lo) / span * 255.0).clamp(0.0, 255.0).round();
-        let out = (px * b).clamp(0.0, 255.0).round();
-        *v = out / 255.0 * span + lo;
+        let px = if mapped {
+            let t = *v - lo;
+            (if span != 0.0 { t / span } else { t }) * 255.0
+        } else {
+            *v
+        };
+        // `as u8` truncates (and saturates), like NumPy's `astype("uint8")` and PIL's cast.
+        let px = px as u8 as f32;
+        let out = (b * px).clamp(0.0, 255.0) as u8 as f32;
+        *v = if mapped { out / 255.0 * span + lo } else { out };
     }
 }
 

@@ -25,7 +25,8 @@ fn fill() -> impl Strategy<Value = FillMode> {
     prop_oneof![
         Just(FillMode::Nearest),
         Just(FillMode::Reflect),
-        Just(FillMode::Wrap)
+        Just(FillMode::Wrap),
+        Just(FillMode::GridWrap)
     ]
 }
 
@@ -37,7 +38,7 @@ proptest! {
         prop_assert_eq!(&apply_transform(&x, &TransformParams::default(), &cfg), &x);
         // Through the resampler too, not just the shortcut.
         let mut out = vec![0.0; x.data.len()];
-        resample(&x.data, h, w, c, &Affine::keras(&TransformParams::default(), h, w), FillMode::Nearest, 0.0, order, false, &mut out);
+        resample(&x.data, h, w, c, &Affine::keras(&TransformParams::default(), h, w), FillMode::Nearest, 0.0, order, Axes::Keras, &mut out);
         prop_assert_eq!(out, x.data.clone());
         // A generator with everything off changes nothing.
         prop_assert_eq!(ImageDataGenerator::new(AugmentConfig::default()).augment(&x, seed), x);
@@ -561,7 +562,7 @@ fn flow_from_directory_on_the_real_cifar10_jpegs() {
 }
 
 #[test]
-fn keras_axis_compat_swaps_the_axes_the_shift_moves() {
+fn keras_axes_move_the_height_shift_horizontally_documented_axes_vertically() {
     // 3x4 image, value = 10 * row + col.
     let x = Image {
         h: 3,
@@ -573,29 +574,30 @@ fn keras_axis_compat_swaps_the_axes_the_shift_moves() {
         tx: 1.0,
         ..Default::default()
     }; // from height_shift_range
-    let documented = apply_transform(&x, &p, &AugmentConfig::default());
-    // Documented axes: the height shift moves content vertically (pull: out[r][c] = in[r+1][c]).
-    assert_eq!(&documented.data[..4], &[10., 11., 12., 13.]);
-    let compat = apply_transform(
+    // Keras 3 (the default): the height-range parameter moves content horizontally
+    // (out[r][c] = in[r][c+1]).
+    let keras = apply_transform(&x, &p, &AugmentConfig::default());
+    assert_eq!(&keras.data[..4], &[1., 2., 3., 3.]);
+    let documented = apply_transform(
         &x,
         &p,
         &AugmentConfig {
-            keras_axis_compat: true,
+            axes: Axes::Documented,
             ..Default::default()
         },
     );
-    // Current Keras: the same parameter moves content horizontally (out[r][c] = in[r][c+1]).
-    assert_eq!(&compat.data[..4], &[1., 2., 3., 3.]);
+    // Documented axes: it moves content vertically (pull: out[r][c] = in[r+1][c]).
+    assert_eq!(&documented.data[..4], &[10., 11., 12., 13.]);
     // Either way, the height range is scaled by the height (3), the width range by the width (4).
-    for compat in [false, true] {
+    for axes in [Axes::Keras, Axes::Documented] {
         let cfg = AugmentConfig {
             height_shift_range: ShiftRange::Float(0.5),
-            keras_axis_compat: compat,
+            axes,
             ..Default::default()
         };
         for seed in 0..200 {
             let t = cfg.draw(3, 4, &mut seeded_rng(seed));
-            assert!(t.tx.abs() <= 1.5 + 1e-9, "tx {} with compat {compat}", t.tx);
+            assert!(t.tx.abs() <= 1.5 + 1e-9, "tx {} with {axes:?}", t.tx);
         }
     }
 }

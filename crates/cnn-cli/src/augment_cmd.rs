@@ -4,22 +4,34 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::Args;
-use cnn_augment::{AugmentConfig, FillMode, Image, ImageDataGenerator, ShiftRange};
+use cnn_augment::{AugmentConfig, Axes, FillMode, Image, ImageDataGenerator, ShiftRange};
 
 use crate::error::{CliResult, UserError, bad_input};
 
-/// Keras `ImageDataGenerator` options on the command line. Rotation and shear are in degrees
-/// (so Chollet's `shear_range=0.2` is 0.2°); shifts below 1 are fractions of the side, from 1 up
-/// pixels; `--zoom z` draws factors in `[1 − z, 1 + z]` per axis.
+/// `--axes`: which axes the augmentation matrix acts on ([`Axes`]).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AxesArg {
+    /// Keras 3's (swapped) axes.
+    #[default]
+    Keras,
+    /// The documented axes.
+    Documented,
+}
+
+/// Keras `ImageDataGenerator` options on the command line, with Keras 3's results. Rotation and
+/// shear are in degrees (so Chollet's `shear_range=0.2` is 0.2°); shifts below 1 are fractions of
+/// the side, from 1 up pixels; `--zoom z` draws factors in `[1 − z, 1 + z]` per axis.
 #[derive(Args, Debug, Clone, Default)]
 pub struct AugmentFlags {
     /// Rotation range in degrees.
     #[arg(long, default_value_t = 0.0)]
     pub rotation: f32,
-    /// Horizontal shift (fraction of the width if < 1, else pixels).
+    /// Keras's width_shift_range: a fraction of the width if < 1, else pixels (Keras 3 shifts
+    /// it vertically; see --axes).
     #[arg(long, default_value_t = 0.0)]
     pub width_shift: f32,
-    /// Vertical shift (fraction of the height if < 1, else pixels).
+    /// Keras's height_shift_range: a fraction of the height if < 1, else pixels (Keras 3 shifts
+    /// it horizontally; see --axes).
     #[arg(long, default_value_t = 0.0)]
     pub height_shift: f32,
     /// Shear range in degrees.
@@ -34,9 +46,14 @@ pub struct AugmentFlags {
     /// Flip top-bottom half of the time.
     #[arg(long)]
     pub vertical_flip: bool,
-    /// nearest, constant, reflect or wrap.
+    /// nearest, constant, reflect or wrap (Keras's, i.e. scipy's: period n − 1), or grid-wrap
+    /// (abcd|abcd|abcd, the pattern Keras's docs show for wrap; not a Keras option).
     #[arg(long, default_value = "nearest")]
     pub fill_mode: String,
+    /// keras: Keras 3's axes, which swap height and width for shifts, zoom, rotation and shear
+    /// (keras-team/keras#17398); documented: the documented axes (--height-shift moves rows).
+    #[arg(long, value_enum, default_value_t = AxesArg::Keras)]
+    pub axes: AxesArg,
     /// Fill value for --fill-mode constant (0–255).
     #[arg(long, default_value_t = 0.0)]
     pub cval: f32,
@@ -56,7 +73,7 @@ impl AugmentFlags {
                 "bad option",
                 "--fill-mode".into(),
                 format!(
-                    "`{}` is not nearest, constant, reflect or wrap",
+                    "`{}` is not nearest, constant, reflect, wrap or grid-wrap",
                     self.fill_mode
                 ),
             )
@@ -85,6 +102,10 @@ impl AugmentFlags {
             ));
         }
         let cfg = AugmentConfig {
+            axes: match self.axes {
+                AxesArg::Keras => Axes::Keras,
+                AxesArg::Documented => Axes::Documented,
+            },
             rotation_range: self.rotation,
             width_shift_range: ShiftRange::Float(self.width_shift),
             height_shift_range: ShiftRange::Float(self.height_shift),
