@@ -1,7 +1,9 @@
 //! Hostile `.tar.gz` extension records: a GNU long-name record claiming 256 MiB (and holding
 //! them, compressed to a few hundred kilobytes) is refused before it is read, so memory stays
 //! bounded; PAX `size` records, which would make the archive mean different things to
-//! different readers, are refused; honest long names still work.
+//! different readers, are refused; honest long names still work. Under an address-space limit
+//! (RLIMIT_AS, in a child process) that a reader holding the record whole would hit, the bomb
+//! still ends in the clear error.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -158,4 +160,88 @@ fn pax_size_records_are_refused_and_long_names_work() {
     let written = extract(&tgz, &dir.path().join("out"), Limits::default()).unwrap();
     assert_eq!(written, [dir.path().join("out").join(&long)]);
     assert_eq!(std::fs::read(&written[0]).unwrap(), [7, 8, 9]);
+}
+
+/// The process's current virtual size (`VmSize`), in bytes.
+#[cfg(target_os = "linux")]
+fn vm_size() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/self/status");
+    kb * 1024
+}
+
+/// Headroom above the child's current address space: less than the bomb's record claims.
+#[cfg(target_os = "linux")]
+const HEADROOM: u64 = 96 << 20;
+
+/// Run in a child process by the test below (`--ignored --exact`): caps its own address space
+/// at its current size plus [`HEADROOM`], shows that a reader holding the record whole could not
+/// (a 256 MiB reservation fails), then reads the bomb and prints the outcome.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "runs in a child process of a_bomb_fails_cleanly_under_an_address_space_limit"]
+fn bomb_child_under_rlimit_as() {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    let size = 256u64 << 20;
+    let bomb = with_record(tar::EntryType::GNULongName, size, None);
+    let limit = vm_size() + HEADROOM;
+    setrlimit(
+        Resource::As,
+        Rlimit {
+            current: Some(limit),
+            maximum: None,
+        },
+    )
+    .expect("setrlimit(RLIMIT_AS)");
+    let holding_it_whole = Vec::<u8>::new().try_reserve_exact(size as usize).is_ok();
+    println!("CHILD reserve-256MiB-ok={holding_it_whole}");
+    let outcome = read_members_from(
+        &bomb[..],
+        Path::new("bomb.tar.gz"),
+        &["a.bin"],
+        Limits::default(),
+    );
+    match outcome {
+        Ok(_) => println!("CHILD outcome=ok"),
+        Err(e) => println!("CHILD outcome=error: {e}"),
+    }
+}
+
+/// The long-name bomb under an address-space limit (RLIMIT_AS, in a child process so the limit
+/// binds nothing else): the read ends with the clear error, the process neither aborts on a
+/// failed allocation nor is killed.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_bomb_fails_cleanly_under_an_address_space_limit() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "bomb_child_under_rlimit_as",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "child failed ({:?}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    // The limit binds: holding the 256 MiB record whole is impossible in the child.
+    assert!(
+        stdout.contains("CHILD reserve-256MiB-ok=false"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("CHILD outcome=error: bomb.tar.gz (entry 0): a 268435456-byte long-name")
+            && stdout.contains("record is over the limit of 65536 bytes"),
+        "{stdout}\n{stderr}"
+    );
 }
