@@ -13,6 +13,7 @@
 //! - [`augment`] (`cnn-augment`): Keras's `ImageDataGenerator`.
 //! - [`viz`] (`cnn-viz`): training curves, confusion matrices, activations, filter patterns,
 //!   Grad-CAM.
+//! - [`onnx`] (`cnn-onnx`): ONNX export.
 //!
 //! ```
 //! let spec = cnn::nn::zoo("resnet50", None, None)?;
@@ -28,6 +29,7 @@
 pub use cnn_augment as augment;
 pub use cnn_datasets as datasets;
 pub use cnn_nn as nn;
+pub use cnn_onnx as onnx;
 pub use cnn_ops as ops;
 pub use cnn_tensor as tensor;
 pub use cnn_viz as viz;

@@ -2,6 +2,9 @@
 //! `../shared/data`, required in CI): extraction into the data directory, training through
 //! `flow_from_directory`, the report; and `--classes`.
 
+#[path = "../../crates/cnn-onnx/tests/common/ort.rs"]
+mod ort;
+
 use std::path::Path;
 
 use xtask::exercise::{Common, cifar};
@@ -51,6 +54,14 @@ fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
         assert_eq!(r.confusion.counts.iter().flatten().sum::<u64>(), 90);
         assert!(out.join(&r.files.confusion).is_file());
     }
+    // The trained models go out as ONNX and ONNX Runtime gives their predictions.
+    ort::check_saved(
+        &report
+            .runs
+            .iter()
+            .map(|r| out.join(&r.files.model))
+            .collect::<Vec<_>>(),
+    );
     assert!(
         report.runs[1]
             .augmentation

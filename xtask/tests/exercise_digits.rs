@@ -1,6 +1,9 @@
 //! `cargo xtask exercise digits --quick` end to end on generated images, and the image
 //! folder's labelling rules.
 
+#[path = "../../crates/cnn-onnx/tests/common/ort.rs"]
+mod ort;
+
 use xtask::exercise::{Common, digits, handwriting};
 
 #[test]
@@ -23,6 +26,14 @@ fn quick_run_trains_three_models_and_tests_them_on_the_images() {
         let sheet = out.join(format!("{}-misclassified.png", r.label));
         assert!(image::open(&sheet).is_ok(), "{}", sheet.display());
     }
+    // The trained models go out as ONNX and ONNX Runtime gives their predictions.
+    ort::check_saved(
+        &report
+            .runs
+            .iter()
+            .map(|r| out.join(&r.files.model))
+            .collect::<Vec<_>>(),
+    );
     assert!(report.runs[0].augmentation.is_none());
     assert!(
         report.runs[2]

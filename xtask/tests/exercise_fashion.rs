@@ -1,6 +1,9 @@
 //! `cargo xtask exercise fashion-mnist --quick` end to end: report, pictures and models are
 //! written and consistent, both networks learn, and the same seed gives the same result.
 
+#[path = "../../crates/cnn-onnx/tests/common/ort.rs"]
+mod ort;
+
 use xtask::exercise::{Common, fashion};
 
 fn quick(out: &std::path::Path) -> Common {
@@ -57,6 +60,14 @@ fn quick_run_writes_a_complete_report_and_learns() {
             r.label
         );
     }
+    // The trained models go out as ONNX and ONNX Runtime gives their predictions.
+    ort::check_saved(
+        &report
+            .runs
+            .iter()
+            .map(|r| out.join(&r.files.model))
+            .collect::<Vec<_>>(),
+    );
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| convnet (`fashion-cnn`) | 391,306 |"), "{md}");
     assert!(md.contains("Can you beat your dense network?"));

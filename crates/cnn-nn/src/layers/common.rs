@@ -61,7 +61,7 @@ pub(crate) fn activation_of(name: &str) -> ActivationKind {
 }
 
 /// `(None, 26, 26, 32)` for a shape without its batch dimension.
-pub(crate) fn shape_str(s: &[usize]) -> String {
+pub fn shape_str(s: &[usize]) -> String {
     cnn_tensor::Shape::new(
         std::iter::once(0)
             .chain(s.iter().copied())

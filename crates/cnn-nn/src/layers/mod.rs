@@ -18,7 +18,8 @@ mod pooling;
 pub use pooling::Pooling;
 
 pub use common::ActivationKind;
-pub(crate) use common::{Build, Built, Cx, shape_str};
+pub use common::shape_str;
+pub(crate) use common::{Build, Built, Cx};
 
 /// What each layer file implements (crate-internal: the public face is [`LayerConfig`]).
 pub(crate) trait LayerType {

@@ -1,0 +1,144 @@
+//! `cnn export`: a model out to another framework's format (ONNX).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use cnn_nn::Model;
+use cnn_onnx::{DEFAULT_OPSET, ExportOptions, OPSETS, export_onnx};
+
+use crate::error::{CliResult, UserError, bad_input};
+use crate::model_arg::{ModelSource, parse_shape, resolve};
+
+/// The formats `cnn export` writes.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// ONNX (ONNX Runtime, TensorRT, browsers, phones).
+    Onnx,
+}
+
+/// Export a model for another runtime: ONNX with NHWC input (as you feed images) or NCHW, a
+/// dynamic batch dimension, class names and preprocessing in its metadata.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    cnn export fashion.cnn -o fashion.onnx\n  \
+    cnn export fashion.cnn -o fashion-nchw.onnx --nchw --opset 13\n  \
+    cnn export resnet50 -o resnet50.onnx            (a zoo model with fresh random weights)\n\n\
+    Check an export: python scripts/onnx/check_onnx.py (needs onnx and onnxruntime); \
+    docs/interop.md has the layer mapping.")]
+pub struct ExportArgs {
+    /// A model saved by `cnn train` (a zoo name or JSON spec exports fresh random weights).
+    model: String,
+    /// The file to write.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Onnx)]
+    format: Format,
+    /// ONNX opset (13 to 21).
+    #[arg(long, default_value_t = DEFAULT_OPSET)]
+    opset: i64,
+    /// Images in (and image outputs out) as NCHW instead of Keras's NHWC.
+    #[arg(long)]
+    nchw: bool,
+    /// Input shape HxWxC for zoo models and specs.
+    #[arg(long)]
+    input_shape: Option<String>,
+    /// Number of classes for zoo models.
+    #[arg(long)]
+    classes: Option<usize>,
+    /// Seed of the fresh weights of a zoo model or spec.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// Runs the command.
+pub fn run(a: &ExportArgs) -> CliResult<String> {
+    if !OPSETS.contains(&a.opset) {
+        return Err(UserError::new(
+            "bad option",
+            "--opset".into(),
+            format!(
+                "{} is not supported: choose {} to {}",
+                a.opset,
+                OPSETS.start(),
+                OPSETS.end()
+            ),
+        )
+        .into());
+    }
+    if let Some(dir) = a.out.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        return Err(UserError::new(
+            "cannot write",
+            a.out.display().to_string(),
+            format!("no directory {}", dir.display()),
+        )
+        .into());
+    }
+    let shape = a.input_shape.as_deref().map(parse_shape).transpose()?;
+    let (model, mut metadata) = match resolve(&a.model, shape.as_deref(), a.classes)? {
+        ModelSource::Spec(spec) => (
+            Model::new(&spec, a.seed).map_err(|e| bad_input("impossible model", &a.model, e))?,
+            vec![(
+                "cnn.weights".to_string(),
+                format!("random, seed {}", a.seed),
+            )],
+        ),
+        ModelSource::Saved(s) => {
+            let mut extra: Vec<(String, String)> = s.extra.into_iter().collect();
+            extra.sort();
+            (s.model, extra)
+        }
+    };
+    metadata.push(("cnn.source".into(), a.model.clone()));
+    let opts = ExportOptions {
+        opset: a.opset,
+        nchw: a.nchw,
+        metadata,
+    };
+    match a.format {
+        Format::Onnx => export_onnx(&model, &opts, &a.out).map_err(|e| match e {
+            cnn_onnx::OnnxError::Write(w) => {
+                bad_input("cannot write", a.out.display().to_string(), w)
+            }
+            e => bad_input("cannot export", &a.model, e),
+        })?,
+    }
+    let arch = model.architecture();
+    let bytes = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
+    let image = arch.input_shape.len() == 3;
+    let layout = if image && a.nchw { "NCHW" } else { "NHWC" };
+    let outputs: Vec<String> = arch
+        .outputs
+        .iter()
+        .map(|&o| {
+            let l = &arch.layers[o];
+            format!(
+                "`{}` {}",
+                l.name,
+                cnn_nn::layers::shape_str(&l.output_shape)
+            )
+        })
+        .collect();
+    Ok(format!(
+        "{} ({} layers, {} parameters) -> {} (ONNX opset {}, {:.1} MB)\n  input `{}` {} {layout}, \
+         batch dimension `{}`\n  output {}\n",
+        arch.name,
+        arch.layers.len(),
+        model
+            .params()
+            .iter()
+            .chain(model.state())
+            .map(|t| t.len())
+            .sum::<usize>(),
+        a.out.display(),
+        a.opset,
+        bytes as f64 / 1e6,
+        arch.input_name,
+        cnn_nn::layers::shape_str(&arch.input_shape),
+        cnn_onnx::BATCH_DIM,
+        outputs.join(", ")
+    ))
+}

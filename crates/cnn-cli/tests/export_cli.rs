@@ -1,0 +1,155 @@
+//! `cnn export` as a user runs it: a model trained by `cnn train` goes out as ONNX with its
+//! class names in the metadata, NHWC and NCHW, and ONNX Runtime (when `CNN_ONNX_PYTHON` names
+//! a Python with onnx and onnxruntime; required under `CI=true`) gives the saved model's own
+//! predictions; bad requests are refused with exit code 2 and nothing written.
+
+#[path = "../../cnn-onnx/tests/common/ort.rs"]
+mod ort;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cnn_onnx::ExportOptions;
+use cnn_onnx::proto::onnx::ModelProto;
+use prost::Message;
+use rand::{RngExt, SeedableRng};
+
+fn cnn_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cnn"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run cnn")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_trained_model_exports_and_onnxruntime_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = cnn_in(
+        d,
+        &[
+            "train",
+            "-m",
+            "fashion-cnn",
+            "-d",
+            "fashion-mnist-sample",
+            "--epochs",
+            "1",
+            "--limit",
+            "256",
+            "--batch-size",
+            "64",
+            "--out",
+            "fm.cnn",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = cnn_in(d, &["export", "fm.cnn", "-o", "fm.onnx"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("-> fm.onnx (ONNX opset 17"), "{out}");
+    assert!(
+        out.contains("input `input_1` (None, 28, 28, 1) NHWC"),
+        "{out}"
+    );
+    let o = cnn_in(
+        d,
+        &[
+            "export",
+            "fm.cnn",
+            "-o",
+            "fm-nchw.onnx",
+            "--nchw",
+            "--opset",
+            "13",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("NCHW"));
+    // Nothing but the model, the two exports (and the training's own files) in the directory.
+    let names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+    // The metadata carries what the training saved: class names, layout, where it came from.
+    let proto = ModelProto::decode(&std::fs::read(d.join("fm.onnx")).unwrap()[..]).unwrap();
+    let meta: std::collections::HashMap<_, _> = proto
+        .metadata_props
+        .iter()
+        .map(|p| (p.key().to_string(), p.value().to_string()))
+        .collect();
+    assert!(meta["class_names"].contains("Ankle boot"), "{meta:?}");
+    assert_eq!(meta["cnn.input_layout"], "NHWC");
+    assert_eq!(meta["cnn.source"], "fm.cnn");
+    let graph = proto.graph.unwrap();
+    assert_eq!(graph.input[0].name(), "input_1");
+    assert!(
+        graph
+            .node
+            .iter()
+            .any(|n| n.op_type() == "BatchNormalization")
+    );
+
+    // ONNX Runtime gives the saved model's own predictions, NHWC and NCHW.
+    let Some(python) = ort::python() else {
+        return;
+    };
+    let mut saved = cnn_nn::load_model(&d.join("fm.cnn")).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let x = cnn_tensor::Tensor::new(
+        [3, 28, 28, 1],
+        (0..3 * 784).map(|_| rng.random_range(0.0..1.0)).collect(),
+    )
+    .unwrap();
+    let cases = [false, true].map(|nchw| {
+        let opts = ExportOptions {
+            nchw,
+            ..Default::default()
+        };
+        let label = if nchw { "trained-nchw" } else { "trained" };
+        ort::write_case(d, label, &mut saved.model, &x, &opts)
+    });
+    ort::run_check(&python, &cases);
+}
+
+#[test]
+fn bad_requests_are_refused_and_write_nothing() {
+    for (args, needle) in [
+        (
+            vec!["export", "lenet5", "-o", "x.onnx", "--opset", "9"],
+            "9 is not supported",
+        ),
+        (
+            vec!["export", "no-such-model", "-o", "x.onnx"],
+            "unknown model",
+        ),
+        (
+            vec!["export", "lenet5", "-o", "missing/x.onnx"],
+            "no directory missing",
+        ),
+        (
+            vec!["export", "lenet5", "-o", "x.onnx", "--format", "tflite"],
+            "invalid value",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = cnn_in(dir.path(), &args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{args:?}"
+        );
+    }
+}
