@@ -14,6 +14,7 @@
 //! - [`viz`] (`cnn-viz`): training curves, confusion matrices, activations, filter patterns,
 //!   Grad-CAM.
 //! - [`onnx`] (`cnn-onnx`): ONNX export.
+//! - [`tensorboard`] (`cnn-tensorboard`): TensorBoard logs and callback.
 //!
 //! ```
 //! let spec = cnn::nn::zoo("resnet50", None, None)?;
@@ -32,4 +33,5 @@ pub use cnn_nn as nn;
 pub use cnn_onnx as onnx;
 pub use cnn_ops as ops;
 pub use cnn_tensor as tensor;
+pub use cnn_tensorboard as tensorboard;
 pub use cnn_viz as viz;

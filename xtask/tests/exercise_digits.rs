@@ -12,12 +12,42 @@ fn quick_run_trains_three_models_and_tests_them_on_the_images() {
     let imgs = dir.path().join("imgs");
     assert_eq!(handwriting::make_images(&imgs, 2, 5).unwrap(), 20);
     let out = dir.path().join("out");
+    let tb = dir.path().join("tb");
     let c = Common {
         quick: true,
         quiet: true,
+        tensorboard: Some(tb.clone()),
         ..Common::new(&out)
     };
     let (report, out) = digits::run(&c, Some(&imgs)).unwrap();
+    // TensorBoard logs per model: the epoch's loss as the report has it, validation images.
+    for r in &report.runs {
+        let events = |run: &str| {
+            let d = tb.join(&r.label).join(run);
+            let files: Vec<_> = std::fs::read_dir(&d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert_eq!(files.len(), 1, "{}", d.display());
+            cnn_tensorboard::read_events(&std::fs::read(&files[0]).unwrap()).unwrap()
+        };
+        let tags = |run: &str| -> Vec<String> {
+            events(run)
+                .iter()
+                .filter_map(|e| match &e.what {
+                    Some(cnn_tensorboard::proto::tensorboard::event::What::Summary(s)) => {
+                        Some(s.value[0].tag.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let train = tags("train");
+        assert!(train.contains(&"epoch_loss".to_string()), "{train:?}");
+        assert!(train.contains(&"batch_loss".to_string()), "{train:?}");
+        let val = tags("validation");
+        assert!(val.contains(&"confusion_matrix".to_string()), "{val:?}");
+    }
     let labels: Vec<&str> = report.runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(labels, ["plain", "affine", "affine+strokes"]);
     for r in &report.runs {

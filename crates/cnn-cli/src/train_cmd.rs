@@ -74,7 +74,20 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Write TensorBoard logs to this directory (train/ and validation/: loss, accuracy and
+    /// learning rate per epoch, weight histograms, a confusion matrix and activations of
+    /// validation images); view them with `tensorboard --logdir DIR`.
+    #[arg(long)]
+    tensorboard: Option<PathBuf>,
+    /// With --tensorboard: also log the running loss and accuracy every N batches (0: per
+    /// epoch only, Keras's default).
+    #[arg(long, default_value_t = 0, requires = "tensorboard")]
+    tensorboard_update_freq: usize,
 }
+
+/// Images the TensorBoard callback draws each epoch: up to 256 of the validation set, else of
+/// the test set.
+const TENSORBOARD_IMAGES: usize = 256;
 
 /// Locks `out` for this process (creating its directory) and removes temporary files that an
 /// earlier, killed run left beside it.
@@ -345,10 +358,38 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             );
         }
     }
+    let mut tensorboard = match &a.tensorboard {
+        Some(dir) => {
+            let mut tb =
+                cnn_tensorboard::TensorBoard::new(dir).update_freq(a.tensorboard_update_freq);
+            let images = match (&val_xy, &ds.test) {
+                (Some((x, Targets::Sparse(y))), _) => Some((x.clone(), y.clone())),
+                (_, Some(t)) => match to_xy(t)? {
+                    (x, Targets::Sparse(y)) => Some((x, y)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((x, y)) = images {
+                let n = y.len().min(TENSORBOARD_IMAGES);
+                let per: usize = x.dims()[1..].iter().product();
+                let mut dims = x.dims().to_vec();
+                dims[0] = n;
+                let x = cnn_tensor::Tensor::new(dims, x.data()[..n * per].to_vec())
+                    .map_err(|e| anyhow!(e))?;
+                tb = tb.with_images(x, y[..n].to_vec(), ds.class_names.clone());
+            }
+            Some(tb)
+        }
+        None => None,
+    };
     // Early stopping comes before the checkpoint, which saves its state.
     let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
     if !a.quiet {
         callbacks.push(&mut progress);
+    }
+    if let Some(tb) = tensorboard.as_mut() {
+        callbacks.push(tb);
     }
     if let Some(e) = early.as_mut() {
         callbacks.push(e);

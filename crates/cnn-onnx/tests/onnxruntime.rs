@@ -3,7 +3,7 @@
 //! `Model::predict`'s within 1e-4 — every zoo model at its smallest input and the every-layer
 //! graph, NHWC and NCHW.
 //!
-//! Needs a Python with `onnx` and `onnxruntime`, named by `CNN_ONNX_PYTHON` (`.ci/run` installs
+//! Needs a Python with `onnx` and `onnxruntime`, named by `CNN_VERIFY_PYTHON` (`.ci/run` installs
 //! one). Without it the test says so and passes locally, but fails under `CI=true`, so CI
 //! cannot skip it silently.
 

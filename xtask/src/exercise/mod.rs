@@ -45,6 +45,11 @@ pub struct Common {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write TensorBoard logs, one directory per model (`DIR/<model>/train`, `…/validation`:
+    /// loss, accuracy, learning rate per epoch and every 10 batches, weight histograms, the
+    /// confusion matrix and activations of validation images); `tensorboard --logdir DIR`.
+    #[arg(long)]
+    pub tensorboard: Option<PathBuf>,
 }
 
 impl Common {
@@ -59,6 +64,7 @@ impl Common {
             data_dir: None,
             offline: false,
             quiet: false,
+            tensorboard: None,
         }
     }
 

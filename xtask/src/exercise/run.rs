@@ -170,6 +170,11 @@ pub fn array_sources<'d>(r: &Recipe, data: &'d Splits, seed: u64) -> Result<Sour
     })
 }
 
+/// A run label as a file-name stem (`affine+strokes`, `plain`).
+fn slug(label: &str) -> String {
+    label.to_lowercase().replace([' ', '/'], "-")
+}
+
 /// Trains `r` on `data`, writing the model and pictures into `dir`; returns the report and
 /// the trained model.
 pub fn train(r: &Recipe, data: &Splits, c: &Common, dir: &Path) -> Result<(RunReport, Model)> {
@@ -201,9 +206,25 @@ pub fn train_with(
     let mut opt = r.optimizer.clone();
     let train_samples = sources.train.samples();
     let mut bar = ProgressBar::default();
+    let mut tensorboard = match &c.tensorboard {
+        Some(dir) => {
+            // The validation set's first batch (up to 500 images) for the confusion matrix
+            // and activations: never the test set, which only gives the final figure.
+            let (x, y) = sources.val.batch(0, 0).map_err(|e| anyhow!(e))?;
+            let tb = cnn_tensorboard::TensorBoard::new(dir.join(slug(&r.label))).update_freq(10);
+            Some(match y {
+                cnn_nn::Targets::Sparse(y) => tb.with_images(x, y, class_names.to_vec()),
+                cnn_nn::Targets::Dense(_) => tb,
+            })
+        }
+        None => None,
+    };
     let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
     if !c.quiet {
         callbacks.push(&mut bar);
+    }
+    if let Some(tb) = tensorboard.as_mut() {
+        callbacks.push(tb);
     }
     let params = model.architecture().param_counts().0;
     eprintln!(
@@ -246,7 +267,7 @@ pub fn train_with(
     };
     let k = class_names.len();
     let confusion = ConfusionMatrix::new(&test.labels, &preds, k).map_err(|e| anyhow!(e))?;
-    let slug = r.label.to_lowercase().replace([' ', '/'], "-");
+    let slug = slug(&r.label);
     let files = RunFiles {
         model: format!("{slug}.cnn"),
         curves: format!("{slug}-curves.png"),

@@ -10,17 +10,17 @@ use cnn_nn::Model;
 use cnn_onnx::{ExportOptions, export_onnx};
 use cnn_tensor::Tensor;
 
-/// The Python with `onnx` and `onnxruntime` named by `CNN_ONNX_PYTHON`. Unset: `None` locally
+/// The Python with `onnx` and `onnxruntime` named by `CNN_VERIFY_PYTHON`. Unset: `None` locally
 /// (the caller skips, saying so), a failure under `CI=true`, so CI cannot skip silently.
 pub fn python() -> Option<String> {
-    match std::env::var("CNN_ONNX_PYTHON") {
+    match std::env::var("CNN_VERIFY_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
             assert!(
                 std::env::var("CI").is_err(),
-                "CI must set CNN_ONNX_PYTHON to a Python with onnx and onnxruntime"
+                "CI must set CNN_VERIFY_PYTHON to a Python with onnx and onnxruntime"
             );
-            eprintln!("CNN_ONNX_PYTHON is not set: ONNX Runtime check skipped");
+            eprintln!("CNN_VERIFY_PYTHON is not set: ONNX Runtime check skipped");
             None
         }
     }
@@ -120,7 +120,7 @@ pub fn batch_for(model: &Model) -> Tensor {
 }
 
 /// Exports each saved model file (NHWC) and checks it with ONNX Runtime against its own
-/// predictions; skips locally without `CNN_ONNX_PYTHON`.
+/// predictions; skips locally without `CNN_VERIFY_PYTHON`.
 pub fn check_saved(paths: &[PathBuf]) {
     let Some(python) = python() else {
         return;

@@ -1,5 +1,7 @@
-//! `cnn export` as a user runs it: a model trained by `cnn train` goes out as ONNX with its
-//! class names in the metadata, NHWC and NCHW, and ONNX Runtime (when `CNN_ONNX_PYTHON` names
+//! `cnn train --tensorboard` and `cnn export` as a user runs them. TensorBoard: event files
+//! under `train/` and `validation/` with the epoch scalars, read back with our reader.
+//! Export: a model trained by `cnn train` goes out as ONNX with its
+//! class names in the metadata, NHWC and NCHW, and ONNX Runtime (when `CNN_VERIFY_PYTHON` names
 //! a Python with onnx and onnxruntime; required under `CI=true`) gives the saved model's own
 //! predictions; bad requests are refused with exit code 2 and nothing written.
 
@@ -152,4 +154,89 @@ fn bad_requests_are_refused_and_write_nothing() {
             "{args:?}"
         );
     }
+}
+
+#[test]
+fn train_writes_tensorboard_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = cnn_in(
+        d,
+        &[
+            "train",
+            "-m",
+            "dense-mnist",
+            "-d",
+            "fashion-mnist-sample",
+            "--epochs",
+            "2",
+            "--limit",
+            "256",
+            "--batch-size",
+            "64",
+            "--out",
+            "m.cnn",
+            "--quiet",
+            "--validation-split",
+            "0.25",
+            "--tensorboard",
+            "logs",
+            "--tensorboard-update-freq",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for (run, tags) in [
+        (
+            "train",
+            &[
+                "epoch_loss",
+                "epoch_learning_rate",
+                "batch_loss",
+                "dense/kernel",
+            ][..],
+        ),
+        (
+            "validation",
+            &["epoch_loss", "epoch_accuracy", "confusion_matrix"][..],
+        ),
+    ] {
+        let files: Vec<_> = std::fs::read_dir(d.join("logs").join(run))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{run}: {files:?}");
+        let events = cnn_tensorboard::read_events(&std::fs::read(&files[0]).unwrap()).unwrap();
+        let seen: Vec<String> = events
+            .iter()
+            .filter_map(|e| match &e.what {
+                Some(cnn_tensorboard::proto::tensorboard::event::What::Summary(s)) => {
+                    Some(s.value[0].tag.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for tag in tags {
+            assert!(seen.iter().any(|t| t == tag), "{run} lacks {tag}: {seen:?}");
+        }
+        // Two epochs of 3 steps (192 of 256 samples, batch 64), a batch_loss every step.
+        if run == "train" {
+            assert_eq!(seen.iter().filter(|t| *t == "batch_loss").count(), 6);
+            assert_eq!(seen.iter().filter(|t| *t == "epoch_loss").count(), 2);
+        }
+    }
+    // --tensorboard-update-freq without --tensorboard is refused.
+    let o = cnn_in(
+        d,
+        &[
+            "train",
+            "-m",
+            "dense-mnist",
+            "-d",
+            "fashion-mnist-sample",
+            "--tensorboard-update-freq",
+            "5",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
