@@ -11,41 +11,48 @@ use super::{LayerCx, activation, image_input, pads};
 use crate::error::Result;
 use crate::writer::{Attr, GraphWriter, Layout, Value};
 
+/// `k`'s values with its axes in the order `axes` (row-major), through `ndarray`'s view.
+fn permuted(k: &Tensor, axes: [usize; 4]) -> Vec<f32> {
+    k.as_ndarray()
+        .permuted_axes(&axes[..])
+        .iter()
+        .copied()
+        .collect()
+}
+
 /// A Keras kernel `[kh, kw, in, out]` as ONNX `[out, in, kh, kw]`.
 fn oihw(k: &Tensor) -> (Vec<usize>, Vec<f32>) {
     let d = k.dims();
-    let (kh, kw, ci, co) = (d[0], d[1], d[2], d[3]);
-    let src = k.data();
-    let mut out = vec![0.0f32; src.len()];
-    for y in 0..kh {
-        for x in 0..kw {
-            for i in 0..ci {
-                for o in 0..co {
-                    out[((o * ci + i) * kh + y) * kw + x] = src[((y * kw + x) * ci + i) * co + o];
-                }
-            }
-        }
-    }
-    (vec![co, ci, kh, kw], out)
+    (vec![d[3], d[2], d[0], d[1]], permuted(k, [3, 2, 0, 1]))
 }
 
 /// A Keras depthwise kernel `[kh, kw, c, m]` as a grouped ONNX kernel `[c·m, 1, kh, kw]`
 /// (output channel `c·m + j`, Keras's order).
 fn grouped(k: &Tensor) -> (Vec<usize>, Vec<f32>) {
     let d = k.dims();
-    let (kh, kw, c, m) = (d[0], d[1], d[2], d[3]);
-    let src = k.data();
-    let mut out = vec![0.0f32; src.len()];
-    for y in 0..kh {
-        for x in 0..kw {
-            for ch in 0..c {
-                for j in 0..m {
-                    out[((ch * m + j) * kh + y) * kw + x] = src[((y * kw + x) * c + ch) * m + j];
-                }
-            }
-        }
+    (vec![d[2] * d[3], 1, d[0], d[1]], permuted(k, [2, 3, 0, 1]))
+}
+
+/// A `Conv` of the value `x` with `kernel` (ONNX layout) stored as the layer's `param`, and the
+/// layer's bias when `bias`; returns its output.
+fn conv_node(
+    w: &mut GraphWriter,
+    cx: &LayerCx<'_>,
+    x: &str,
+    (param, (dims, data)): (&str, (Vec<usize>, Vec<f32>)),
+    bias: bool,
+    attrs: Vec<(&'static str, Attr)>,
+) -> Result<String> {
+    let name = cx.name();
+    let mut inputs = vec![
+        x.to_string(),
+        w.f32s(&format!("{name}/{param}"), &dims, &data),
+    ];
+    if bias {
+        inputs.push(cx.initializer(w, "bias")?);
     }
-    (vec![c * m, 1, kh, kw], out)
+    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    Ok(w.node("Conv", name, &refs, attrs))
 }
 
 /// The window attributes of a convolution.
@@ -93,19 +100,9 @@ fn finish(w: &mut GraphWriter, cx: &LayerCx<'_>, y: String, act: &str) -> Result
 /// `Conv2D`.
 pub(crate) fn conv2d(w: &mut GraphWriter, cx: &LayerCx<'_>, l: &Conv2D) -> Result<Value> {
     image_input(cx)?;
-    let (dims, data) = oihw(cx.weight("kernel")?);
-    let name = cx.name();
-    let mut inputs = vec![
-        cx.x().name.clone(),
-        w.f32s(&format!("{name}/kernel"), &dims, &data),
-    ];
-    if l.use_bias {
-        let b = cx.weight("bias")?;
-        inputs.push(w.f32s(&format!("{name}/bias"), &[b.len()], b.data()));
-    }
+    let kernel = oihw(cx.weight("kernel")?);
     let attrs = conv_attrs(cx, l.kernel_size, l.strides, l.padding, l.dilation_rate, 1)?;
-    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let y = w.node("Conv", name, &refs, attrs);
+    let y = conv_node(w, cx, &cx.x().name, ("kernel", kernel), l.use_bias, attrs)?;
     finish(w, cx, y, &l.activation)
 }
 
@@ -116,17 +113,8 @@ pub(crate) fn depthwise(
     l: &DepthwiseConv2D,
 ) -> Result<Value> {
     image_input(cx)?;
-    let (dims, data) = grouped(cx.weight("depthwise_kernel")?);
-    let name = cx.name();
+    let kernel = grouped(cx.weight("depthwise_kernel")?);
     let channels = cx.x().shape[2];
-    let mut inputs = vec![
-        cx.x().name.clone(),
-        w.f32s(&format!("{name}/depthwise_kernel"), &dims, &data),
-    ];
-    if l.use_bias {
-        let b = cx.weight("bias")?;
-        inputs.push(w.f32s(&format!("{name}/bias"), &[b.len()], b.data()));
-    }
     let attrs = conv_attrs(
         cx,
         l.kernel_size,
@@ -135,8 +123,14 @@ pub(crate) fn depthwise(
         l.dilation_rate,
         channels,
     )?;
-    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let y = w.node("Conv", name, &refs, attrs);
+    let y = conv_node(
+        w,
+        cx,
+        &cx.x().name,
+        ("depthwise_kernel", kernel),
+        l.use_bias,
+        attrs,
+    )?;
     finish(w, cx, y, &l.activation)
 }
 
@@ -147,10 +141,7 @@ pub(crate) fn separable(
     l: &SeparableConv2D,
 ) -> Result<Value> {
     image_input(cx)?;
-    let name = cx.name();
     let channels = cx.x().shape[2];
-    let (dims, data) = grouped(cx.weight("depthwise_kernel")?);
-    let dk = w.f32s(&format!("{name}/depthwise_kernel"), &dims, &data);
     let attrs = conv_attrs(
         cx,
         l.kernel_size,
@@ -159,24 +150,29 @@ pub(crate) fn separable(
         l.dilation_rate,
         channels,
     )?;
-    let d = w.node("Conv", name, &[&cx.x().name, &dk], attrs);
-    let (dims, data) = oihw(cx.weight("pointwise_kernel")?);
-    let mut inputs = vec![d, w.f32s(&format!("{name}/pointwise_kernel"), &dims, &data)];
-    if l.use_bias {
-        let b = cx.weight("bias")?;
-        inputs.push(w.f32s(&format!("{name}/bias"), &[b.len()], b.data()));
-    }
-    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let y = w.node(
-        "Conv",
-        name,
-        &refs,
-        vec![
-            ("kernel_shape", Attr::Ints(vec![1, 1])),
-            ("strides", Attr::Ints(vec![1, 1])),
-            ("pads", Attr::Ints(vec![0; 4])),
-        ],
-    );
+    let depthwise = grouped(cx.weight("depthwise_kernel")?);
+    let d = conv_node(
+        w,
+        cx,
+        &cx.x().name,
+        ("depthwise_kernel", depthwise),
+        false,
+        attrs,
+    )?;
+    let pointwise = oihw(cx.weight("pointwise_kernel")?);
+    let one_by_one = vec![
+        ("kernel_shape", Attr::Ints(vec![1, 1])),
+        ("strides", Attr::Ints(vec![1, 1])),
+        ("pads", Attr::Ints(vec![0; 4])),
+    ];
+    let y = conv_node(
+        w,
+        cx,
+        &d,
+        ("pointwise_kernel", pointwise),
+        l.use_bias,
+        one_by_one,
+    )?;
     finish(w, cx, y, &l.activation)
 }
 
@@ -190,11 +186,9 @@ pub(crate) fn dense(w: &mut GraphWriter, cx: &LayerCx<'_>, l: &Dense) -> Result<
         )));
     }
     let name = cx.name();
-    let k = cx.weight("kernel")?;
-    let kernel = w.f32s(&format!("{name}/kernel"), k.dims(), k.data());
+    let kernel = cx.initializer(w, "kernel")?;
     let y = if l.use_bias {
-        let b = cx.weight("bias")?;
-        let bias = w.f32s(&format!("{name}/bias"), &[b.len()], b.data());
+        let bias = cx.initializer(w, "bias")?;
         w.node("Gemm", name, &[&cx.x().name, &kernel, &bias], vec![])
     } else {
         w.node("MatMul", name, &[&cx.x().name, &kernel], vec![])

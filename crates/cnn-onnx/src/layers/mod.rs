@@ -49,6 +49,13 @@ impl LayerCx<'_> {
             .ok_or_else(|| self.err(format!("the model has no weight `{full}`")))
     }
 
+    /// Stores the layer's weight `param` as it is (shape and values) as an initializer named
+    /// `layer/param`; returns its name.
+    pub fn initializer(&self, w: &mut GraphWriter, param: &str) -> Result<String> {
+        let t = self.weight(param)?;
+        Ok(w.f32s(&format!("{}/{param}", self.layer.name), t.dims(), t.data()))
+    }
+
     /// An error naming this layer.
     pub fn err(&self, message: impl Into<String>) -> OnnxError {
         OnnxError::Layer {

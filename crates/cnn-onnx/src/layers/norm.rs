@@ -25,8 +25,7 @@ pub(crate) fn batch_norm(
     let name = cx.name();
     let mut inputs = vec![x.name.clone()];
     for p in ["gamma", "beta", "moving_mean", "moving_variance"] {
-        let t = cx.weight(p)?;
-        inputs.push(w.f32s(&format!("{name}/{p}"), &[t.len()], t.data()));
+        inputs.push(cx.initializer(w, p)?);
     }
     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let y = w.node(
