@@ -101,13 +101,14 @@ impl TensorBoard {
         let chart = cnn_viz::confusion_chart(&cm, &img.class_names, "validation")?;
         let size = (chart.height(), chart.width(), 3);
         w.image("confusion_matrix", step, cnn_viz::encode_png(&chart)?, size)?;
-        if let Some(&layer) = cnn_viz::default_activation_layers(model).first() {
-            let d = img.x.dims();
-            let first = Tensor::new(
-                d[1..].to_vec(),
-                img.x.data()[..d[1..].iter().product()].to_vec(),
-            )
-            .map_err(NnError::from)?;
+        // `predict` checked the images' shape; an empty batch has no first image to show.
+        let d = img.x.dims();
+        let per_image: usize = d[1..].iter().product();
+        if let Some(&layer) = cnn_viz::default_activation_layers(model).first()
+            && d[0] > 0
+        {
+            let first = Tensor::new(d[1..].to_vec(), img.x.data()[..per_image].to_vec())
+                .map_err(NnError::from)?;
             let acts = cnn_viz::activations(model, &first, &[layer])?;
             let grid = cnn_viz::activation_grid(&acts[0], &Default::default())?;
             let size = (grid.height(), grid.width(), 3);

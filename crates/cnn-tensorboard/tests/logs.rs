@@ -221,3 +221,33 @@ fn tensorboard_itself_reads_the_logs() {
         assert!(imgs[0][1].as_u64().unwrap() > 100, "{tag}: {imgs:?}");
     }
 }
+
+#[test]
+fn an_empty_image_set_draws_nothing_and_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::new("tb", [8, 8, 1])
+        .add(conv2d(2, 3, "relu"))
+        .add(flatten())
+        .add(dense(2, "softmax"));
+    let mut model = Model::new(&spec, 1).unwrap();
+    let x = Tensor::new([4, 8, 8, 1], vec![0.5; 256]).unwrap();
+    let y = Targets::Sparse(vec![0, 1, 0, 1]);
+    let mut train = ArrayData::new(&x, &y, 2, true, 0).unwrap();
+    let empty = Tensor::new([0, 8, 8, 1], vec![]).unwrap();
+    let mut tb = TensorBoard::new(dir.path()).with_images(empty, vec![], vec![]);
+    let fitted = model.fit(
+        &mut Optimizer::adam(0.01),
+        Loss::SparseCategoricalCrossentropy,
+        &mut train,
+        None,
+        &FitOptions {
+            epochs: 1,
+            ..Default::default()
+        },
+        &mut [&mut tb],
+    );
+    // No first image, so no activations (before the guard: an index panic mid-training).
+    fitted.unwrap();
+    let val = values(&events(&dir.path().join("validation")));
+    assert!(!val.iter().any(|(t, _, _)| t.starts_with("activations/")));
+}
