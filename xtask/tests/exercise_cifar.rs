@@ -55,13 +55,7 @@ fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
         assert!(out.join(&r.files.confusion).is_file());
     }
     // The trained models go out as ONNX and ONNX Runtime gives their predictions.
-    ort::check_saved(
-        &report
-            .runs
-            .iter()
-            .map(|r| out.join(&r.files.model))
-            .collect::<Vec<_>>(),
-    );
+    ort::check_saved(report.runs.iter().map(|r| out.join(&r.files.model)));
     assert!(
         report.runs[1]
             .augmentation

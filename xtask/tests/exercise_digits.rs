@@ -57,13 +57,7 @@ fn quick_run_trains_three_models_and_tests_them_on_the_images() {
         assert!(image::open(&sheet).is_ok(), "{}", sheet.display());
     }
     // The trained models go out as ONNX and ONNX Runtime gives their predictions.
-    ort::check_saved(
-        &report
-            .runs
-            .iter()
-            .map(|r| out.join(&r.files.model))
-            .collect::<Vec<_>>(),
-    );
+    ort::check_saved(report.runs.iter().map(|r| out.join(&r.files.model)));
     assert!(report.runs[0].augmentation.is_none());
     assert!(
         report.runs[2]

@@ -61,13 +61,7 @@ fn quick_run_writes_a_complete_report_and_learns() {
         );
     }
     // The trained models go out as ONNX and ONNX Runtime gives their predictions.
-    ort::check_saved(
-        &report
-            .runs
-            .iter()
-            .map(|r| out.join(&r.files.model))
-            .collect::<Vec<_>>(),
-    );
+    ort::check_saved(report.runs.iter().map(|r| out.join(&r.files.model)));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| convnet (`fashion-cnn`) | 391,306 |"), "{md}");
     assert!(md.contains("Can you beat your dense network?"));

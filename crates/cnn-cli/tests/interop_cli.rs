@@ -5,53 +5,48 @@
 //! a Python with onnx and onnxruntime; required under `CI=true`) gives the saved model's own
 //! predictions; bad requests are refused with exit code 2 and nothing written.
 
+mod common;
 #[path = "../../cnn-onnx/tests/common/ort.rs"]
 mod ort;
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{cnn_in, text};
 
 use cnn_onnx::ExportOptions;
 use cnn_onnx::proto::onnx::ModelProto;
 use prost::Message;
 use rand::{RngExt, SeedableRng};
 
-fn cnn_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnn"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run cnn")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// `cnn train -m MODEL` for one or more epochs on 256 images of the bundled sample, batch 64,
+/// writing `out` in `dir`, with `extra` flags; asserts it succeeded.
+fn train_sample(dir: &Path, model: &str, epochs: &str, out: &str, extra: &[&str]) {
+    let mut args = vec![
+        "train",
+        "-m",
+        model,
+        "-d",
+        "fashion-mnist-sample",
+        "--epochs",
+        epochs,
+        "--limit",
+        "256",
+        "--batch-size",
+        "64",
+        "--out",
+        out,
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let o = cnn_in(dir, &args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
 }
 
 #[test]
 fn a_trained_model_exports_and_onnxruntime_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = cnn_in(
-        d,
-        &[
-            "train",
-            "-m",
-            "fashion-cnn",
-            "-d",
-            "fashion-mnist-sample",
-            "--epochs",
-            "1",
-            "--limit",
-            "256",
-            "--batch-size",
-            "64",
-            "--out",
-            "fm.cnn",
-            "--quiet",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    train_sample(d, "fashion-cnn", "1", "fm.cnn", &[]);
     let o = cnn_in(d, &["export", "fm.cnn", "-o", "fm.onnx"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
@@ -160,23 +155,12 @@ fn bad_requests_are_refused_and_write_nothing() {
 fn train_writes_tensorboard_logs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = cnn_in(
+    train_sample(
         d,
+        "dense-mnist",
+        "2",
+        "m.cnn",
         &[
-            "train",
-            "-m",
-            "dense-mnist",
-            "-d",
-            "fashion-mnist-sample",
-            "--epochs",
-            "2",
-            "--limit",
-            "256",
-            "--batch-size",
-            "64",
-            "--out",
-            "m.cnn",
-            "--quiet",
             "--validation-split",
             "0.25",
             "--tensorboard",
@@ -185,7 +169,6 @@ fn train_writes_tensorboard_logs() {
             "1",
         ],
     );
-    assert!(o.status.success(), "{}", text(&o.stderr));
     for (run, tags) in [
         (
             "train",

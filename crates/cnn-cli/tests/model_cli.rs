@@ -1,23 +1,14 @@
 //! `cnn summary | train | evaluate | predict` as a user runs them.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::{cnn_in, text};
+
 fn cnn(args: &[&str]) -> Output {
     cnn_in(Path::new("."), args)
-}
-
-/// Runs `cnn` with `dir` as its working directory.
-fn cnn_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnn"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run cnn")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn ok(args: &[&str]) -> String {

@@ -8,8 +8,6 @@
 //! cannot skip it silently.
 
 mod common;
-#[path = "common/ort.rs"]
-mod ort;
 
 use cnn_nn::ModelSpec;
 use cnn_onnx::ExportOptions;

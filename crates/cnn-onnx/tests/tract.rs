@@ -45,17 +45,9 @@ fn check(spec: &ModelSpec, opts: &ExportOptions) -> f32 {
         spread(want.data())
     );
     let bytes = to_onnx_bytes(&model, opts).unwrap();
-    let fed = if opts.nchw && x.dims().len() == 4 {
-        to_nchw(&x)
-    } else {
-        x
-    };
+    let fed = if opts.nchw { ort::nchw(&x) } else { x };
     let got = run_tract(&bytes, &fed);
-    let want = if opts.nchw && want.dims().len() == 4 {
-        to_nchw(&want)
-    } else {
-        want
-    };
+    let want = if opts.nchw { ort::nchw(&want) } else { want };
     worst(&got, want.data())
 }
 

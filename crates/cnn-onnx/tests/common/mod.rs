@@ -2,6 +2,8 @@
 //! visible, inputs, and the comparison.
 #![allow(dead_code)]
 
+pub mod ort;
+
 use std::collections::HashMap;
 
 use cnn_nn::spec::layers::*;
@@ -35,24 +37,6 @@ pub fn random_input(shape: &[usize], seed: u64) -> Tensor {
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect(),
     )
     .unwrap()
-}
-
-/// NHWC → NCHW.
-pub fn to_nchw(x: &Tensor) -> Tensor {
-    let d = x.dims();
-    let (n, h, w, c) = (d[0], d[1], d[2], d[3]);
-    let mut out = vec![0.0; x.len()];
-    for b in 0..n {
-        for y in 0..h {
-            for xx in 0..w {
-                for ch in 0..c {
-                    out[((b * c + ch) * h + y) * w + xx] =
-                        x.data()[((b * h + y) * w + xx) * c + ch];
-                }
-            }
-        }
-    }
-    Tensor::new([n, c, h, w], out).unwrap()
 }
 
 /// The largest difference, relative above 1.

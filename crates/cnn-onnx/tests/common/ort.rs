@@ -26,25 +26,12 @@ pub fn python() -> Option<String> {
     }
 }
 
-/// NHWC → NCHW for rank-4 tensors; others unchanged.
+/// NHWC → NCHW for rank-4 tensors (through `Tensor`'s ndarray view); others unchanged.
 pub fn nchw(x: &Tensor) -> Tensor {
-    let d = x.dims();
-    if d.len() != 4 {
+    if x.dims().len() != 4 {
         return x.clone();
     }
-    let (n, h, w, c) = (d[0], d[1], d[2], d[3]);
-    let mut out = vec![0.0; x.len()];
-    for b in 0..n {
-        for y in 0..h {
-            for xx in 0..w {
-                for ch in 0..c {
-                    out[((b * c + ch) * h + y) * w + xx] =
-                        x.data()[((b * h + y) * w + xx) * c + ch];
-                }
-            }
-        }
-    }
-    Tensor::new([n, c, h, w], out).unwrap()
+    Tensor::from_ndarray(&x.as_ndarray().permuted_axes(&[0, 3, 1, 2][..])).unwrap()
 }
 
 /// Exports `model` to `dir/label.onnx` and writes `dir/label.json`: the input `x` and
@@ -121,16 +108,16 @@ pub fn batch_for(model: &Model) -> Tensor {
 
 /// Exports each saved model file (NHWC) and checks it with ONNX Runtime against its own
 /// predictions; skips locally without `CNN_VERIFY_PYTHON`.
-pub fn check_saved(paths: &[PathBuf]) {
+pub fn check_saved(paths: impl IntoIterator<Item = PathBuf>) {
     let Some(python) = python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<PathBuf> = paths
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, p)| {
-            let mut saved = cnn_nn::load_model(p).unwrap();
+            let mut saved = cnn_nn::load_model(&p).unwrap();
             let x = batch_for(&saved.model);
             let label = format!("{i}-{}", p.file_stem().unwrap().to_string_lossy());
             write_case(
