@@ -17,7 +17,8 @@ pub enum Activation {
     Relu,
     /// `x` if `x > 0` else `alpha·(eˣ − 1)` (Keras default alpha 1.0).
     Elu(f32),
-    /// `x` if `x > 0` else `alpha·x` (Keras `LeakyReLU` default alpha 0.3).
+    /// `x` if `x > 0` else `alpha·x`. The name `leaky_relu` is Keras 3's activation function
+    /// (`negative_slope` 0.2); Keras's `LeakyReLU` layer (default 0.3) imports as `ReLU`.
     LeakyRelu(f32),
     /// `1 / (1 + e⁻ˣ)`.
     Sigmoid,
@@ -59,7 +60,7 @@ impl Activation {
             "linear" | "None" | "none" => Activation::Linear,
             "relu" => Activation::Relu,
             "elu" => Activation::Elu(1.0),
-            "leaky_relu" => Activation::LeakyRelu(0.3),
+            "leaky_relu" => Activation::LeakyRelu(0.2),
             "sigmoid" => Activation::Sigmoid,
             "tanh" => Activation::Tanh,
             "relu6" => Activation::ReluMax(6.0),
