@@ -14,6 +14,7 @@
 //! - [`viz`] (`cnn-viz`): training curves, confusion matrices, activations, filter patterns,
 //!   Grad-CAM.
 //! - [`onnx`] (`cnn-onnx`): ONNX export.
+//! - [`keras`] (`cnn-keras`): Keras 3 `.keras` export and import.
 //! - [`tensorboard`] (`cnn-tensorboard`): TensorBoard logs and callback.
 //!
 //! ```
@@ -29,6 +30,7 @@
 
 pub use cnn_augment as augment;
 pub use cnn_datasets as datasets;
+pub use cnn_keras as keras;
 pub use cnn_nn as nn;
 pub use cnn_onnx as onnx;
 pub use cnn_ops as ops;

@@ -9,6 +9,7 @@ mod data_arg;
 mod error;
 mod evaluate_cmd;
 mod export_cmd;
+mod import_cmd;
 mod matrix;
 mod model_arg;
 mod ops_cmd;
@@ -39,6 +40,8 @@ use crate::error::{CliError, CliResult};
                   cnn visualize gradcam --model fashion.cnn --dataset fashion-mnist --per-class --out gradcam.png\n  \
                   cnn plot report.json --out curves.png --confusion confusion.png\n  \
                   cnn export fashion.cnn -o fashion.onnx\n  \
+                  cnn export fashion.cnn -o fashion.keras\n  \
+                  cnn import model.keras -o model.cnn\n  \
                   cnn augment cat.jpg --rotation 40 --width-shift 0.2 --height-shift 0.2 --zoom 0.2 --horizontal-flip --out grid.png\n  \
                   cnn ops conv2d --input examples/edge-8x8.txt --kernel examples/vertical-edge-3x3.txt --explain"
 )]
@@ -64,8 +67,10 @@ enum Command {
     Augment(augment_cmd::AugmentArgs),
     /// Plot training curves and confusion matrices from history CSVs and JSON reports.
     Plot(plot_cmd::PlotArgs),
-    /// Export a model for another runtime (ONNX).
+    /// Export a model for another framework (ONNX, Keras 3).
     Export(export_cmd::ExportArgs),
+    /// Import a model from another framework (a Keras 3 .keras file).
+    Import(import_cmd::ImportArgs),
     /// Look inside a trained model: activation grids, filter patterns, Grad-CAM heatmaps.
     #[command(subcommand)]
     Visualize(visualize_cmd::VisualizeCmd),
@@ -83,6 +88,7 @@ fn run(cli: &Cli) -> CliResult<String> {
         Command::Augment(a) => augment_cmd::run(a),
         Command::Plot(a) => plot_cmd::run(a),
         Command::Export(a) => export_cmd::run(a),
+        Command::Import(a) => import_cmd::run(a),
         Command::Visualize(cmd) => visualize_cmd::run(cmd),
         Command::Ops(cmd) => ops_cmd::run(cmd).map_err(CliError::from),
     }

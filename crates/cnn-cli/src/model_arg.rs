@@ -1,4 +1,5 @@
-//! Resolving a `--model` argument: a zoo name, a JSON spec file, or a saved `.cnn` model.
+//! Resolving a `--model` argument: a zoo name, a JSON spec file, a saved `.cnn` model, or a
+//! Keras 3 `.keras` file (imported on the fly).
 
 use std::path::Path;
 
@@ -30,6 +31,14 @@ pub fn parse_shape(s: &str) -> Result<Vec<usize>, UserError> {
     }
 }
 
+/// The first bytes of a file (up to 8), which say what it is.
+pub fn file_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(8);
+    std::fs::File::open(path)?.take(8).read_to_end(&mut head)?;
+    Ok(head)
+}
+
 /// Resolves `arg`. Zoo models take `input_shape` / `classes` when given.
 pub fn resolve(
     arg: &str,
@@ -48,17 +57,32 @@ pub fn resolve(
             arg.into(),
             format!("not a zoo model and no such file; zoo: {}", ZOO.join(", ")),
         )
-        .with_hint("pass a zoo name, a JSON spec file, or a .cnn model saved by `cnn train`"));
+        .with_hint(
+            "pass a zoo name, a JSON spec file, a .cnn model saved by `cnn train`, or a .keras file",
+        ));
     }
-    let head = std::fs::read(path).map_err(|e| bad_input("cannot read model", arg, e))?;
+    let head = file_head(path).map_err(|e| bad_input("cannot read model", arg, e))?;
     if head.first() == Some(&b'{') {
-        let text = String::from_utf8_lossy(&head);
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad_input("cannot read model", arg, e))?;
         let mut spec: ModelSpec = serde_json::from_str(&text)
             .map_err(|e| bad_input("bad model spec", format!("{arg}:{}", e.line()), e))?;
         if let Some(s) = input_shape {
             spec.input_shape = s.to_vec();
         }
         return Ok(ModelSource::Spec(spec));
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        // A zip: a Keras 3 `.keras` file.
+        let imported = cnn_keras::import_keras(path)
+            .map_err(|e| bad_input("cannot import Keras model", arg, e))?;
+        return Ok(ModelSource::Saved(Box::new(cnn_nn::Saved {
+            model: imported.model,
+            optimizer: None,
+            epoch: 0,
+            history: None,
+            extra: imported.extra.into_iter().collect(),
+        })));
     }
     let saved = load_model(path).map_err(|e| bad_input("cannot load model", arg, e))?;
     Ok(ModelSource::Saved(Box::new(saved)))

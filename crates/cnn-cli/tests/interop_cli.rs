@@ -1,11 +1,15 @@
-//! `cnn train --tensorboard` and `cnn export` as a user runs them. TensorBoard: event files
-//! under `train/` and `validation/` with the epoch scalars, read back with our reader.
-//! Export: a model trained by `cnn train` goes out as ONNX with its
-//! class names in the metadata, NHWC and NCHW, and ONNX Runtime (when `CNN_VERIFY_PYTHON` names
-//! a Python with onnx and onnxruntime; required under `CI=true`) gives the saved model's own
-//! predictions; bad requests are refused with exit code 2 and nothing written.
+//! `cnn train --tensorboard`, `cnn export` and `cnn import` as a user runs them. TensorBoard:
+//! event files under `train/` and `validation/` with the epoch scalars, read back with our
+//! reader. Export: a model trained by `cnn train` goes out as ONNX with its class names in the
+//! metadata, NHWC and NCHW, and ONNX Runtime gives the saved model's own predictions; it goes
+//! out as a Keras 3 `.keras` file that Keras loads with the same predictions, and comes back
+//! through `cnn import` with the same weights bit for bit (the Python checks run when
+//! `CNN_VERIFY_PYTHON` names a Python with onnx, onnxruntime and keras; required under
+//! `CI=true`). Bad requests are refused with exit code 2 and nothing written.
 
 mod common;
+#[path = "../../cnn-keras/tests/common/mod.rs"]
+mod keras;
 #[path = "../../cnn-onnx/tests/common/ort.rs"]
 mod ort;
 
@@ -118,6 +122,80 @@ fn a_trained_model_exports_and_onnxruntime_agrees() {
 }
 
 #[test]
+fn a_trained_model_goes_to_keras_and_comes_back_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train_sample(d, "fashion-cnn", "1", "fm.cnn", &[]);
+    let o = cnn_in(d, &["export", "fm.cnn", "-o", "fm.keras"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("-> fm.keras (Keras 3."), "{out}");
+    let o = cnn_in(d, &["import", "fm.keras", "-o", "back.cnn"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("-> back.cnn"),
+        "{}",
+        text(&o.stdout)
+    );
+    let (a, b) = (
+        cnn_nn::load_model(&d.join("fm.cnn")).unwrap(),
+        cnn_nn::load_model(&d.join("back.cnn")).unwrap(),
+    );
+    let wb: std::collections::HashMap<&str, &cnn_tensor::Tensor> =
+        b.model.named_weights().collect();
+    assert_eq!(a.model.named_weights().count(), wb.len());
+    for (name, t) in a.model.named_weights() {
+        let bits =
+            |t: &cnn_tensor::Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(t), bits(wb[name]), "{name}");
+    }
+    // The class names travel through the .keras file.
+    assert!(
+        b.extra["class_names"].contains("Ankle boot"),
+        "{:?}",
+        b.extra
+    );
+    // Any command takes the .keras file itself.
+    let o = cnn_in(d, &["summary", "fm.keras"]);
+    assert!(
+        o.status.success() && text(&o.stdout).contains("Total params"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // Keras itself loads the export and predicts what the saved model does.
+    let Some(python) = keras::python() else {
+        return;
+    };
+    let mut saved = a;
+    let x = keras::random_input(&[3, 28, 28, 1], 5);
+    let case = keras::write_case(d, "trained", &mut saved.model, &x);
+    keras::run_check(&python, &[case]);
+}
+
+#[test]
+fn imports_refuse_what_they_cannot_read_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A pickle (what torch.save writes inside its zip) and a legacy Keras HDF5 file.
+    std::fs::write(d.join("m.pth"), b"\x80\x02}q\x00.").unwrap();
+    std::fs::write(d.join("m.h5"), b"\x89HDF\r\n\x1a\n\x00\x00").unwrap();
+    std::fs::write(d.join("m.txt"), b"hello").unwrap();
+    for (file, needle) in [
+        ("m.pth", "never reads them"),
+        ("m.h5", "save it as .keras"),
+        ("m.txt", "not a file cnn imports"),
+        ("missing.keras", "cannot read"),
+    ] {
+        let o = cnn_in(d, &["import", file, "-o", "out.cnn"]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(needle), "{file}: {err}");
+        assert!(!d.join("out.cnn").exists());
+    }
+}
+
+#[test]
 fn bad_requests_are_refused_and_write_nothing() {
     for (args, needle) in [
         (
@@ -135,6 +213,14 @@ fn bad_requests_are_refused_and_write_nothing() {
         (
             vec!["export", "lenet5", "-o", "x.onnx", "--format", "tflite"],
             "invalid value",
+        ),
+        (
+            vec!["export", "alexnet", "-o", "x.keras"],
+            "Keras has no local response normalisation layer",
+        ),
+        (
+            vec!["export", "lenet5", "-o", "x.keras", "--nchw"],
+            "Keras models take NHWC",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();

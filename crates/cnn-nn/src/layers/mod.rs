@@ -16,6 +16,7 @@ mod common;
 mod merge;
 mod pooling;
 pub use pooling::Pooling;
+pub use zero_padding2d::Padding2;
 
 pub use common::ActivationKind;
 pub use common::shape_str;

@@ -1,0 +1,134 @@
+//! `cnn import`: a model from another framework's file into a `.cnn` model.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::error::{CliResult, UserError, bad_input};
+
+/// Import a model from another framework: a Keras 3 `.keras` file (Sequential or Functional,
+/// the layers cnn has) becomes a `.cnn` model with the same weights, for `cnn train --resume`,
+/// `evaluate`, `predict`, `visualize` and `export`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    cnn import model.keras -o model.cnn\n  \
+    cnn summary model.keras                (any command also takes a .keras file directly)\n\n\
+    A layer cnn does not have is an error naming its class and layer; what cnn ignores \
+    (regularisers, constraints, frozen layers) is listed.")]
+pub struct ImportArgs {
+    /// The file to import (`.keras`).
+    file: PathBuf,
+    /// The `.cnn` model to write.
+    #[arg(short, long)]
+    out: PathBuf,
+}
+
+/// What a file's first bytes say it is.
+fn kind(head: &[u8]) -> &'static str {
+    if head.starts_with(b"PK\x03\x04") {
+        "zip"
+    } else if head.starts_with(b"\x89HDF\r\n\x1a\n") {
+        "hdf5"
+    } else if head.first() == Some(&0x80) {
+        "pickle"
+    } else {
+        "unknown"
+    }
+}
+
+/// Runs the command.
+pub fn run(a: &ImportArgs) -> CliResult<String> {
+    let name = a.file.display().to_string();
+    let head =
+        crate::model_arg::file_head(&a.file).map_err(|e| bad_input("cannot read", &name, e))?;
+    let pickle_hint = "PyTorch checkpoints are pickles, and loading one runs code from the file: \
+                       cnn never reads them";
+    match kind(&head) {
+        "zip" if !zip_has(&a.file, "config.json") && zip_has_suffix(&a.file, "data.pkl") => {
+            return Err(UserError::new(
+                "not imported",
+                name,
+                "a PyTorch checkpoint (a zip of pickles)".into(),
+            )
+            .with_hint(pickle_hint)
+            .into());
+        }
+        "zip" => {}
+        "pickle" => {
+            return Err(
+                UserError::new("not imported", name, "a Python pickle".into())
+                    .with_hint(pickle_hint)
+                    .into(),
+            );
+        }
+        "hdf5" => {
+            return Err(UserError::new(
+                "not imported",
+                name,
+                "Keras HDF5 (.h5) files are not read yet".into(),
+            )
+            .with_hint(
+                "open it in Keras and save it as .keras: keras.saving.load_model('m.h5').save('m.keras')",
+            )
+            .into());
+        }
+        _ => {
+            return Err(UserError::new(
+                "not imported",
+                name,
+                "not a file cnn imports (a Keras 3 .keras file)".into(),
+            )
+            .into());
+        }
+    }
+    let imported =
+        cnn_keras::import_keras(&a.file).map_err(|e| bad_input("cannot import", &name, e))?;
+    let extra = imported.extra.clone().into_iter().collect();
+    cnn_nn::save_model_with(&a.out, &imported.model, None, 0, None, &extra)
+        .map_err(|e| bad_input("cannot write", a.out.display().to_string(), e))?;
+    let model = &imported.model;
+    let arch = model.architecture();
+    let params: usize = model
+        .params()
+        .iter()
+        .chain(model.state())
+        .map(|t| t.len())
+        .sum();
+    let mut out = format!(
+        "{} (Keras {}, {} layers, {} parameters, input {}) -> {}\n",
+        arch.name,
+        imported
+            .keras_version
+            .as_deref()
+            .unwrap_or("version unknown"),
+        arch.layers.len(),
+        params,
+        cnn_nn::layers::shape_str(&arch.input_shape),
+        a.out.display()
+    );
+    for note in &imported.notes {
+        out.push_str(&format!("  note: {note}\n"));
+    }
+    Ok(out)
+}
+
+/// The names in the zip archive at `path` (none if it is not one).
+fn zip_names(path: &std::path::Path) -> Vec<String> {
+    std::fs::File::open(path)
+        .ok()
+        .and_then(|f| zip::ZipArchive::new(std::io::BufReader::new(f)).ok())
+        .map(|z| {
+            z.file_names()
+                .filter_map(|n| n.ok().map(|n| n.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn zip_has(path: &std::path::Path, name: &str) -> bool {
+    zip_names(path).iter().any(|n| n == name)
+}
+
+fn zip_has_suffix(path: &std::path::Path, suffix: &str) -> bool {
+    zip_names(path).iter().any(|n| n.ends_with(suffix))
+}
