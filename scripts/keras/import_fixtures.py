@@ -7,6 +7,15 @@ Writes crates/cnn-keras/tests/fixtures/:
   functional.keras   a Functional graph with every layer class cnn imports (residual Add,
                      Concatenate, Multiply, depthwise and separable convolutions, ...)
   unsupported.keras  a model with a LayerNormalization (cnn must refuse it, naming it)
+  sequential.h5, functional.h5
+                     the same models in Keras's legacy HDF5 format (model.save("m.h5"):
+                     model_config plus model_weights with layer_names / weight_names)
+  functional.weights.h5
+                     Keras 3 weights only (model.save_weights), architecture given separately
+  keras2-sequential-weights.h5
+                     the sequential model's weights as Keras 2's save_weights (and the Keras
+                     applications' published files) lay them out: layer_names and weight_names
+                     as fixed-length byte strings, variables under `<layer>/<layer>/kernel:0`
   expected.json      per model: the input and Keras's output (model(x, training=False))
 
 Weights are random, with batch-norm statistics and biases moved away from their initial values
@@ -94,6 +103,21 @@ def unsupported():
     ], name="with_layer_norm")
 
 
+def keras2_weights(model, path):
+    """Keras 2's `save_weights_to_hdf5_group` layout, written with h5py as Keras 2 wrote it."""
+    import h5py
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([layer.name.encode() for layer in model.layers])
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.2.4"
+        for layer in model.layers:
+            g = f.create_group(layer.name)
+            names = [f"{layer.name}/{w.path.split('/')[-1]}:0".encode() for w in layer.weights]
+            g.attrs["weight_names"] = np.array(names) if names else np.array([])
+            for n, w in zip(names, layer.weights):
+                g.create_dataset(n.decode(), data=keras.ops.convert_to_numpy(w))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     expected = {}
@@ -106,6 +130,12 @@ def main():
         x = (rng.uniform(0, 1, shape) * scale).astype("float32")
         y = keras.ops.convert_to_numpy(model(x, training=False))
         model.save(os.path.join(OUT, f"{name}.keras"))
+        if name != "unsupported":
+            model.save(os.path.join(OUT, f"{name}.h5"))
+        if name == "functional":
+            model.save_weights(os.path.join(OUT, f"{name}.weights.h5"))
+        if name == "sequential":
+            keras2_weights(model, os.path.join(OUT, "keras2-sequential-weights.h5"))
         expected[name] = {
             "input": {"shape": list(x.shape), "data": [float(v) for v in x.ravel()]},
             "output": {"shape": list(y.shape), "data": [float(v) for v in y.ravel()]},

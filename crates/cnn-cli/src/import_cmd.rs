@@ -5,22 +5,38 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::{CliResult, UserError, bad_input};
+use crate::model_arg::{ModelSource, parse_shape, resolve};
 
-/// Import a model from another framework: a Keras 3 `.keras` file (Sequential or Functional,
-/// the layers cnn has) becomes a `.cnn` model with the same weights, for `cnn train --resume`,
-/// `evaluate`, `predict`, `visualize` and `export`.
+/// Import a model from another framework: a Keras 3 `.keras` file or a legacy Keras `.h5`
+/// model (Sequential or Functional, the layers cnn has) becomes a `.cnn` model with the same
+/// weights, for `cnn evaluate`, `predict`, `visualize`, `export` and training; Keras weights
+/// files (`.weights.h5`, or legacy `.h5` weights such as the Keras applications publish) come in
+/// onto the architecture `--arch` names.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     cnn import model.keras -o model.cnn\n  \
+    cnn import model.h5 -o model.cnn                          (Keras 2's model.save)\n  \
+    cnn import vgg16_weights_tf_dim_ordering_tf_kernels.h5 --arch vgg16 -o vgg16.cnn\n  \
+    cnn import resnet50.weights.h5 --arch resnet50 -o resnet50.cnn\n  \
     cnn summary model.keras                (any command also takes a .keras file directly)\n\n\
     A layer cnn does not have is an error naming its class and layer; what cnn ignores \
     (regularisers, constraints, frozen layers) is listed.")]
 pub struct ImportArgs {
-    /// The file to import (`.keras`).
+    /// The file to import (`.keras`, `.h5`, `.weights.h5`).
     file: PathBuf,
     /// The `.cnn` model to write.
     #[arg(short, long)]
     out: PathBuf,
+    /// The architecture of a weights-only file: a zoo name (vgg16, resnet50, mobilenetv2, …) or a
+    /// JSON spec.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Input shape HxWxC for --arch (e.g. 150x150x3 for a VGG16 base).
+    #[arg(long)]
+    input_shape: Option<String>,
+    /// Number of classes for --arch.
+    #[arg(long)]
+    classes: Option<usize>,
 }
 
 /// What a file's first bytes say it is.
@@ -61,28 +77,48 @@ pub fn run(a: &ImportArgs) -> CliResult<String> {
                     .into(),
             );
         }
-        "hdf5" => {
-            return Err(UserError::new(
-                "not imported",
-                name,
-                "Keras HDF5 (.h5) files are not read yet".into(),
-            )
-            .with_hint(
-                "open it in Keras and save it as .keras: keras.saving.load_model('m.h5').save('m.keras')",
-            )
-            .into());
-        }
+        "hdf5" => {}
         _ => {
             return Err(UserError::new(
                 "not imported",
                 name,
-                "not a file cnn imports (a Keras 3 .keras file)".into(),
+                "not a file cnn imports (a Keras .keras or .h5 file)".into(),
             )
             .into());
         }
     }
-    let imported =
-        cnn_keras::import_keras(&a.file).map_err(|e| bad_input("cannot import", &name, e))?;
+    let arch = match &a.arch {
+        None => None,
+        Some(arg) => {
+            let shape = a.input_shape.as_deref().map(parse_shape).transpose()?;
+            Some(match resolve(arg, shape.as_deref(), a.classes)? {
+                ModelSource::Spec(spec) => spec,
+                ModelSource::Saved(s) => s.model.architecture().to_spec(),
+            })
+        }
+    };
+    let imported = if kind(&head) == "zip" {
+        if a.arch.is_some() {
+            return Err(UserError::new(
+                "bad option",
+                "--arch".into(),
+                "a .keras file carries its architecture; --arch is for weights-only files".into(),
+            )
+            .into());
+        }
+        cnn_keras::import_keras(&a.file)
+    } else {
+        cnn_keras::import_h5(&a.file, arch.as_ref())
+    }
+    .map_err(|e| {
+        let weights_only = e.to_string().contains("weights only");
+        let err = bad_input("cannot import", &name, e);
+        if weights_only {
+            err.with_hint("pass --arch with the zoo model or JSON spec they were saved from")
+        } else {
+            err
+        }
+    })?;
     let extra = imported.extra.clone().into_iter().collect();
     cnn_nn::save_model_with(&a.out, &imported.model, None, 0, None, &extra)
         .map_err(|e| bad_input("cannot write", a.out.display().to_string(), e))?;

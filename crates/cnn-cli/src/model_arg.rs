@@ -1,5 +1,5 @@
 //! Resolving a `--model` argument: a zoo name, a JSON spec file, a saved `.cnn` model, or a
-//! Keras 3 `.keras` file (imported on the fly).
+//! Keras model file (`.keras`, or a legacy `.h5` model), imported on the fly.
 
 use std::path::Path;
 
@@ -31,6 +31,17 @@ pub fn parse_shape(s: &str) -> Result<Vec<usize>, UserError> {
     }
 }
 
+/// A model imported from a Keras file, as a saved model without optimizer state.
+fn from_keras(imported: cnn_keras::Imported) -> ModelSource {
+    ModelSource::Saved(Box::new(cnn_nn::Saved {
+        model: imported.model,
+        optimizer: None,
+        epoch: 0,
+        history: None,
+        extra: imported.extra.into_iter().collect(),
+    }))
+}
+
 /// The first bytes of a file (up to 8), which say what it is.
 pub fn file_head(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
@@ -58,7 +69,7 @@ pub fn resolve(
             format!("not a zoo model and no such file; zoo: {}", ZOO.join(", ")),
         )
         .with_hint(
-            "pass a zoo name, a JSON spec file, a .cnn model saved by `cnn train`, or a .keras file",
+            "pass a zoo name, a JSON spec file, a .cnn model saved by `cnn train`, or a Keras .keras or .h5 model",
         ));
     }
     let head = file_head(path).map_err(|e| bad_input("cannot read model", arg, e))?;
@@ -76,13 +87,21 @@ pub fn resolve(
         // A zip: a Keras 3 `.keras` file.
         let imported = cnn_keras::import_keras(path)
             .map_err(|e| bad_input("cannot import Keras model", arg, e))?;
-        return Ok(ModelSource::Saved(Box::new(cnn_nn::Saved {
-            model: imported.model,
-            optimizer: None,
-            epoch: 0,
-            history: None,
-            extra: imported.extra.into_iter().collect(),
-        })));
+        return Ok(from_keras(imported));
+    }
+    if head.starts_with(b"\x89HDF\r\n\x1a\n") {
+        // A Keras HDF5 model (Keras 2's `model.save("m.h5")`); weights-only files need
+        // `cnn import --arch`.
+        let imported = cnn_keras::import_h5(path, None).map_err(|e| {
+            let weights_only = e.to_string().contains("weights only");
+            let err = bad_input("cannot import Keras model", arg, e);
+            if weights_only {
+                err.with_hint("import them onto their architecture first: cnn import FILE --arch NAME -o m.cnn")
+            } else {
+                err
+            }
+        })?;
+        return Ok(from_keras(imported));
     }
     let saved = load_model(path).map_err(|e| bad_input("cannot load model", arg, e))?;
     Ok(ModelSource::Saved(Box::new(saved)))

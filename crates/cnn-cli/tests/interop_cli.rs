@@ -174,6 +174,75 @@ fn a_trained_model_goes_to_keras_and_comes_back_bit_for_bit() {
 }
 
 #[test]
+fn keras_hdf5_files_come_in() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cnn-keras/tests/fixtures");
+    let f = |name: &str| fixtures.join(name).display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A legacy full model: its architecture comes with it, and any command takes it.
+    let o = cnn_in(d, &["import", &f("functional.h5"), "-o", "fn.cnn"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = cnn_in(d, &["summary", &f("functional.h5")]);
+    assert!(
+        text(&o.stdout).contains("Total params: 2,990"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Weights only: refused without --arch (with the hint), imported onto one.
+    let o = cnn_in(
+        d,
+        &["import", &f("keras2-sequential-weights.h5"), "-o", "w.cnn"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("--arch"), "{}", text(&o.stderr));
+    let o = cnn_in(d, &["import", &f("sequential.keras"), "-o", "seq.cnn"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = cnn_in(
+        d,
+        &[
+            "import",
+            &f("keras2-sequential-weights.h5"),
+            "--arch",
+            "seq.cnn",
+            "-o",
+            "w.cnn",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("Keras 2.2.4"),
+        "{}",
+        text(&o.stdout)
+    );
+    let (a, b) = (
+        cnn_nn::load_model(&d.join("seq.cnn")).unwrap(),
+        cnn_nn::load_model(&d.join("w.cnn")).unwrap(),
+    );
+    for ((na, ta), (nb, tb)) in a.model.named_weights().zip(b.model.named_weights()) {
+        assert_eq!((na, ta.data()), (nb, tb.data()));
+    }
+    // The wrong architecture is named in the error.
+    let o = cnn_in(
+        d,
+        &[
+            "import",
+            &f("keras2-sequential-weights.h5"),
+            "--arch",
+            "lenet5",
+            "-o",
+            "x.cnn",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("needs [5, 5, 1, 6]"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!d.join("x.cnn").exists());
+}
+
+#[test]
 fn imports_refuse_what_they_cannot_read_safely() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -183,7 +252,7 @@ fn imports_refuse_what_they_cannot_read_safely() {
     std::fs::write(d.join("m.txt"), b"hello").unwrap();
     for (file, needle) in [
         ("m.pth", "never reads them"),
-        ("m.h5", "save it as .keras"),
+        ("m.h5", "not an HDF5 file Keras wrote"),
         ("m.txt", "not a file cnn imports"),
         ("missing.keras", "cannot read"),
     ] {

@@ -10,6 +10,9 @@
 //!   Keras itself).
 //! - [`import_keras`] / [`import_keras_bytes`] read such a file — one Keras saved, or one cnn
 //!   wrote — back into a model; `import(export(m))` has `m`'s weights bit for bit.
+//! - [`import_h5`] reads Keras's HDF5 files: legacy full models (`model.save("m.h5")`), legacy
+//!   weights (what the Keras applications publish) and Keras 3 `.weights.h5`, the last two with
+//!   an architecture given (a zoo model's spec).
 //!
 //! Layers Keras has no class for (local response normalisation) are an error naming the layer;
 //! Keras layers cnn does not have are an error naming the layer and its class.
@@ -31,6 +34,7 @@
 mod archive;
 mod config;
 mod error;
+mod legacy;
 pub mod naming;
 mod weights;
 
@@ -40,3 +44,4 @@ pub use archive::{
 };
 pub use config::read::SUPPORTED;
 pub use error::{KerasError, Result};
+pub use legacy::{H5Kind, import_h5, open_h5};

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use cnn_keras::{KerasError, import_keras, import_keras_bytes};
+use cnn_keras::{H5Kind, KerasError, import_h5, import_keras, import_keras_bytes, open_h5};
 use cnn_tensor::Tensor;
 use serde_json::Value;
 
@@ -24,8 +24,17 @@ fn tensor(v: &Value) -> Tensor {
 }
 
 fn check(name: &str) {
+    let imported = import_keras(&fixture(&format!("{name}.keras"))).unwrap();
+    assert_eq!(
+        imported.keras_version.as_deref(),
+        expected()["keras_version"].as_str()
+    );
+    check_model(name, imported);
+}
+
+/// `imported` predicts what Keras predicted for fixture `name`.
+fn check_model(name: &str, mut imported: cnn_keras::Imported) {
     let want = &expected()[name];
-    let mut imported = import_keras(&fixture(&format!("{name}.keras"))).unwrap();
     let model = &mut imported.model;
     let x = tensor(&want["input"]);
     let y = model.predict(&x, 2).unwrap();
@@ -56,10 +65,88 @@ fn check(name: &str) {
         .iter()
         .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     assert!(hi - lo > 0.05, "{name}: spread {}", hi - lo);
-    assert_eq!(
-        imported.keras_version.as_deref(),
-        expected()["keras_version"].as_str()
+}
+
+#[test]
+fn legacy_hdf5_models_predict_as_in_keras() {
+    for name in ["sequential", "functional"] {
+        let path = fixture(&format!("{name}.h5"));
+        assert_eq!(open_h5(&path).unwrap().1, H5Kind::LegacyModel);
+        let imported = import_h5(&path, None).unwrap();
+        assert_eq!(
+            imported.keras_version.as_deref(),
+            expected()["keras_version"].as_str()
+        );
+        check_model(name, imported);
+    }
+}
+
+/// The architecture of fixture `name`, as cnn reads it from the `.keras` file.
+fn spec_of(name: &str) -> cnn_nn::ModelSpec {
+    import_keras(&fixture(&format!("{name}.keras")))
+        .unwrap()
+        .model
+        .architecture()
+        .to_spec()
+}
+
+#[test]
+fn weights_only_files_take_an_architecture() {
+    // Keras 3 `.weights.h5`: variables by path, counted in Keras's layer order.
+    let path = fixture("functional.weights.h5");
+    assert_eq!(open_h5(&path).unwrap().1, H5Kind::Keras3Weights);
+    check_model(
+        "functional",
+        import_h5(&path, Some(&spec_of("functional"))).unwrap(),
     );
+    // Keras 2's layout with byte-string names (as the Keras applications publish).
+    let path = fixture("keras2-sequential-weights.h5");
+    assert_eq!(open_h5(&path).unwrap().1, H5Kind::LegacyWeights);
+    let imported = import_h5(&path, Some(&spec_of("sequential"))).unwrap();
+    assert_eq!(imported.keras_version.as_deref(), Some("2.2.4"));
+    assert!(imported.notes.is_empty(), "{:?}", imported.notes);
+    check_model("sequential", imported);
+    // Other layer names: matched in order, as Keras's load_weights does, and said so.
+    let mut renamed = spec_of("sequential");
+    for (i, l) in renamed.layers.iter_mut().enumerate() {
+        l.name = Some(format!("layer{i}"));
+    }
+    let imported = import_h5(&path, Some(&renamed)).unwrap();
+    assert!(
+        imported.notes.iter().any(|n| n.contains("in order")),
+        "{:?}",
+        imported.notes
+    );
+    check_model("sequential", imported);
+}
+
+#[test]
+fn weights_only_files_refuse_a_missing_or_wrong_architecture() {
+    let path = fixture("keras2-sequential-weights.h5");
+    let msg = import_h5(&path, None).unwrap_err().to_string();
+    assert!(msg.contains("weights only"), "{msg}");
+    let lenet = cnn_nn::zoo("lenet5", None, None).unwrap();
+    let msg = import_h5(&path, Some(&lenet)).unwrap_err().to_string();
+    assert!(
+        msg.contains("`conv1/kernel:0`: has shape [3, 3, 3, 6]"),
+        "{msg}"
+    );
+    let vgg = cnn_nn::zoo("vgg16", None, None).unwrap();
+    let msg = import_h5(&path, Some(&vgg)).unwrap_err().to_string();
+    assert!(
+        msg.contains("holds weights for 5 layers, the architecture has 16"),
+        "{msg}"
+    );
+    let path = fixture("functional.weights.h5");
+    let msg = import_h5(&path, Some(&spec_of("sequential")))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("functional.weights.h5"), "{msg}");
+    // Not HDF5 at all.
+    let msg = import_h5(&fixture("expected.json"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("not an HDF5 file"), "{msg}");
 }
 
 #[test]
