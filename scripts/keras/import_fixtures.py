@@ -142,6 +142,15 @@ def main():
             "layers": [layer.name for layer in model.layers],
             "params": int(model.count_params()),
         }
+    # Keras's preprocess_input modes on RGB pixels 0-255 (cnn_nn::Preprocess must match).
+    from keras.applications import imagenet_utils
+    px = rng.uniform(0, 255, (2, 3, 4, 3)).astype("float32")
+    expected["preprocess"] = {
+        "pixels": {"shape": list(px.shape), "data": [float(v) for v in px.ravel()]},
+    }
+    for mode in ("caffe", "tf", "torch"):
+        y = imagenet_utils.preprocess_input(px.copy(), mode=mode)
+        expected["preprocess"][mode] = [float(v) for v in np.asarray(y).ravel()]
     expected["keras_version"] = keras.__version__
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(expected, f)

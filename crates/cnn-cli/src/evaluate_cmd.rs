@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use clap::Args;
-use cnn_nn::{ConfusionMatrix, Loss, Targets, argmax, load_model, top_k_accuracy};
+use cnn_nn::{ConfusionMatrix, Loss, Targets, argmax, top_k_accuracy};
 use serde_json::json;
 
 use crate::data_arg::{DataFlags, load};
@@ -33,7 +33,7 @@ pub struct EvaluateArgs {
 /// Runs the command.
 pub fn run(a: &EvaluateArgs) -> CliResult<String> {
     let name = a.model.display().to_string();
-    let mut saved = load_model(&a.model).map_err(|e| bad_input("cannot load model", &name, e))?;
+    let mut saved = crate::model_arg::load_saved(&a.model)?;
     let loaded = load(&a.dataset, &a.data)?;
     let ds = loaded.dataset;
     let test = ds.test.as_ref().ok_or_else(|| {

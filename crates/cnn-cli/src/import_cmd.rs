@@ -37,6 +37,14 @@ pub struct ImportArgs {
     /// Number of classes for --arch.
     #[arg(long)]
     classes: Option<usize>,
+    /// The input preprocessing the weights were trained with, stored in the model so that
+    /// predict and visualize apply it: Keras's `caffe` (VGG16, ResNet50), `tf` (MobileNetV2),
+    /// `torch` (torchvision), or `none`.
+    #[arg(long, value_parser = ["caffe", "tf", "torch", "none"])]
+    preprocess: Option<String>,
+    /// Name the 1000 outputs with ImageNet's classes (as Keras's decode_predictions).
+    #[arg(long)]
+    imagenet: bool,
 }
 
 /// What a file's first bytes say it is.
@@ -119,7 +127,40 @@ pub fn run(a: &ImportArgs) -> CliResult<String> {
             err
         }
     })?;
-    let extra = imported.extra.clone().into_iter().collect();
+    let mut extra: std::collections::HashMap<String, String> =
+        imported.extra.clone().into_iter().collect();
+    if let Some(mode) = &a.preprocess {
+        let p = cnn_nn::Preprocess::parse(mode).unwrap_or_default();
+        extra.remove(cnn_nn::RESCALE_KEY);
+        extra.remove(cnn_nn::PREPROCESS_KEY);
+        let (k, v) = p.metadata();
+        extra.insert(k, v);
+    }
+    if a.imagenet {
+        let outputs = imported.model.architecture().output_shape().to_vec();
+        if outputs != [1000] {
+            return Err(UserError::new(
+                "bad option",
+                "--imagenet".into(),
+                format!(
+                    "the model outputs {}, not ImageNet's 1000 classes",
+                    cnn_nn::layers::shape_str(&outputs)
+                ),
+            )
+            .into());
+        }
+        let classes = cnn_datasets::imagenet_classes();
+        let names: Vec<&str> = classes.iter().map(|c| c.name.as_str()).collect();
+        let ids: Vec<&str> = classes.iter().map(|c| c.wnid.as_str()).collect();
+        extra.insert(
+            "class_names".into(),
+            serde_json::to_string(&names).unwrap_or_default(),
+        );
+        extra.insert(
+            "class_ids".into(),
+            serde_json::to_string(&ids).unwrap_or_default(),
+        );
+    }
     cnn_nn::save_model_with(&a.out, &imported.model, None, 0, None, &extra)
         .map_err(|e| bad_input("cannot write", a.out.display().to_string(), e))?;
     let model = &imported.model;

@@ -50,6 +50,29 @@ pub fn file_head(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// A trained model from a file: a `.cnn` model or a Keras model (`.keras`, legacy `.h5`), for
+/// the commands that need weights (evaluate, predict, visualize).
+pub fn load_saved(path: &Path) -> Result<cnn_nn::Saved, UserError> {
+    let arg = path.display().to_string();
+    let head = file_head(path).map_err(|e| bad_input("cannot load model", &arg, e))?;
+    if head.first() == Some(&b'{') {
+        return Err(UserError::new(
+            "no trained weights",
+            arg,
+            "a JSON spec describes an architecture only".into(),
+        )
+        .with_hint("train it first: cnn train -m SPEC.json … -o m.cnn"));
+    }
+    match resolve(&arg, None, None)? {
+        ModelSource::Saved(s) => Ok(*s),
+        ModelSource::Spec(_) => Err(UserError::new(
+            "no trained weights",
+            arg,
+            "a zoo name describes an architecture only".into(),
+        )),
+    }
+}
+
 /// Resolves `arg`. Zoo models take `input_shape` / `classes` when given.
 pub fn resolve(
     arg: &str,

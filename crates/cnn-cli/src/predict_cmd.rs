@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::Args;
-use cnn_nn::load_model;
+use cnn_nn::Preprocess;
 use cnn_tensor::Tensor;
 use image::imageops::FilterType;
 use serde_json::json;
@@ -71,13 +71,11 @@ pub(crate) fn decode_image(path: &Path) -> Result<image::DynamicImage, UserError
 /// Loads an image as the model's input: `c` channels, resized to `h x w`, times `scale`.
 fn load_image(
     path: &Path,
-    h: usize,
-    w: usize,
-    c: usize,
-    scale: f32,
+    (h, w, c): (usize, usize, usize),
+    pre: &Preprocess,
     invert: bool,
 ) -> Result<Vec<f32>, UserError> {
-    model_input(&decode_image(path)?, path, (h, w, c), scale, invert)
+    model_input(&decode_image(path)?, path, (h, w, c), pre, invert)
 }
 
 /// A decoded image (from `path`, named in errors) as the model's input: `c` channels, resized
@@ -86,7 +84,7 @@ pub(crate) fn model_input(
     img: &image::DynamicImage,
     path: &Path,
     (h, w, c): (usize, usize, usize),
-    scale: f32,
+    pre: &Preprocess,
     invert: bool,
 ) -> Result<Vec<f32>, UserError> {
     let name = path.display().to_string();
@@ -102,10 +100,11 @@ pub(crate) fn model_input(
             ));
         }
     };
-    Ok(px
+    let px: Vec<f32> = px
         .into_iter()
-        .map(|p| if invert { 255 - p } else { p } as f32 * scale)
-        .collect())
+        .map(|p| if invert { 255 - p } else { p } as f32)
+        .collect();
+    Ok(pre.apply(&px, c))
 }
 
 /// Writes each model input as a PNG named after its image (`<stem>.input.png`).
@@ -114,14 +113,15 @@ fn save_inputs(
     images: &[PathBuf],
     data: &[f32],
     (h, w, c): (usize, usize, usize),
-    scale: f32,
+    pre: &Preprocess,
 ) -> CliResult<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| bad_input("cannot create", dir.display().to_string(), e))?;
     for (p, px) in images.iter().zip(data.chunks(h * w * c)) {
-        let bytes: Vec<u8> = px
+        let bytes: Vec<u8> = pre
+            .invert(px, c)
             .iter()
-            .map(|&v| (v / scale).round().clamp(0.0, 255.0) as u8)
+            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
             .collect();
         let stem = p.file_stem().unwrap_or_default().to_string_lossy();
         let out = dir.join(format!("{stem}.input.png"));
@@ -146,7 +146,7 @@ fn save_inputs(
 /// Runs the command.
 pub fn run(a: &PredictArgs) -> CliResult<String> {
     let name = a.model.display().to_string();
-    let mut saved = load_model(&a.model).map_err(|e| bad_input("cannot load model", &name, e))?;
+    let mut saved = crate::model_arg::load_saved(&a.model)?;
     let shape = saved.model.architecture().input_shape.clone();
     let [h, w, c] = shape[..] else {
         return Err(UserError::new(
@@ -156,14 +156,18 @@ pub fn run(a: &PredictArgs) -> CliResult<String> {
         )
         .into());
     };
-    let scale: f32 = saved
-        .extra
-        .get("rescale")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0 / 255.0);
+    let pre = Preprocess::from_metadata(&saved.extra)
+        .and_then(|p| p.check_channels(c).map(|_| p))
+        .map_err(|e| bad_input("bad model", &name, e))?;
     let names: Vec<String> = saved
         .extra
         .get("class_names")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    // WordNet ids of ImageNet models (`cnn import --imagenet`), shown as decode_predictions does.
+    let ids: Vec<String> = saved
+        .extra
+        .get("class_ids")
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
     if a.digit_preprocess && (h, w, c) != (28, 28, 1) {
@@ -179,14 +183,15 @@ pub fn run(a: &PredictArgs) -> CliResult<String> {
         if a.digit_preprocess {
             let d = cnn_datasets::load_digit(p, &cnn_datasets::DigitOptions::default())
                 .map_err(|e| bad_input("cannot prepare digit", p.display().to_string(), e))?;
-            // The digit is in [0, 1]; the model expects pixels·rescale with pixels in 0–255.
-            data.extend(d.into_iter().map(|v| v * 255.0 * scale));
+            // The digit is in [0, 1]; the model's preprocessing takes pixels in 0–255.
+            let px: Vec<f32> = d.into_iter().map(|v| v * 255.0).collect();
+            data.extend(pre.apply(&px, c));
         } else {
-            data.extend(load_image(p, h, w, c, scale, a.invert)?);
+            data.extend(load_image(p, (h, w, c), &pre, a.invert)?);
         }
     }
     if let Some(dir) = &a.save_inputs {
-        save_inputs(dir, &a.images, &data, (h, w, c), scale)?;
+        save_inputs(dir, &a.images, &data, (h, w, c), &pre)?;
     }
     let x = Tensor::new([a.images.len(), h, w, c], data).map_err(|e| anyhow!(e))?;
     let probs = saved.model.predict(&x, 64).map_err(|e| anyhow!(e))?;
@@ -200,10 +205,12 @@ pub fn run(a: &PredictArgs) -> CliResult<String> {
             .iter()
             .take(a.top.max(1))
             .map(|&i| {
-                (
-                    names.get(i).cloned().unwrap_or_else(|| i.to_string()),
-                    row[i],
-                )
+                let name = names.get(i).cloned().unwrap_or_else(|| i.to_string());
+                let name = match ids.get(i) {
+                    Some(id) => format!("{name} ({id})"),
+                    None => name,
+                };
+                (name, row[i])
             })
             .collect();
         if a.json {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use cnn_nn::{Saved, load_model};
+use cnn_nn::{Preprocess, Saved};
 use cnn_tensor::Tensor;
 use cnn_viz::{
     ActivationGridOptions, CamScore, GradCamOptions, GridOptions, PatternOptions, RgbImage, Tile,
@@ -156,8 +156,7 @@ pub fn run(cmd: &VisualizeCmd) -> CliResult<String> {
 }
 
 fn load_saved(path: &Path) -> CliResult<Saved> {
-    Ok(load_model(path)
-        .map_err(|e| bad_input("cannot load model", path.display().to_string(), e))?)
+    Ok(crate::model_arg::load_saved(path)?)
 }
 
 /// The model's image input size, or an error naming the model.
@@ -172,12 +171,15 @@ fn image_shape(saved: &Saved, path: &Path) -> Result<(usize, usize, usize), User
     }
 }
 
-fn rescale(saved: &Saved) -> f32 {
-    saved
-        .extra
-        .get("rescale")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0 / 255.0)
+/// The model's preprocessing (from its metadata), checked against its input channels.
+fn preprocess(saved: &Saved, path: &Path) -> Result<Preprocess, UserError> {
+    let name = path.display().to_string();
+    let p =
+        Preprocess::from_metadata(&saved.extra).map_err(|e| bad_input("bad model", &name, e))?;
+    let c = *saved.model.architecture().input_shape.last().unwrap_or(&0);
+    p.check_channels(c)
+        .map_err(|e| bad_input("bad model", &name, e))?;
+    Ok(p)
 }
 
 fn class_names(saved: &Saved, k: usize) -> Vec<String> {
@@ -214,7 +216,7 @@ fn dataset_inputs(
         .into());
     };
     let shape = image_shape(saved, &a.model)?;
-    let scale = rescale(saved);
+    let pre = preprocess(saved, &a.model)?;
     let ds = load(name, &a.data)?.dataset;
     let set = ds.test.as_ref().unwrap_or(&ds.train);
     let (h, w, c) = shape;
@@ -248,8 +250,11 @@ fn dataset_inputs(
             }
         });
         out.push(Input {
-            x: Tensor::new([h, w, c], px.iter().map(|&p| p as f32 * scale).collect())
-                .map_err(|e| anyhow!(e))?,
+            x: Tensor::new(
+                [h, w, c],
+                pre.apply(&px.iter().map(|&p| p as f32).collect::<Vec<_>>(), c),
+            )
+            .map_err(|e| anyhow!(e))?,
             picture,
             label: Some(set.labels[i] as usize),
             name: format!("{name} test image {i}"),
@@ -262,7 +267,7 @@ fn one_input(a: &InputArgs, saved: &Saved) -> CliResult<Input> {
     if let Some(p) = &a.image {
         let shape = image_shape(saved, &a.model)?;
         let img = decode_image(p)?;
-        let data = model_input(&img, p, shape, rescale(saved), a.invert)?;
+        let data = model_input(&img, p, shape, &preprocess(saved, &a.model)?, a.invert)?;
         return Ok(Input {
             x: Tensor::new([shape.0, shape.1, shape.2], data).map_err(|e| anyhow!(e))?,
             picture: img.to_rgb8(),
@@ -374,7 +379,7 @@ fn run_filters(a: &FiltersArgs) -> CliResult<String> {
         size: a.size,
         steps: a.steps,
         step: a.step,
-        input_scale: rescale(&saved),
+        preprocess: preprocess(&saved, &a.model)?,
         seed: a.seed,
     };
     let filters: Vec<usize> = (0..n).collect();

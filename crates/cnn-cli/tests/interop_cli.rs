@@ -243,6 +243,89 @@ fn keras_hdf5_files_come_in() {
 }
 
 #[test]
+fn imported_imagenet_models_name_their_classes_and_preprocess() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = cnn_in(
+        d,
+        &[
+            "export",
+            "vgg-a",
+            "--input-shape",
+            "32x32x3",
+            "--classes",
+            "1000",
+            "-o",
+            "v.keras",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = cnn_in(
+        d,
+        &[
+            "import",
+            "v.keras",
+            "--imagenet",
+            "--preprocess",
+            "caffe",
+            "-o",
+            "v.cnn",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let saved = cnn_nn::load_model(&d.join("v.cnn")).unwrap();
+    assert_eq!(saved.extra["preprocess"], "caffe");
+    assert!(saved.extra["class_names"].contains("African_elephant"));
+    let image =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/digits/0_ballpoint_00.png");
+    let o = cnn_in(
+        d,
+        &[
+            "predict",
+            "-m",
+            "v.cnn",
+            &image.display().to_string(),
+            "--top",
+            "5",
+            "--save-inputs",
+            "in",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert_eq!(
+        out.matches("(n0").count() + out.matches("(n1").count(),
+        5,
+        "{out}"
+    );
+    // What the model saw, undone through the caffe mode, is the picture again.
+    assert!(d.join("in/0_ballpoint_00.input.png").exists());
+    // A model without 1000 outputs cannot take ImageNet's names.
+    let o = cnn_in(d, &["export", "lenet5", "-o", "l.keras"]);
+    assert!(o.status.success());
+    let o = cnn_in(d, &["import", "l.keras", "--imagenet", "-o", "l.cnn"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("not ImageNet's 1000 classes"),
+        "{}",
+        text(&o.stderr)
+    );
+    // caffe on a grey model is refused when used.
+    let o = cnn_in(
+        d,
+        &["import", "l.keras", "--preprocess", "caffe", "-o", "l.cnn"],
+    );
+    assert!(o.status.success());
+    let o = cnn_in(d, &["predict", "-m", "l.cnn", &image.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("needs RGB images"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
 fn imports_refuse_what_they_cannot_read_safely() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -41,6 +41,7 @@ mod error;
 mod fetch;
 mod folder;
 pub mod idx;
+mod imagenet;
 mod mnist;
 #[cfg(feature = "sample")]
 mod sample;
@@ -60,6 +61,9 @@ pub use fetch::{LoadOptions, MIRROR_ENV, fetch};
 pub use folder::{
     ColorMode, Decoded, FolderIndex, FolderOptions, IMAGE_EXTENSIONS, Interpolation, Skipped,
     decode as decode_image, default_max_pixels, image_folder, scan as scan_folder, zip_folder,
+};
+pub use imagenet::{
+    IMAGENET_CLASS_INDEX_JSON, IMAGENET_CLASS_INDEX_MD5, ImageNetClass, imagenet_classes,
 };
 pub use mnist::{
     FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, MNIST_CLASSES, fashion_mnist, idx_pair, mnist,

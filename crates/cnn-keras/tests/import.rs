@@ -328,3 +328,21 @@ fn hostile_configs_are_refused_before_building() {
         assert!(msg.contains(want), "{want}: {msg}");
     }
 }
+
+/// cnn's preprocessing modes give what Keras's own `preprocess_input` gives (fixture made by
+/// `scripts/keras/import_fixtures.py` with `keras.applications.imagenet_utils`).
+#[test]
+fn preprocess_modes_match_keras_preprocess_input() {
+    let e = expected();
+    let px: Vec<f32> = serde_json::from_value(e["preprocess"]["pixels"]["data"].clone()).unwrap();
+    for mode in ["caffe", "tf", "torch"] {
+        let want: Vec<f32> = serde_json::from_value(e["preprocess"][mode].clone()).unwrap();
+        let got = cnn_nn::Preprocess::parse(mode).unwrap().apply(&px, 3);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{mode}: {worst}");
+    }
+}

@@ -26,8 +26,9 @@ pub struct PatternOptions {
     pub steps: usize,
     /// Step size in pixel units (0–255) applied to the RMS-normalised gradient (Chollet: 1).
     pub step: f32,
-    /// What the model multiplies pixels (0–255) by (the training data's rescale, 1/255).
-    pub input_scale: f32,
+    /// How pixels (0–255) become model input: the model's preprocessing (1/255 for models
+    /// trained here, Keras's `caffe`/`tf`/`torch` modes for ImageNet models).
+    pub preprocess: cnn_nn::Preprocess,
     /// Seed of the starting noise.
     pub seed: u64,
 }
@@ -38,7 +39,7 @@ impl Default for PatternOptions {
             size: None,
             steps: 40,
             step: 1.0,
-            input_scale: 1.0 / 255.0,
+            preprocess: cnn_nn::Preprocess::default(),
             seed: 0,
         }
     }
@@ -134,21 +135,28 @@ pub fn filter_pattern(
     let mut img: Vec<f32> = (0..size * size * c)
         .map(|_| 128.0 + rng.random_range(0.0f32..20.0))
         .collect();
+    opts.preprocess
+        .check_channels(c)
+        .map_err(|e| input_err(WHAT, e.to_string()))?;
     let to_input = |img: &[f32]| {
-        Tensor::new(
-            [1, size, size, c],
-            img.iter().map(|&v| v * opts.input_scale).collect(),
-        )
-        .map_err(model_err(WHAT))
+        Tensor::new([1, size, size, c], opts.preprocess.apply(img, c)).map_err(model_err(WHAT))
     };
+    // Chollet's epsilon (1e-5) is in model-input units: carried to pixel units with the
+    // gradient, so a model trained on pixels/255 ascends exactly as it did on input gradients.
+    let eps = 1e-5
+        * (0..c)
+            .map(|k| opts.preprocess.channel(k, c).1.abs())
+            .sum::<f32>()
+        / c as f32;
     let mut start = None;
     for _ in 0..opts.steps {
         let (value, grad) = objective(model, to_input(&img)?, li, filter)?;
         start.get_or_insert(value);
-        let g = grad.data();
+        // The ascent is in pixel space: the input gradient through the preprocessing.
+        let g = &opts.preprocess.pixel_gradient(grad.data(), c)[..];
         let rms = (g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / g.len().max(1) as f64)
             .sqrt() as f32;
-        let k = opts.step / (rms + 1e-5);
+        let k = opts.step / (rms + eps);
         img.iter_mut().zip(g).for_each(|(p, &d)| *p += k * d);
     }
     let (last, _) = objective(model, to_input(&img)?, li, filter)?;
