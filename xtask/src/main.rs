@@ -1,19 +1,22 @@
-//! Workspace automation. `cargo xtask test` is the gate CI runs: formatting, lints, then the
-//! whole test suite. `cargo xtask fetch-data` fetches and verifies datasets;
-//! `cargo xtask exercise …` runs the lecture's exercises (see [`xtask::exercise`]).
+//! The work behind `cargo xtask` (which runs the light `xtask` package in `xtask/gate` and
+//! hands every command but `test` to this binary, built in release): `fetch-data` fetches and
+//! verifies datasets; `exercise …` runs the lecture's exercises (see [`xtask::exercise`]);
+//! `bench`; `make-digit-images`.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use xtask::exercise::Common;
 
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
-    about = "Workspace automation for the cnn project"
+    bin_name = "cargo xtask",
+    about = "Workspace automation for the cnn project",
+    after_help = "cargo xtask test: formatting, clippy with warnings as errors, then every test \
+                  (the CI gate; runs without building this binary)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,12 +63,6 @@ enum Cmd {
     /// Measure training and inference speed of mnist-cnn on Fashion-MNIST; with --peers, next
     /// to PyTorch and Keras run in the same command (ratio table in reports/bench/bench.md).
     Bench(xtask::bench::BenchArgs),
-    /// Check formatting, run clippy with warnings as errors, then run every test.
-    Test {
-        /// Skip `cargo fmt --check` and clippy (tests only).
-        #[arg(long)]
-        no_lint: bool,
-    },
 }
 
 #[derive(Subcommand)]
@@ -110,19 +107,6 @@ fn print_report(report: &xtask::exercise::report::Report, dir: &std::path::Path)
         println!("{q}\n{a}\n");
     }
     println!("report: {}", dir.join("report.md").display());
-}
-
-fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
-        .status()
-        .with_context(|| format!("running {cargo}"))?;
-    if !status.success() {
-        bail!("`cargo {}` failed ({status})", args.join(" "));
-    }
-    Ok(())
 }
 
 fn fetch_data(
@@ -216,20 +200,6 @@ fn run() -> Result<()> {
             let out = out.unwrap_or_else(xtask::exercise::digits::default_images);
             let n = xtask::exercise::handwriting::make_images(&out, per_digit, seed)?;
             println!("wrote {n} images to {}", out.display());
-        }
-        Cmd::Test { no_lint } => {
-            if !no_lint {
-                cargo(&["fmt", "--all", "--", "--check"])?;
-                cargo(&[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ])?;
-            }
-            cargo(&["test", "--workspace"])?;
         }
     }
     Ok(())

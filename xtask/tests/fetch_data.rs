@@ -3,7 +3,7 @@
 use std::process::Command;
 
 fn xtask(args: &[&str]) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask-tasks"))
         .args(args)
         .output()
         .unwrap();
