@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use xtask::exercise::Common;
 
@@ -28,7 +28,10 @@ enum Cmd {
     /// Fetch datasets into the data directory, verifying every file's checksum, and say where
     /// each file came from (cache, system copy, download).
     FetchData {
-        /// all, mnist, fashion-mnist, cifar10 or cifar100.
+        /// all (the datasets), mnist, fashion-mnist, cifar10, cifar100; or the Keras
+        /// applications' ImageNet weights, converted to a .cnn model next to them:
+        /// vgg16-imagenet, vgg16-imagenet-notop, resnet50-imagenet, resnet50-imagenet-notop, or
+        /// pretrained (all four).
         #[arg(default_value = "all")]
         dataset: String,
         /// Where to keep the files (default: $CNN_DATA_DIR, else ~/.cache/cnn).
@@ -117,6 +120,10 @@ fn fetch_data(
 ) -> Result<()> {
     let names: Vec<&str> = match dataset {
         "all" => vec!["mnist", "fashion-mnist", "cifar10", "cifar100"],
+        "pretrained" => xtask::pretrained::PRETRAINED
+            .iter()
+            .map(|p| p.name)
+            .collect(),
         d => vec![d],
     };
     let opts = cnn_datasets::LoadOptions {
@@ -129,6 +136,25 @@ fn fetch_data(
     let mut failed = Vec::new();
     for name in names {
         println!("{name}:");
+        if let Some(p) = xtask::pretrained::find(name) {
+            let entry = cnn_datasets::catalog::entry(name).context("catalog entry")?;
+            match p
+                .spec()
+                .and_then(|spec| xtask::pretrained::fetch_and_convert(p, entry, &spec, &opts))
+            {
+                Ok((reports, _, said)) => {
+                    for r in reports {
+                        println!("  {r}");
+                    }
+                    println!("  {said}");
+                }
+                Err(e) => {
+                    println!("  error: {e:#}");
+                    failed.push(name);
+                }
+            }
+            continue;
+        }
         match cnn_datasets::fetch(name, &opts) {
             Ok(reports) => {
                 for r in reports {

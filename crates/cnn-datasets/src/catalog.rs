@@ -12,6 +12,11 @@
 //! - CIFAR-10/100 binary versions: the MD5s published on https://www.cs.toronto.edu/~kriz/cifar.html;
 //!   for CIFAR-10 also the SHA-256 of the 170,052,171-byte archive as reported by independent
 //!   verifications of the official file.
+//! - The Keras applications' ImageNet weights ([`PRETRAINED`]): the URLs and MD5 `file_hash`es
+//!   Keras 3.15 pins (`keras/src/applications/vgg16.py`, `resnet.py`). MobileNetV2's files are
+//!   not here: Keras publishes no digest for them (`mobilenet_v2.py` calls `get_file` without a
+//!   hash), and an unverified download is never accepted — fetch one yourself and
+//!   `cnn import FILE --arch mobilenetv2`.
 
 use crate::digest::{Digest, Pins};
 
@@ -154,10 +159,82 @@ pub const CIFAR100: CatalogEntry = CatalogEntry {
     system_dirs: &[],
 };
 
-/// Every entry.
+/// Every dataset.
 pub const CATALOG: [CatalogEntry; 4] = [MNIST, FASHION_MNIST, CIFAR10, CIFAR100];
 
-/// The entry called `name`.
+/// The Keras applications' ImageNet weights (legacy HDF5, as `keras.applications` downloads
+/// them), with the MD5s Keras pins.
+pub const PRETRAINED: [CatalogEntry; 4] = [
+    CatalogEntry {
+        name: "vgg16-imagenet",
+        base_urls: &["https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"],
+        files: &[f(
+            "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+            "64373286793e3c8b2b4e3219cbf3544b",
+            None,
+        )],
+        system_dirs: &[],
+    },
+    CatalogEntry {
+        name: "vgg16-imagenet-notop",
+        base_urls: &["https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"],
+        files: &[f(
+            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "6d6bbae143d832006294945121d1f1fc",
+            None,
+        )],
+        system_dirs: &[],
+    },
+    CatalogEntry {
+        name: "resnet50-imagenet",
+        base_urls: &["https://storage.googleapis.com/tensorflow/keras-applications/resnet/"],
+        files: &[f(
+            "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+            "2cb95161c43110f7111970584f804107",
+            None,
+        )],
+        system_dirs: &[],
+    },
+    CatalogEntry {
+        name: "resnet50-imagenet-notop",
+        base_urls: &["https://storage.googleapis.com/tensorflow/keras-applications/resnet/"],
+        files: &[f(
+            "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "4d473c1dd8becc155b73f8504c6f6626",
+            None,
+        )],
+        system_dirs: &[],
+    },
+];
+
+/// The dataset or pretrained weights called `name`.
 pub fn entry(name: &str) -> Option<&'static CatalogEntry> {
-    CATALOG.iter().find(|e| e.name == name)
+    CATALOG
+        .iter()
+        .chain(PRETRAINED.iter())
+        .find(|e| e.name == name)
+}
+
+/// Every name [`entry`] knows.
+pub fn names() -> Vec<&'static str> {
+    CATALOG
+        .iter()
+        .chain(PRETRAINED.iter())
+        .map(|e| e.name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    const KERAS_APPS: &str = "https://storage.googleapis.com/tensorflow/keras-applications/";
+
+    #[test]
+    fn pretrained_urls_are_kerass() {
+        for e in super::PRETRAINED {
+            assert!(e.base_urls[0].starts_with(KERAS_APPS), "{}", e.name);
+            assert!(e.files[0].md5.is_some_and(|m| m.len() == 32), "{}", e.name);
+        }
+        assert!(super::entry("resnet50-imagenet").is_some());
+        assert!(super::names().contains(&"cifar10"));
+    }
 }

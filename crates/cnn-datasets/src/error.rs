@@ -25,7 +25,7 @@ pub enum DatasetError {
         message: String,
     },
     /// A file's content does not match the digest pinned for it.
-    #[error("{}: SHA-256 mismatch: expected {expected}, got {actual} (corrupt or not the official file)", path.display())]
+    #[error("{}: checksum mismatch: expected {expected}, got {actual} (corrupt or not the official file)", path.display())]
     Checksum {
         /// The file.
         path: PathBuf,

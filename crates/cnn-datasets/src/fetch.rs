@@ -26,12 +26,13 @@ pub struct LoadOptions {
     pub progress: bool,
 }
 
-/// Finds every file of dataset `name`, downloading what is missing unless offline. Returns a
-/// verified report per file, in catalog order.
+/// Finds every file of dataset (or pretrained weights) `name`, downloading what is missing
+/// unless offline. Returns a verified report per file, in catalog order.
 pub fn fetch(name: &str, opts: &LoadOptions) -> Result<Vec<FileReport>> {
     let e = entry(name).ok_or_else(|| {
         DatasetError::Mismatch(format!(
-            "unknown dataset `{name}` (known: mnist, fashion-mnist, cifar10, cifar100)"
+            "unknown dataset `{name}` (known: {})",
+            crate::catalog::names().join(", ")
         ))
     })?;
     fetch_entry(e, opts)
@@ -40,7 +41,9 @@ pub fn fetch(name: &str, opts: &LoadOptions) -> Result<Vec<FileReport>> {
 /// The environment variable naming a mirror base URL when none is given.
 pub const MIRROR_ENV: &str = "CNN_DATASET_MIRROR";
 
-pub(crate) fn fetch_entry(e: &CatalogEntry, opts: &LoadOptions) -> Result<Vec<FileReport>> {
+/// [`fetch`] for an entry of one's own (files of an internal mirror, each with its digest): the
+/// same cache (`<data dir>/<entry name>/`), verification and resumable download.
+pub fn fetch_entry(e: &CatalogEntry, opts: &LoadOptions) -> Result<Vec<FileReport>> {
     let mut resolved;
     let opts = if opts.mirror.is_none()
         && let Some(m) = std::env::var(MIRROR_ENV).ok().filter(|m| !m.is_empty())

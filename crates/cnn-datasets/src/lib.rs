@@ -57,7 +57,7 @@ pub use digit::{DigitOptions, load_digit, mnist_style_digit};
 #[cfg(feature = "download")]
 pub use download::{DEFAULT_MAX_DOWNLOAD, Downloader, RemoteFile};
 pub use error::{DatasetError, Result};
-pub use fetch::{LoadOptions, MIRROR_ENV, fetch};
+pub use fetch::{LoadOptions, MIRROR_ENV, fetch, fetch_entry};
 pub use folder::{
     ColorMode, Decoded, FolderIndex, FolderOptions, IMAGE_EXTENSIONS, Interpolation, Skipped,
     decode as decode_image, default_max_pixels, image_folder, scan as scan_folder, zip_folder,
