@@ -5,7 +5,8 @@ For each case file (JSON: {"model": "m.keras", "input": {"shape", "data"}, "expe
   1. keras.saving.load_model(safe_mode=True) opens it (no code from the file runs);
   2. the loaded model lists its layers in the order given (the order its weight paths count);
   3. model(x, training=False) equals `expected` (cnn's own prediction) within `tolerance`
-     (absolute, relative above 1).
+     (absolute, relative above 1);
+  4. with "trainable_params", Keras counts as many trainable weights (frozen layers kept).
 Prints one JSON line per case; exits 1 if any case fails.
 
 Run: python scripts/keras/check_keras.py case1.json [case2.json ...]
@@ -30,6 +31,10 @@ def check(path):
     want_names = case.get("layers")
     if want_names is not None and names != want_names:
         return dict(case=path, ok=False, error=f"layers {names}, expected {want_names}")
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    if "trainable_params" in case and trainable != case["trainable_params"]:
+        return dict(case=path, ok=False,
+                    error=f"{trainable} trainable weights, expected {case['trainable_params']}")
     x = np.asarray(case["input"]["data"], dtype=np.float32).reshape(case["input"]["shape"])
     want = np.asarray(case["expected"]["data"], dtype=np.float32).reshape(
         case["expected"]["shape"])
@@ -39,7 +44,7 @@ def check(path):
     diff = float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1.0)))
     ok = diff <= case.get("tolerance", 1e-4)
     return dict(case=path, ok=ok, max_diff=diff, model=model.__class__.__name__,
-                layers=len(model.layers), params=int(model.count_params()),
+                layers=len(model.layers), params=int(model.count_params()), trainable=trainable,
                 keras=keras.__version__, backend=keras.backend.backend())
 
 

@@ -7,6 +7,8 @@ Writes crates/cnn-keras/tests/fixtures/:
   functional.keras   a Functional graph with every layer class cnn imports (residual Add,
                      Concatenate, Multiply, depthwise and separable convolutions, ...)
   unsupported.keras  a model with a LayerNormalization (cnn must refuse it, naming it)
+  frozen.keras       the sequential model with its first convolution and batch norm frozen
+                     (trainable=False), with Keras's trainable / non-trainable counts
   sequential.h5, functional.h5
                      the same models in Keras's legacy HDF5 format (model.save("m.h5"):
                      model_config plus model_weights with layer_names / weight_names)
@@ -142,6 +144,21 @@ def main():
             "layers": [layer.name for layer in model.layers],
             "params": int(model.count_params()),
         }
+    # Frozen layers: Keras's own counts of what trains.
+    model = sequential()
+    perturb(model)
+    model.get_layer("conv1").trainable = False
+    model.get_layer("bn1").trainable = False
+    model.save(os.path.join(OUT, "frozen.keras"))
+    x = rng.uniform(0, 1, (2, 12, 10, 3)).astype("float32")
+    y = keras.ops.convert_to_numpy(model(x, training=False))
+    expected["frozen"] = {
+        "trainable": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "non_trainable": int(sum(np.prod(w.shape) for w in model.non_trainable_weights)),
+        "input": {"shape": list(x.shape), "data": [float(v) for v in x.ravel()]},
+        "output": {"shape": list(y.shape), "data": [float(v) for v in y.ravel()]},
+        "params": int(model.count_params()),
+    }
     # Keras's preprocess_input modes on RGB pixels 0-255 (cnn_nn::Preprocess must match).
     from keras.applications import imagenet_utils
     px = rng.uniform(0, 255, (2, 3, 4, 3)).astype("float32")

@@ -346,3 +346,27 @@ fn preprocess_modes_match_keras_preprocess_input() {
         assert!(worst < 1e-4, "{mode}: {worst}");
     }
 }
+
+/// Frozen layers stay frozen: cnn counts what trains as Keras does.
+#[test]
+fn frozen_layers_come_in_frozen() {
+    let e = expected();
+    let imported = import_keras(&fixture("frozen.keras")).unwrap();
+    let (_, trainable, non_trainable) = imported.model.architecture().param_counts();
+    assert_eq!(trainable, e["frozen"]["trainable"].as_u64().unwrap());
+    assert_eq!(
+        non_trainable,
+        e["frozen"]["non_trainable"].as_u64().unwrap()
+    );
+    let frozen: Vec<&str> = imported
+        .model
+        .architecture()
+        .layers
+        .iter()
+        .filter(|l| !l.is_trainable())
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(frozen, ["conv1", "bn1"]);
+    assert!(imported.notes.is_empty(), "{:?}", imported.notes);
+    check_model("frozen", imported);
+}

@@ -32,6 +32,24 @@ fn keras_loads_exports_with_equal_predictions() {
     add("every-layer", &every_layer_with(false));
     let no_top = cnn_nn::no_top(&cnn_nn::zoo("resnet20-cifar", None, None).unwrap()).unwrap();
     add("resnet20-no-top", &no_top);
+    // Transfer learning's shape: a frozen base (batch norm included) under a new head.
+    let mut frozen = no_top.clone();
+    for l in &mut frozen.layers {
+        l.trainable = false;
+    }
+    let base_out = frozen.layers.last().and_then(|l| l.name.clone()).unwrap();
+    frozen.layers.push(
+        cnn_nn::spec::layers::flatten()
+            .named("head_flat")
+            .reading([base_out]),
+    );
+    frozen.layers.push(
+        cnn_nn::spec::layers::dense(2, "linear")
+            .named("head")
+            .reading(["head_flat"]),
+    );
+    frozen.outputs = vec!["head".into()];
+    add("resnet20-frozen-base", &frozen);
     let report = run_check(&python, &cases);
     for kind in [r#""model": "Sequential""#, r#""model": "Functional""#] {
         assert!(report.contains(kind), "no {kind} model checked");

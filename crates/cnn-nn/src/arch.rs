@@ -72,11 +72,16 @@ impl Layer {
         &self.spec.config
     }
 
-    /// Trainable parameter count.
+    /// Whether training may change the layer (see [`LayerSpec::trainable`]).
+    pub fn is_trainable(&self) -> bool {
+        self.spec.trainable
+    }
+
+    /// Trainable parameter count (none for a frozen layer, as Keras counts).
     pub fn trainable_params(&self) -> u64 {
         self.params
             .iter()
-            .filter(|p| p.trainable)
+            .filter(|p| p.trainable && self.spec.trainable)
             .map(|p| p.shape.iter().product::<usize>() as u64)
             .sum()
     }
@@ -250,6 +255,7 @@ impl Architecture {
                     name: Some(name.clone()),
                     inputs: None,
                     config: ls.config.clone(),
+                    trainable: ls.trainable,
                 },
                 inputs,
                 input_shapes,

@@ -174,6 +174,18 @@ impl Model {
         &mut self.params
     }
 
+    /// Per trainable weight (in [`Model::params`] order): whether its layer is frozen
+    /// ([`crate::LayerSpec::trainable`]), so training leaves it as it is.
+    pub fn frozen_params(&self) -> Vec<bool> {
+        let mut out = vec![false; self.params.len()];
+        for (layer, slot) in self.arch.layers.iter().zip(&self.slots) {
+            if !layer.is_trainable() {
+                out[slot.params.clone()].iter_mut().for_each(|f| *f = true);
+            }
+        }
+        out
+    }
+
     /// Names of the trainable weights (`conv2d/kernel`, ...).
     pub fn param_names(&self) -> &[String] {
         &self.param_names
@@ -312,6 +324,14 @@ impl Model {
                     }
                 }
                 _ => None,
+            };
+            // A frozen batch normalisation runs in inference mode (Keras 3).
+            let mode = match layer.config() {
+                LayerConfig::BatchNormalization(_) if !layer.is_trainable() => ForwardMode {
+                    training: false,
+                    ..mode
+                },
+                _ => mode,
             };
             let mut cx = Cx {
                 g: &mut *g,

@@ -437,6 +437,18 @@ impl Optimizer {
 
     /// Applies one update to `params` from `grads` (same order and shapes).
     pub fn step(&mut self, params: &mut [Tensor], grads: &[Tensor]) -> Result<()> {
+        self.step_except(params, grads, &[])
+    }
+
+    /// [`Optimizer::step`], leaving the weights `frozen` marks (by index; missing entries are
+    /// not frozen) and their slots untouched, as Keras's optimizers never see a frozen layer's
+    /// variables.
+    pub fn step_except(
+        &mut self,
+        params: &mut [Tensor],
+        grads: &[Tensor],
+        frozen: &[bool],
+    ) -> Result<()> {
         if params.len() != grads.len() {
             return Err(NnError::Data(format!(
                 "{} gradients for {} weights",
@@ -467,7 +479,11 @@ impl Optimizer {
             .par_iter_mut()
             .zip(grads.par_iter())
             .zip(self.slots.par_iter_mut())
-            .for_each(|((p, g), slots)| {
+            .enumerate()
+            .for_each(|(i, ((p, g), slots))| {
+                if frozen.get(i).copied().unwrap_or(false) {
+                    return;
+                }
                 let (w, g) = (p.data_mut(), g.data());
                 match kind {
                     OptimizerKind::Sgd { momentum, nesterov } => {

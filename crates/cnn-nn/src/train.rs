@@ -317,7 +317,8 @@ impl Model {
             )));
         }
         let t_opt = profile::start(profile.is_some());
-        opt.step(self.params_mut(), &grads)?;
+        let frozen = self.frozen_params();
+        opt.step_except(self.params_mut(), &grads, &frozen)?;
         if let (Some(p), Some(t_opt), Some(t_step)) = (profile, t_opt, t_step) {
             p.optimizer = t_opt.elapsed();
             p.total = t_step.elapsed();

@@ -1,7 +1,8 @@
 //! A Keras `config.json` (Keras 3, or the `model_config` of a legacy Keras 2 HDF5 file) as a
 //! cnn [`ModelSpec`]: `Sequential` and `Functional` models of the layers cnn has, each
 //! argument checked; what cnn cannot honour is an error naming the layer and its class, and
-//! what it ignores (regularisers, constraints) is reported as a note.
+//! what it ignores (regularisers, constraints) is reported as a note. Frozen layers
+//! (`trainable: false`) stay frozen.
 
 use cnn_nn::{LayerConfig, LayerSpec, ModelSpec};
 use serde_json::{Map, Value, json};
@@ -58,6 +59,11 @@ struct Entry<'a> {
 impl Entry<'_> {
     fn err(&self, message: impl Into<String>) -> KerasError {
         layer_err(&self.name, self.class, message)
+    }
+
+    /// Keras's `trainable` (absent: true).
+    fn trainable(&self) -> bool {
+        self.get("trainable") != Some(&Value::Bool(false))
     }
 
     fn get(&self, key: &str) -> Option<&Value> {
@@ -141,12 +147,6 @@ impl Entry<'_> {
             if self.get(key).is_some() {
                 notes.push(format!("layer `{}`: {key} ignored", self.name));
             }
-        }
-        if self.get("trainable") == Some(&Value::Bool(false)) {
-            notes.push(format!(
-                "layer `{}` is frozen in Keras (trainable=False); cnn trains every layer",
-                self.name
-            ));
         }
     }
 }
@@ -503,6 +503,7 @@ pub(crate) fn parse_model(v: &Value) -> Result<Parsed> {
                     name: Some(e.name.clone()),
                     inputs: None,
                     config,
+                    trainable: e.trainable(),
                 });
             }
             let input_shape = match input_shape {
@@ -562,6 +563,7 @@ pub(crate) fn parse_model(v: &Value) -> Result<Parsed> {
                     name: Some(e.name.clone()),
                     inputs: Some(reads),
                     config,
+                    trainable: e.trainable(),
                 });
             }
             let input_shape = input_shape.ok_or_else(|| {

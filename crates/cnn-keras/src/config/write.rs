@@ -152,7 +152,7 @@ fn batch_shape(shape: &[usize]) -> Value {
 fn layer_entry(layer: &Layer) -> Result<Map<String, Value>> {
     let mut config = Map::new();
     config.insert("name".into(), json!(layer.name));
-    config.insert("trainable".into(), json!(true));
+    config.insert("trainable".into(), json!(layer.is_trainable()));
     config.insert("dtype".into(), json!("float32"));
     config.extend(arguments(layer)?);
     let shapes: Vec<Value> = layer.input_shapes.iter().map(|s| batch_shape(s)).collect();

@@ -60,6 +60,7 @@ pub fn write_case(dir: &Path, label: &str, model: &mut Model, x: &cnn_tensor::Te
         "expected": {"shape": want.dims(), "data": want.data()},
         "tolerance": 1e-4,
         "layers": keras_layer_names(model),
+        "trainable_params": model.architecture().param_counts().1,
     });
     let path = dir.join(format!("{label}.json"));
     std::fs::write(&path, case.to_string()).unwrap();

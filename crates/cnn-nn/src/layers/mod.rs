@@ -143,11 +143,13 @@ layers! {
 }
 
 /// One layer of a model: its configuration plus what every layer has — an optional name
-/// (automatic when omitted) and the names of the layers (or the model input) it reads
-/// (omitted: the layer before it, so a list without `inputs` is a Sequential chain).
+/// (automatic when omitted), the names of the layers (or the model input) it reads (omitted:
+/// the layer before it, so a list without `inputs` is a Sequential chain), and whether training
+/// may change it.
 ///
-/// In JSON the three are one object:
-/// `{"type": "Add", "name": "block1_add", "inputs": ["block1_conv2", "input_1"]}`.
+/// In JSON they are one object:
+/// `{"type": "Add", "name": "block1_add", "inputs": ["block1_conv2", "input_1"]}`; a frozen
+/// layer says `"trainable": false`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerSpec {
     /// The layer's name (automatic when `None`).
@@ -156,6 +158,10 @@ pub struct LayerSpec {
     pub inputs: Option<Vec<String>>,
     /// What the layer is.
     pub config: LayerConfig,
+    /// Keras's `layer.trainable`: `false` freezes the layer — training never changes its
+    /// weights, its weights count as non-trainable, and a frozen `BatchNormalization` runs in
+    /// inference mode (its moving statistics, not the batch's), as in Keras 3.
+    pub trainable: bool,
 }
 
 impl<C: Into<LayerConfig>> From<C> for LayerSpec {
@@ -164,6 +170,7 @@ impl<C: Into<LayerConfig>> From<C> for LayerSpec {
             name: None,
             inputs: None,
             config: config.into(),
+            trainable: true,
         }
     }
 }
@@ -176,6 +183,12 @@ struct LayerRepr<'a> {
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     inputs: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "is_true")]
+    trainable: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Serialize for LayerSpec {
@@ -184,6 +197,7 @@ impl Serialize for LayerSpec {
             config: &self.config,
             name: self.name.as_deref(),
             inputs: self.inputs.as_deref(),
+            trainable: self.trainable,
         }
         .serialize(s)
     }
@@ -221,6 +235,15 @@ impl<'de> Deserialize<'de> for LayerSpec {
                 },
             ),
         };
+        let trainable = match map.remove("trainable") {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::Bool(b)) => b,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`trainable` must be true or false, got {other}"
+                )));
+            }
+        };
         let config = LayerConfig::deserialize(serde_json::Value::Object(map)).map_err(|e| {
             let who = name
                 .as_deref()
@@ -232,6 +255,7 @@ impl<'de> Deserialize<'de> for LayerSpec {
             name,
             inputs,
             config,
+            trainable,
         })
     }
 }
@@ -250,6 +274,12 @@ impl LayerSpec {
     /// The explicit name, if one was given.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The same layer frozen (Keras's `layer.trainable = False`): see [`LayerSpec::trainable`].
+    pub fn frozen(mut self) -> Self {
+        self.trainable = false;
+        self
     }
 
     /// The same layer with an explicit name.
