@@ -37,6 +37,10 @@ pub struct ImportArgs {
     /// Number of classes for --arch.
     #[arg(long)]
     classes: Option<usize>,
+    /// With --arch: its convolutional base only (Keras's include_top=False), for `_notop`
+    /// weights; any --input-shape then works (e.g. 32x32x3 for CIFAR-10).
+    #[arg(long, requires = "arch")]
+    no_top: bool,
     /// The input preprocessing the weights were trained with, stored in the model so that
     /// predict and visualize apply it: Keras's `caffe` (VGG16, ResNet50), `tf` (MobileNetV2),
     /// `torch` (torchvision), or `none`.
@@ -99,9 +103,14 @@ pub fn run(a: &ImportArgs) -> CliResult<String> {
         None => None,
         Some(arg) => {
             let shape = a.input_shape.as_deref().map(parse_shape).transpose()?;
-            Some(match resolve(arg, shape.as_deref(), a.classes)? {
+            let spec = match resolve(arg, shape.as_deref(), a.classes)? {
                 ModelSource::Spec(spec) => spec,
                 ModelSource::Saved(s) => s.model.architecture().to_spec(),
+            };
+            Some(if a.no_top {
+                cnn_nn::no_top(&spec).map_err(|e| bad_input("bad option", "--no-top", e))?
+            } else {
+                spec
             })
         }
     };

@@ -15,6 +15,8 @@ use serde_json::json;
 use crate::data_arg::{DataFlags, load};
 use crate::error::{CliError, CliResult, UserError, bad_input};
 use crate::model_arg::{ModelSource, resolve};
+use cnn_nn::Preprocess;
+use cnn_tensor::Tensor;
 
 /// Train a model (Keras's `fit`) and save it, checkpointing after every epoch.
 #[derive(Args, Debug)]
@@ -83,6 +85,16 @@ pub struct TrainArgs {
     /// epoch only, Keras's default).
     #[arg(long, default_value_t = 0, requires = "tensorboard")]
     tensorboard_update_freq: usize,
+    /// Transfer learning: freeze this layer of the model and every layer before it (their
+    /// weights never change; frozen batch normalisation runs in inference mode), as Keras's
+    /// `layer.trainable = False`; every layer after it trains (fine-tuning unfreezes a top
+    /// block this way). Use with a pretrained --model (a .cnn, .keras or .h5 file).
+    #[arg(long)]
+    freeze_until: Option<String>,
+    /// Transfer learning: replace the model's classifier (its last Dense layer) with a fresh
+    /// Dense layer with one output per class of --dataset, named `new_head`.
+    #[arg(long)]
+    new_head: bool,
 }
 
 /// Images the TensorBoard callback draws each epoch: up to 256 of the validation set, else of
@@ -204,6 +216,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     let input = [train.height, train.width, train.channels];
     let mut resumed_settings = None;
     let mut initial_step = 0;
+    let mut preprocess = Preprocess::default();
     let (mut model, mut opt, initial_epoch) = if a.resume && a.out.exists() {
         let s = load_model(&a.out)
             .map_err(|e| bad_input("cannot resume", a.out.display().to_string(), e))?;
@@ -215,6 +228,8 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             )
         })?;
         resumed_settings = Some(s.extra.clone());
+        preprocess =
+            Preprocess::from_metadata(&s.extra).map_err(|e| bad_input("bad model", &a.model, e))?;
         initial_step = s
             .extra
             .get(RESUME_STEP)
@@ -236,8 +251,21 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             ModelSource::Spec(spec) => {
                 Model::new(&spec, a.seed).map_err(|e| bad_input("impossible model", &a.model, e))?
             }
-            ModelSource::Saved(s) => s.model,
+            ModelSource::Saved(s) => {
+                // A pretrained model keeps the input preprocessing its weights expect.
+                preprocess = Preprocess::from_metadata(&s.extra)
+                    .map_err(|e| bad_input("bad model", &a.model, e))?;
+                s.model
+            }
         };
+        let model = crate::transfer::apply(
+            model,
+            a.new_head,
+            a.freeze_until.as_deref(),
+            classes,
+            a.seed,
+        )
+        .map_err(|e| bad_input("bad option", "--new-head/--freeze-until", e))?;
         (model, opt, 0)
     };
     if initial_epoch >= a.epochs {
@@ -268,8 +296,21 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         )
         .into());
     }
+    preprocess
+        .check_channels(input[2])
+        .map_err(|e| bad_input("model does not fit the data", &a.model, e))?;
     let to_xy = |s: &cnn_datasets::ImageSet| -> CliResult<_> {
-        let x = s.images_f32(1.0 / 255.0).map_err(|e| anyhow!(e))?;
+        let x = match preprocess {
+            Preprocess::Rescale(f) => s.images_f32(f).map_err(|e| anyhow!(e))?,
+            p => {
+                let px: Vec<f32> = s.images.iter().map(|&v| v as f32).collect();
+                Tensor::new(
+                    [s.len(), s.height, s.width, s.channels],
+                    p.apply(&px, s.channels),
+                )
+                .map_err(|e| anyhow!(e))?
+            }
+        };
         Ok((
             x,
             Targets::Sparse(s.labels.iter().map(|&l| l as usize).collect()),
@@ -288,9 +329,21 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     // With augmentation, batches come from an ImageDataGenerator flow (pixels 0-255, rescaled
     // after augmenting, as Keras does), prefetched on a worker thread.
     let mut augmented = if let Some(mut cfg) = augment_cfg {
-        cfg.rescale = Some(1.0 / 255.0);
+        let Preprocess::Rescale(f) = preprocess else {
+            return Err(UserError::new(
+                "bad option",
+                "augmentation".into(),
+                format!(
+                    "the model expects `{}` preprocessing; augmentation works with rescaled \
+                     pixels only so far",
+                    preprocess.name()
+                ),
+            )
+            .into());
+        };
+        cfg.rescale = Some(f);
         let mut x255 = train_xy.0.clone();
-        x255.map_inplace(|v| v * 255.0);
+        x255.map_inplace(|v| v / f);
         let g = std::sync::Arc::new(cnn_augment::ImageDataGenerator::new(cfg));
         let flow = cnn_augment::Flow::new(
             g,
@@ -320,7 +373,8 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         "class_names".to_string(),
         serde_json::to_string(&ds.class_names).unwrap_or_default(),
     );
-    extra.insert("rescale".to_string(), (1.0f32 / 255.0).to_string());
+    let (key, value) = preprocess.metadata();
+    extra.insert(key, value);
     extra.insert("dataset".to_string(), ds.name.clone());
     let settings: HashMap<&str, String> = run_settings(a).into_iter().collect();
     extra.insert(

@@ -325,6 +325,86 @@ fn imported_imagenet_models_name_their_classes_and_preprocess() {
     );
 }
 
+/// Transfer learning from the command line: a trained base, its first two blocks frozen and
+/// its classifier replaced, trains on; the frozen layers come out bit for bit as they went in.
+#[test]
+fn train_from_a_base_with_frozen_blocks_and_a_new_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train_sample(d, "fashion-cnn", "1", "base.cnn", &[]);
+    train_sample(
+        d,
+        "base.cnn",
+        "1",
+        "tl.cnn",
+        &["--freeze-until", "max_pooling2d_1", "--new-head"],
+    );
+    let base = cnn_nn::load_model(&d.join("base.cnn")).unwrap();
+    let tl = cnn_nn::load_model(&d.join("tl.cnn")).unwrap();
+    let weights = |m: &cnn_nn::Model| -> std::collections::HashMap<String, Vec<u32>> {
+        m.named_weights()
+            .map(|(n, t)| {
+                (
+                    n.to_string(),
+                    t.data().iter().map(|v| v.to_bits()).collect(),
+                )
+            })
+            .collect()
+    };
+    let (wb, wt) = (weights(&base.model), weights(&tl.model));
+    for (name, w) in &wt {
+        let frozen = [
+            "conv2d/",
+            "batch_normalization/",
+            "conv2d_1/",
+            "batch_normalization_1/",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p));
+        if frozen {
+            assert_eq!(Some(w), wb.get(name), "{name} changed though frozen");
+        } else if let Some(b) = wb.get(name) {
+            assert_ne!(w, b, "{name} did not train");
+        }
+    }
+    // The old classifier is gone, the new one has the dataset's 10 classes.
+    assert!(!wt.contains_key("dense_1/kernel"));
+    assert_eq!(tl.model.architecture().output_shape(), [10]);
+    let arch = tl.model.architecture();
+    let frozen: Vec<&str> = arch
+        .layers
+        .iter()
+        .filter(|l| !l.is_trainable())
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(frozen.len(), 8, "{frozen:?}");
+    assert!(arch.param_counts().2 > base.model.architecture().param_counts().2);
+    // A layer that is not there is named with the ones that are.
+    let o = cnn_in(
+        d,
+        &[
+            "train",
+            "-m",
+            "base.cnn",
+            "-d",
+            "fashion-mnist-sample",
+            "--limit",
+            "64",
+            "--freeze-until",
+            "block9",
+            "-o",
+            "x.cnn",
+            "--quiet",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("no layer `block9` (layers: conv2d,"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
 #[test]
 fn imports_refuse_what_they_cannot_read_safely() {
     let dir = tempfile::tempdir().unwrap();

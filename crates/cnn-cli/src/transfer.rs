@@ -1,0 +1,94 @@
+//! Transfer learning on the command line (Chollet §5.3): `cnn train --new-head` replaces a
+//! pretrained model's classifier with a fresh one for the dataset's classes, and
+//! `--freeze-until LAYER` freezes the base up to that layer. Every kept layer keeps its weights.
+
+use cnn_nn::spec::layers::{dense, global_avg_pool};
+use cnn_nn::{LayerConfig, Model, ModelSpec};
+
+/// The name of the classifier `--new-head` adds.
+pub const NEW_HEAD: &str = "new_head";
+
+/// `model` with a new head (when `new_head`) and frozen up to `freeze_until`; `seed` draws the
+/// new head's weights.
+pub fn apply(
+    model: Model,
+    new_head: bool,
+    freeze_until: Option<&str>,
+    classes: usize,
+    seed: u64,
+) -> Result<Model, String> {
+    if !new_head && freeze_until.is_none() {
+        return Ok(model);
+    }
+    let mut spec: ModelSpec = model.architecture().to_spec();
+    if new_head {
+        let last_dense = spec
+            .layers
+            .iter()
+            .rposition(|l| matches!(l.config, LayerConfig::Dense(_)));
+        match last_dense {
+            // Replace the classifier: the head reads what it read (in a chain, with no
+            // `inputs`, the layer before, as the old one did).
+            Some(d) => {
+                let reads = spec.layers[d].inputs.clone();
+                spec.layers.truncate(d);
+                let mut head = dense(classes, "softmax").named(NEW_HEAD);
+                head.inputs = reads;
+                spec.layers.push(head);
+            }
+            // A convolutional base (include_top=False): global average pooling, then the head
+            // (Keras's transfer-learning guide).
+            None => {
+                let out = model.architecture().outputs[0];
+                let base = model.architecture().layers[out].name.clone();
+                let graph = !spec.outputs.is_empty();
+                let pool = global_avg_pool().named("new_head_pool");
+                let head = dense(classes, "softmax").named(NEW_HEAD);
+                if graph {
+                    spec.layers.push(pool.reading([base]));
+                    spec.layers.push(head.reading(["new_head_pool"]));
+                } else {
+                    spec.layers.push(pool);
+                    spec.layers.push(head);
+                }
+            }
+        }
+        if !spec.outputs.is_empty() {
+            spec.outputs = vec![NEW_HEAD.into()];
+        }
+    }
+    if let Some(last) = freeze_until {
+        let i = spec
+            .layers
+            .iter()
+            .position(|l| l.name.as_deref() == Some(last))
+            .ok_or_else(|| {
+                format!(
+                    "--freeze-until: no layer `{last}` (layers: {})",
+                    spec.layers
+                        .iter()
+                        .filter_map(|l| l.name.as_deref())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+        // Up to the layer frozen, everything after it trainable (so fine-tuning can unfreeze
+        // the top block of a model trained with its base frozen).
+        for (k, l) in spec.layers.iter_mut().enumerate() {
+            l.trainable = k > i;
+        }
+    }
+    let mut out = Model::new(&spec, seed).map_err(|e| e.to_string())?;
+    // Every weight the new model shares with the old one by name comes across.
+    let old: std::collections::HashMap<&str, &cnn_tensor::Tensor> = model.named_weights().collect();
+    let names: Vec<String> = out.named_weights().map(|(n, _)| n.to_string()).collect();
+    for n in names {
+        if let Some(t) = old.get(n.as_str())
+            && let Some(w) = out.weight_mut(&n)
+            && w.dims() == t.dims()
+        {
+            w.clone_from(t);
+        }
+    }
+    Ok(out)
+}
