@@ -92,11 +92,7 @@ pub fn convert(
             .unwrap_or_default(),
     );
     if imagenet {
-        let classes = cnn_datasets::imagenet_classes();
-        let names: Vec<&str> = classes.iter().map(|c| c.name.as_str()).collect();
-        let ids: Vec<&str> = classes.iter().map(|c| c.wnid.as_str()).collect();
-        extra.insert("class_names".into(), serde_json::to_string(&names)?);
-        extra.insert("class_ids".into(), serde_json::to_string(&ids)?);
+        extra.extend(cnn_datasets::imagenet_class_metadata());
     }
     cnn_nn::save_model_with(out, &imported.model, None, 0, None, &extra)?;
     let arch = imported.model.architecture();

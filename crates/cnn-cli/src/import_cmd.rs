@@ -128,7 +128,7 @@ pub fn run(a: &ImportArgs) -> CliResult<String> {
         cnn_keras::import_h5(&a.file, arch.as_ref())
     }
     .map_err(|e| {
-        let weights_only = e.to_string().contains("weights only");
+        let weights_only = matches!(e, cnn_keras::KerasError::WeightsOnly { .. });
         let err = bad_input("cannot import", &name, e);
         if weights_only {
             err.with_hint("pass --arch with the zoo model or JSON spec they were saved from")
@@ -158,17 +158,7 @@ pub fn run(a: &ImportArgs) -> CliResult<String> {
             )
             .into());
         }
-        let classes = cnn_datasets::imagenet_classes();
-        let names: Vec<&str> = classes.iter().map(|c| c.name.as_str()).collect();
-        let ids: Vec<&str> = classes.iter().map(|c| c.wnid.as_str()).collect();
-        extra.insert(
-            "class_names".into(),
-            serde_json::to_string(&names).unwrap_or_default(),
-        );
-        extra.insert(
-            "class_ids".into(),
-            serde_json::to_string(&ids).unwrap_or_default(),
-        );
+        extra.extend(cnn_datasets::imagenet_class_metadata());
     }
     cnn_nn::save_model_with(&a.out, &imported.model, None, 0, None, &extra)
         .map_err(|e| bad_input("cannot write", a.out.display().to_string(), e))?;

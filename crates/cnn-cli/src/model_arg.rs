@@ -116,7 +116,7 @@ pub fn resolve(
         // A Keras HDF5 model (Keras 2's `model.save("m.h5")`); weights-only files need
         // `cnn import --arch`.
         let imported = cnn_keras::import_h5(path, None).map_err(|e| {
-            let weights_only = e.to_string().contains("weights only");
+            let weights_only = matches!(e, cnn_keras::KerasError::WeightsOnly { .. });
             let err = bad_input("cannot import Keras model", arg, e);
             if weights_only {
                 err.with_hint("import them onto their architecture first: cnn import FILE --arch NAME -o m.cnn")

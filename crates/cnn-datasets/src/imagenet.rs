@@ -37,6 +37,19 @@ pub fn imagenet_classes() -> &'static [ImageNetClass] {
     })
 }
 
+/// The classes as the model-file metadata entries `cnn predict` reads: `class_names` and
+/// `class_ids` (WordNet ids), each a JSON list in output order.
+pub fn imagenet_class_metadata() -> [(String, String); 2] {
+    let c = imagenet_classes();
+    let list = |f: fn(&ImageNetClass) -> &str| {
+        serde_json::to_string(&c.iter().map(f).collect::<Vec<_>>()).unwrap_or_default()
+    };
+    [
+        ("class_names".into(), list(|c| &c.name)),
+        ("class_ids".into(), list(|c| &c.wnid)),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

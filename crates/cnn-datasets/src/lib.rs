@@ -63,7 +63,8 @@ pub use folder::{
     decode as decode_image, default_max_pixels, image_folder, scan as scan_folder, zip_folder,
 };
 pub use imagenet::{
-    IMAGENET_CLASS_INDEX_JSON, IMAGENET_CLASS_INDEX_MD5, ImageNetClass, imagenet_classes,
+    IMAGENET_CLASS_INDEX_JSON, IMAGENET_CLASS_INDEX_MD5, ImageNetClass, imagenet_class_metadata,
+    imagenet_classes,
 };
 pub use mnist::{
     FASHION_MNIST_CLASSES, FASHION_SYSTEM_DIR, MNIST_CLASSES, fashion_mnist, idx_pair, mnist,

@@ -147,9 +147,15 @@ pub fn import_keras_bytes(bytes: &[u8], path: &Path) -> Result<Imported> {
     let open = || {
         let h5 = match weights {
             Weights::Bytes(b) => b,
-            Weights::Stored { start, len } => {
-                bytes[start as usize..(start + len) as usize].to_vec()
-            }
+            Weights::Stored { start, len } => usize::try_from(start)
+                .ok()
+                .zip(usize::try_from(start.saturating_add(len)).ok())
+                .and_then(|(a, b)| bytes.get(a..b))
+                .ok_or_else(|| KerasError::File {
+                    path: path.to_path_buf(),
+                    message: "model.weights.h5 lies outside the archive".into(),
+                })?
+                .to_vec(),
         };
         hdf5_pure::File::from_bytes(h5).map_err(|e| h5_file_err(path, e))
     };

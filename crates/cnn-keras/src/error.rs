@@ -34,6 +34,12 @@ pub enum KerasError {
         /// What is wrong.
         message: String,
     },
+    /// A weights-only file was given without the architecture it belongs to.
+    #[error("{}: holds weights only: name the architecture they belong to (a zoo model or a spec)", path.display())]
+    WeightsOnly {
+        /// The file.
+        path: PathBuf,
+    },
     /// Reading the file failed.
     #[error("{path}: {source}")]
     Io {

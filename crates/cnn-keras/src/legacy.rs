@@ -19,14 +19,14 @@ use std::path::Path;
 
 use cnn_nn::{Architecture, Model, ModelSpec};
 use cnn_tensor::Tensor;
-use hdf5_pure::{AttrValue, DType, File, Group};
+use hdf5_pure::{AttrValue, File, Group};
 use serde_json::Value;
 
 use crate::archive::Imported;
 use crate::config::read::parse_model;
 use crate::config::write::keras_order;
 use crate::error::{KerasError, Result};
-use crate::weights::{Slot, read_weights};
+use crate::weights::{Slot, read_checked, read_weights};
 
 /// What kind of HDF5 file Keras wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,31 +149,11 @@ fn legacy_layers(group: &Group, path: &Path) -> Result<Vec<LegacyLayer>> {
         .collect()
 }
 
-/// Reads one variable, checked against the shape the architecture needs.
+/// Reads one variable of a legacy layer group, checked against what the architecture needs.
 fn read_var(group: &Group, ds_path: &str, want: &cnn_nn::ParamSpec, path: &Path) -> Result<Tensor> {
     let err = |m: String| file_err(path, format!("`{ds_path}`: {m}"));
     let ds = group.dataset(ds_path).map_err(|e| err(e.to_string()))?;
-    let shape = ds.shape().map_err(|e| err(e.to_string()))?;
-    if shape.len() != want.shape.len()
-        || shape.iter().zip(&want.shape).any(|(&a, &b)| a != b as u64)
-    {
-        return Err(err(format!(
-            "has shape {shape:?} but `{}` needs {:?}{}",
-            want.name,
-            want.shape,
-            if shape.len() == 4 && shape[2..] == [want.shape[0] as u64, want.shape[1] as u64] {
-                " (a channels_first / Theano kernel? only TensorFlow-ordered weights are read)"
-            } else {
-                ""
-            }
-        )));
-    }
-    match ds.dtype().map_err(|e| err(e.to_string()))? {
-        DType::F32 | DType::F64 => {}
-        other => return Err(err(format!("holds {other:?}, not floating-point numbers"))),
-    }
-    let data = ds.read_f32().map_err(|e| err(e.to_string()))?;
-    Tensor::new(want.shape.clone(), data).map_err(|e| err(e.to_string()))
+    read_checked(&ds, want).map_err(err)
 }
 
 /// The weights of `arch` from a legacy group: by layer name when every weighted layer's name is
@@ -261,10 +241,9 @@ pub fn import_h5(path: &Path, arch: Option<&ModelSpec>) -> Result<Imported> {
             parsed.spec
         }
         (_, None) => {
-            return Err(file_err(
-                path,
-                "holds weights only: name the architecture they belong to (a zoo model or a spec)",
-            ));
+            return Err(KerasError::WeightsOnly {
+                path: path.to_path_buf(),
+            });
         }
     };
     let keras_version = keras_version(&file);

@@ -97,29 +97,43 @@ pub(crate) fn read_weights(
         for (k, p) in params.iter().enumerate() {
             let ds_path = format!("{vars_path}/{k}");
             let ds = vars.dataset(&k.to_string()).map_err(h5_err(&ds_path))?;
-            let shape = ds.shape().map_err(h5_err(&ds_path))?;
-            if shape.len() != p.shape.len()
-                || shape.iter().zip(&p.shape).any(|(&a, &b)| a != b as u64)
-            {
-                return Err(weight_err(
-                    &ds_path,
-                    format!("has shape {shape:?} but `{}` needs {:?}", p.name, p.shape),
-                ));
-            }
-            match ds.dtype().map_err(h5_err(&ds_path))? {
-                DType::F32 | DType::F64 => {}
-                other => {
-                    return Err(weight_err(
-                        &ds_path,
-                        format!("holds {other:?}, not floating-point numbers"),
-                    ));
-                }
-            }
-            let data = ds.read_f32().map_err(h5_err(&ds_path))?;
-            let t = Tensor::new(p.shape.clone(), data)
-                .map_err(|e| weight_err(&ds_path, e.to_string()))?;
+            let t = read_checked(&ds, p).map_err(|m| weight_err(&ds_path, m))?;
             out.insert(p.name.clone(), t);
         }
     }
     Ok(out)
+}
+
+/// One variable, read after its shape (against the architecture's `want`) and type were
+/// checked, so a file cannot make the reader allocate more than the architecture declared. The
+/// error is a message for the caller to place.
+pub(crate) fn read_checked(
+    ds: &hdf5_pure::Dataset,
+    want: &cnn_nn::ParamSpec,
+) -> std::result::Result<Tensor, String> {
+    let shape = ds.shape().map_err(|e| e.to_string())?;
+    if shape.len() != want.shape.len()
+        || shape.iter().zip(&want.shape).any(|(&a, &b)| a != b as u64)
+    {
+        // A 4-D kernel whose last two axes are the wanted first two: channels-first (Theano).
+        let theano = shape.len() == 4
+            && want.shape.len() == 4
+            && shape[2..] == [want.shape[0] as u64, want.shape[1] as u64];
+        return Err(format!(
+            "has shape {shape:?} but `{}` needs {:?}{}",
+            want.name,
+            want.shape,
+            if theano {
+                " (a channels_first / Theano kernel? only TensorFlow-ordered weights are read)"
+            } else {
+                ""
+            }
+        ));
+    }
+    match ds.dtype().map_err(|e| e.to_string())? {
+        DType::F32 | DType::F64 => {}
+        other => return Err(format!("holds {other:?}, not floating-point numbers")),
+    }
+    let data = ds.read_f32().map_err(|e| e.to_string())?;
+    Tensor::new(want.shape.clone(), data).map_err(|e| e.to_string())
 }
