@@ -6,3 +6,4 @@
 pub mod bench;
 pub mod exercise;
 pub mod pretrained;
+pub mod verify_pretrained;

@@ -66,6 +66,12 @@ enum Cmd {
     /// Measure training and inference speed of mnist-cnn on Fashion-MNIST; with --peers, next
     /// to PyTorch and Keras run in the same command (ratio table in reports/bench/bench.md).
     Bench(xtask::bench::BenchArgs),
+    /// Import full-size models made by Keras (VGG16, ResNet50, MobileNetV2 in the applications'
+    /// published .h5 layout) and PyTorch (torchvision vgg16, alexnet, resnet50 as safetensors),
+    /// all with random weights, and check cnn computes the frameworks' own logits (≤ 1e-4;
+    /// table in reports/pretrained/equality.md). Needs Python with keras/tensorflow/h5py and
+    /// torch/torchvision/safetensors; about 1.2 GB of temporary files.
+    VerifyPretrained(xtask::verify_pretrained::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -217,6 +223,9 @@ fn run() -> Result<()> {
         },
         Cmd::Bench(a) => {
             xtask::bench::run(&a)?;
+        }
+        Cmd::VerifyPretrained(a) => {
+            xtask::verify_pretrained::run(&a)?;
         }
         Cmd::MakeDigitImages {
             out,

@@ -70,7 +70,7 @@ enum Command {
     Plot(plot_cmd::PlotArgs),
     /// Export a model for another framework (ONNX, Keras 3).
     Export(export_cmd::ExportArgs),
-    /// Import a model from another framework (a Keras 3 .keras file).
+    /// Import a model from another framework (Keras .keras/.h5, torchvision .safetensors).
     Import(import_cmd::ImportArgs),
     /// Look inside a trained model: activation grids, filter patterns, Grad-CAM heatmaps.
     #[command(subcommand)]

@@ -42,11 +42,11 @@ fn from_keras(imported: cnn_keras::Imported) -> ModelSource {
     }))
 }
 
-/// The first bytes of a file (up to 8), which say what it is.
+/// The first bytes of a file (up to 16), which say what it is.
 pub fn file_head(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut head = Vec::with_capacity(8);
-    std::fs::File::open(path)?.take(8).read_to_end(&mut head)?;
+    let mut head = Vec::with_capacity(16);
+    std::fs::File::open(path)?.take(16).read_to_end(&mut head)?;
     Ok(head)
 }
 

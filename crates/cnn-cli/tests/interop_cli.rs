@@ -427,6 +427,130 @@ fn imports_refuse_what_they_cannot_read_safely() {
     }
 }
 
+/// A torchvision state_dict in safetensors: the features of torchvision's VGG11 (names and
+/// shapes as `torchvision.models.vgg11().state_dict()` has them) come in with `--torchvision
+/// vgg11 --no-top`, preprocessed as torchvision's. (Equality with PyTorch's own outputs is
+/// `crates/cnn-torchvision/tests/torchvision.rs`, on files PyTorch wrote.)
+#[test]
+fn torchvision_safetensors_come_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut t = cnn_torchvision::Torchvision::new("vgg11");
+    t.include_top = false;
+    t.input_shape = vec![32, 32, 3];
+    let layout = cnn_torchvision::layout(&t).unwrap();
+    let arch = cnn_nn::Architecture::from_spec(&layout.spec).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for e in &layout.entries {
+        let layer = &arch.layers[arch.layer_index(&e.layer).unwrap()];
+        for p in &layer.params {
+            let (key, shape) = match (p.name.rsplit('/').next().unwrap(), &p.shape[..]) {
+                ("kernel", [kh, kw, i, o]) => ("weight", vec![*o, *i, *kh, *kw]),
+                (_, s) => ("bias", s.to_vec()),
+            };
+            let n: usize = shape.iter().product();
+            let bytes = (0..n)
+                .flat_map(|v| (v as f32 * 1e-4).to_le_bytes())
+                .collect();
+            tensors.push((format!("{}.{key}", e.module), shape, bytes));
+        }
+    }
+    // The classifier of the full model, which --no-top leaves out.
+    tensors.push(("classifier.6.bias".into(), vec![2], vec![0; 8]));
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(k, s, b)| {
+            let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b);
+            (k.clone(), v.unwrap())
+        })
+        .collect();
+    std::fs::write(
+        d.join("vgg11.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+    let args = [
+        "import",
+        "--torchvision",
+        "vgg11",
+        "vgg11.safetensors",
+        "--no-top",
+        "--input-shape",
+        "32x32x3",
+        "-o",
+        "v.cnn",
+    ];
+    let o = cnn_in(d, &args);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        out.contains("torchvision") && out.contains("classifier"),
+        "{out}"
+    );
+    let saved = cnn_nn::load_model(&d.join("v.cnn")).unwrap();
+    assert_eq!(saved.extra["preprocess"], "torch");
+    assert_eq!(saved.model.architecture().output_shape(), &[1, 1, 512]);
+    // features.0.weight[o=1][i=0][0][0] is value 27 of the ramp; in HWIO it sits at o = 1.
+    let k = saved
+        .model
+        .named_weights()
+        .find(|(n, _)| *n == "block1_conv1/kernel")
+        .unwrap()
+        .1;
+    assert_eq!(k.data()[1], 27.0 * 1e-4);
+    // Refusals: no architecture named, the wrong one, --torchvision on a Keras file.
+    for (args, needle) in [
+        (
+            vec!["import", "vgg11.safetensors", "-o", "x.cnn"],
+            "--torchvision",
+        ),
+        (
+            vec![
+                "import",
+                "--torchvision",
+                "vgg13",
+                "vgg11.safetensors",
+                "--no-top",
+                "-o",
+                "x.cnn",
+            ],
+            "`features.2.weight` is missing: not torchvision's vgg13",
+        ),
+        (
+            vec![
+                "import",
+                "--torchvision",
+                "vgg11",
+                "vgg11.safetensors",
+                "-o",
+                "x.cnn",
+            ],
+            "`classifier.0.weight` is missing",
+        ),
+        (
+            vec![
+                "import",
+                "--torchvision",
+                "densenet",
+                "vgg11.safetensors",
+                "-o",
+                "x.cnn",
+            ],
+            "invalid value",
+        ),
+        (
+            vec!["import", "v.cnn", "--no-top", "-o", "x.cnn"],
+            "--no-top",
+        ),
+    ] {
+        let o = cnn_in(d, &args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!d.join("x.cnn").exists());
+    }
+}
+
 #[test]
 fn bad_requests_are_refused_and_write_nothing() {
     for (args, needle) in [
