@@ -98,6 +98,17 @@ enum Exercise {
         #[arg(long)]
         models: Option<String>,
     },
+    /// Transfer learning: the CIFAR network pretrained on eight CIFAR-10 classes, then ship and
+    /// truck learnt from 100 images each — from scratch, by feature extraction and by
+    /// fine-tuning — three seeds each.
+    Transfer {
+        #[command(flatten)]
+        common: Common,
+        /// A folder with train/<class>/ and test/<class>/ images (or a .tar.gz of one).
+        /// Default: the binary batches in the data directory.
+        #[arg(long)]
+        images: Option<PathBuf>,
+    },
     /// Handwritten digits: mnist-cnn with and without augmentation, tested on real-world
     /// images (photos, scans, or the bundled set) prepared like MNIST.
     Digits {
@@ -214,6 +225,10 @@ fn run() -> Result<()> {
                     classes.as_deref(),
                     models.as_deref(),
                 )?;
+                print_report(&report, &dir);
+            }
+            Exercise::Transfer { common, images } => {
+                let (report, dir) = xtask::exercise::transfer::run(&common, images.as_deref())?;
                 print_report(&report, &dir);
             }
             Exercise::Digits { common, images } => {

@@ -17,7 +17,6 @@ mod plot_cmd;
 mod predict_cmd;
 mod summary_cmd;
 mod train_cmd;
-mod transfer;
 mod visualize_cmd;
 
 use std::io::Write;

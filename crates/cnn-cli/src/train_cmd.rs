@@ -258,7 +258,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
                 s.model
             }
         };
-        let model = crate::transfer::apply(
+        let model = cnn_nn::transfer(
             model,
             a.new_head,
             a.freeze_until.as_deref(),
@@ -329,22 +329,30 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     // With augmentation, batches come from an ImageDataGenerator flow (pixels 0-255, rescaled
     // after augmenting, as Keras does), prefetched on a worker thread.
     let mut augmented = if let Some(mut cfg) = augment_cfg {
-        let Preprocess::Rescale(f) = preprocess else {
-            return Err(UserError::new(
-                "bad option",
-                "augmentation".into(),
-                format!(
-                    "the model expects `{}` preprocessing; augmentation works with rescaled \
-                     pixels only so far",
-                    preprocess.name()
-                ),
-            )
-            .into());
+        // The generator works on pixels 0-255: rescaled data is scaled back and rescaled
+        // after augmenting (Keras's `rescale`); other preprocessing (caffe, tf, torch) is
+        // undone and applied again after augmenting, as Keras's
+        // `ImageDataGenerator(preprocessing_function=preprocess_input)` does (Chollet §5.3).
+        let x255 = match preprocess {
+            Preprocess::Rescale(f) => {
+                cfg.rescale = Some(f);
+                let mut x = train_xy.0.clone();
+                x.map_inplace(|v| v / f);
+                x
+            }
+            p => {
+                let c = *train_xy.0.dims().last().unwrap_or(&1);
+                cnn_tensor::Tensor::new(train_xy.0.dims().to_vec(), p.invert(train_xy.0.data(), c))
+                    .map_err(|e| bad_input("bad data", &a.dataset, e))?
+            }
         };
-        cfg.rescale = Some(f);
-        let mut x255 = train_xy.0.clone();
-        x255.map_inplace(|v| v / f);
-        let g = std::sync::Arc::new(cnn_augment::ImageDataGenerator::new(cfg));
+        let mut generator = cnn_augment::ImageDataGenerator::new(cfg);
+        if !matches!(preprocess, Preprocess::Rescale(_)) {
+            generator = generator.with_preprocessing(move |img| {
+                img.data = preprocess.apply(&img.data, img.c);
+            });
+        }
+        let g = std::sync::Arc::new(generator);
         let flow = cnn_augment::Flow::new(
             g,
             std::sync::Arc::new(x255),

@@ -379,6 +379,22 @@ fn train_from_a_base_with_frozen_blocks_and_a_new_head() {
         .collect();
     assert_eq!(frozen.len(), 8, "{frozen:?}");
     assert!(arch.param_counts().2 > base.model.architecture().param_counts().2);
+    // A base that expects Keras's `tf` preprocessing ([-1, 1]) trains with augmentation: the
+    // pixels are augmented, then preprocessed (Keras's preprocessing_function), and the result
+    // keeps the base's preprocessing.
+    let mut extra = base.extra.clone();
+    extra.remove("rescale");
+    extra.insert("preprocess".into(), "tf".into());
+    cnn_nn::save_model_with(&d.join("base-tf.cnn"), &base.model, None, 0, None, &extra).unwrap();
+    train_sample(
+        d,
+        "base-tf.cnn",
+        "1",
+        "tl-tf.cnn",
+        &["--new-head", "--rotation", "10", "--horizontal-flip"],
+    );
+    let tl_tf = cnn_nn::load_model(&d.join("tl-tf.cnn")).unwrap();
+    assert_eq!(tl_tf.extra["preprocess"], "tf");
     // A layer that is not there is named with the ones that are.
     let o = cnn_in(
         d,
@@ -399,7 +415,7 @@ fn train_from_a_base_with_frozen_blocks_and_a_new_head() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        text(&o.stderr).contains("no layer `block9` (layers: conv2d,"),
+        text(&o.stderr).contains("unknown layer to freeze until `block9`; known: conv2d,"),
         "{}",
         text(&o.stderr)
     );

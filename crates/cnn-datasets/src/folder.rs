@@ -343,8 +343,20 @@ pub fn image_folder(
     root: &Path,
     opts: &FolderOptions,
 ) -> Result<(ImageSet, FolderIndex, Vec<Skipped>)> {
-    let index = scan(root, opts)?;
-    load_with(&index, opts, |f| {
+    load_index(root, &scan(root, opts)?, opts)
+}
+
+/// Loads the files of `index` — [`scan`]'s, perhaps with fewer files (a sample per class) —
+/// under `root`, with the same checks and skipping as [`image_folder`].
+///
+/// # Errors
+/// As [`image_folder`].
+pub fn load_index(
+    root: &Path,
+    index: &FolderIndex,
+    opts: &FolderOptions,
+) -> Result<(ImageSet, FolderIndex, Vec<Skipped>)> {
+    load_with(index, opts, |f| {
         std::fs::read(root.join(f)).map_err(|e| format!("unreadable: {e}"))
     })
 }

@@ -60,7 +60,8 @@ pub use error::{DatasetError, Result};
 pub use fetch::{LoadOptions, MIRROR_ENV, fetch, fetch_entry};
 pub use folder::{
     ColorMode, Decoded, FolderIndex, FolderOptions, IMAGE_EXTENSIONS, Interpolation, Skipped,
-    decode as decode_image, default_max_pixels, image_folder, scan as scan_folder, zip_folder,
+    decode as decode_image, default_max_pixels, image_folder, load_index as load_folder_index,
+    scan as scan_folder, zip_folder,
 };
 pub use imagenet::{
     IMAGENET_CLASS_INDEX_JSON, IMAGENET_CLASS_INDEX_MD5, ImageNetClass, imagenet_class_metadata,

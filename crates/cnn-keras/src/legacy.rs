@@ -78,6 +78,11 @@ fn text(v: &AttrValue) -> Option<String> {
 pub fn open_h5(path: &Path) -> Result<(File, H5Kind)> {
     let file = File::open_streaming(path)
         .map_err(|e| file_err(path, format!("not an HDF5 file Keras wrote: {e}")))?;
+    classify(file, path)
+}
+
+/// What kind of Keras file an open HDF5 file is.
+fn classify(file: File, path: &Path) -> Result<(File, H5Kind)> {
     let attrs = file
         .root()
         .attrs()
@@ -232,6 +237,26 @@ fn read_legacy(
 /// take `arch` (e.g. a zoo model's spec), which must be given for them.
 pub fn import_h5(path: &Path, arch: Option<&ModelSpec>) -> Result<Imported> {
     let (file, kind) = open_h5(path)?;
+    import_open(file, kind, path, arch)
+}
+
+/// As [`import_h5`], from the file's bytes in memory; `path` names it in errors.
+///
+/// # Errors
+/// As [`import_h5`].
+pub fn import_h5_bytes(bytes: &[u8], path: &Path, arch: Option<&ModelSpec>) -> Result<Imported> {
+    let file = File::from_bytes(bytes.to_vec())
+        .map_err(|e| file_err(path, format!("not an HDF5 file Keras wrote: {e}")))?;
+    let (file, kind) = classify(file, path)?;
+    import_open(file, kind, path, arch)
+}
+
+fn import_open(
+    file: File,
+    kind: H5Kind,
+    path: &Path,
+    arch: Option<&ModelSpec>,
+) -> Result<Imported> {
     let mut notes = Vec::new();
     let spec = match (kind, arch) {
         (_, Some(spec)) => spec.clone(),

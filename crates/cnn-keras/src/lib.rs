@@ -44,4 +44,4 @@ pub use archive::{
 };
 pub use config::read::SUPPORTED;
 pub use error::{KerasError, Result};
-pub use legacy::{H5Kind, import_h5, open_h5};
+pub use legacy::{H5Kind, import_h5, import_h5_bytes, open_h5};

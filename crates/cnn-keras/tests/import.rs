@@ -78,6 +78,10 @@ fn legacy_hdf5_models_predict_as_in_keras() {
             expected()["keras_version"].as_str()
         );
         check_model(name, imported);
+        // From bytes in memory (the fuzz target's way in): the same model.
+        let bytes = std::fs::read(&path).unwrap();
+        let from_bytes = cnn_keras::import_h5_bytes(&bytes, &path, None).unwrap();
+        check_model(name, from_bytes);
     }
 }
 

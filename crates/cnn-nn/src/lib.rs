@@ -64,6 +64,7 @@ mod profile;
 pub mod spec;
 mod summary;
 mod train;
+mod transfer;
 mod tta;
 mod zoo;
 
@@ -87,6 +88,7 @@ pub use profile::{LayerTime, StepProfile};
 pub use spec::{DEFAULT_INPUT_NAME, LayerSpec, ModelSpec, PaddingSpec, Size2};
 pub use summary::{bytes, commas, si, summary};
 pub use train::{Evaluation, FitOptions, Loss, StepResult};
+pub use transfer::{NEW_HEAD, transfer};
 pub use tta::mirror_width;
 pub use zoo::{ZOO, default_classes, default_input_shape, no_top, zoo};
 

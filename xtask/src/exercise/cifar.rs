@@ -118,50 +118,57 @@ fn take_per_class(set: &ImageSet, per_class: usize) -> ImageSet {
     set.select(&keep)
 }
 
+/// The folder of `train/` and `test/` class folders that `--images` names: the folder itself,
+/// or a `.tar.gz` of one extracted once (atomically) into the data directory.
+pub fn images_root(c: &Common, path: &Path) -> Result<PathBuf> {
+    let data_dir = cnn_datasets::data_dir(c.data_dir.as_deref());
+    let root = if path.is_file() {
+        let dest = data_dir.join("cifar10-jpg");
+        if !dest.join("train").is_dir() {
+            eprintln!(
+                "extracting {} into {} (once)",
+                path.display(),
+                dest.display()
+            );
+            let tmp = data_dir.join(format!(".cifar10-jpg.{}.tmp", std::process::id()));
+            let moved = (|| -> Result<()> {
+                archive::extract(path, &tmp, archive::Limits::default()).map_err(|e| anyhow!(e))?;
+                // The archive holds train/ and test/ at its top or one level down.
+                let inner = if tmp.join("train").is_dir() {
+                    tmp.clone()
+                } else {
+                    std::fs::read_dir(&tmp)?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .find(|p| p.join("train").is_dir())
+                        .ok_or_else(|| anyhow!("{} has no train/ folder", path.display()))?
+                };
+                std::fs::rename(&inner, &dest)
+                    .with_context(|| format!("moving the images to {}", dest.display()))
+            })();
+            // Removed on success and on error alike: no half-extracted tree stays behind.
+            let _ = std::fs::remove_dir_all(&tmp);
+            moved?;
+        }
+        dest
+    } else {
+        path.to_path_buf()
+    };
+    if !root.join("train").is_dir() || !root.join("test").is_dir() {
+        bail!(
+            "{} needs train/<class>/ and test/<class>/ folders",
+            root.display()
+        );
+    }
+    Ok(root)
+}
+
 /// Finds the data: `--images` (a folder of `train/` and `test/` class folders, or a `.tar.gz`
 /// of one, extracted once into the data directory), else the binary batches when they are in
 /// the data directory (or downloadable unless `--offline`).
 pub fn load(c: &Common, images: Option<&Path>, classes: &[String]) -> Result<CifarData> {
     let data_dir = cnn_datasets::data_dir(c.data_dir.as_deref());
     if let Some(path) = images {
-        let root = if path.is_file() {
-            let dest = data_dir.join("cifar10-jpg");
-            if !dest.join("train").is_dir() {
-                eprintln!(
-                    "extracting {} into {} (once)",
-                    path.display(),
-                    dest.display()
-                );
-                let tmp = data_dir.join(format!(".cifar10-jpg.{}.tmp", std::process::id()));
-                let moved = (|| -> Result<()> {
-                    archive::extract(path, &tmp, archive::Limits::default())
-                        .map_err(|e| anyhow!(e))?;
-                    // The archive holds train/ and test/ at its top or one level down.
-                    let inner = if tmp.join("train").is_dir() {
-                        tmp.clone()
-                    } else {
-                        std::fs::read_dir(&tmp)?
-                            .filter_map(|e| e.ok().map(|e| e.path()))
-                            .find(|p| p.join("train").is_dir())
-                            .ok_or_else(|| anyhow!("{} has no train/ folder", path.display()))?
-                    };
-                    std::fs::rename(&inner, &dest)
-                        .with_context(|| format!("moving the images to {}", dest.display()))
-                })();
-                // Removed on success and on error alike: no half-extracted tree stays behind.
-                let _ = std::fs::remove_dir_all(&tmp);
-                moved?;
-            }
-            dest
-        } else {
-            path.to_path_buf()
-        };
-        if !root.join("train").is_dir() || !root.join("test").is_dir() {
-            bail!(
-                "{} needs train/<class>/ and test/<class>/ folders",
-                root.display()
-            );
-        }
+        let root = images_root(c, path)?;
         let opts = FolderOptions {
             target_size: Some((32, 32)),
             color: ColorMode::Rgb,

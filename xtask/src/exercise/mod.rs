@@ -1,4 +1,4 @@
-//! `cargo xtask exercise fashion-mnist | cifar10 | digits`: the lecture's exercises end to end.
+//! `cargo xtask exercise fashion-mnist | cifar10 | digits | transfer`: the lecture's exercises end to end.
 //! Each trains its models, evaluates them, and writes a report (`report.md`, `report.json`,
 //! training curves and confusion matrices as PNG, the trained models) to `--out`.
 
@@ -10,6 +10,7 @@ pub mod handwriting;
 pub mod report;
 pub mod run;
 pub mod stats;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 

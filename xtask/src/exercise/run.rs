@@ -194,6 +194,24 @@ pub fn train(r: &Recipe, data: &Splits, c: &Common, dir: &Path) -> Result<(RunRe
 /// pictures into `dir`; returns the report and the trained model.
 pub fn train_with(
     r: &Recipe,
+    sources: Sources<'_>,
+    test: &Split,
+    class_names: &[String],
+    data_source: &str,
+    c: &Common,
+    dir: &Path,
+) -> Result<(RunReport, Model)> {
+    let model =
+        Model::new(&r.spec, c.seed).map_err(|e| anyhow!("building {}: {e}", r.spec.name))?;
+    train_from(model, r, sources, test, class_names, data_source, c, dir)
+}
+
+/// As [`train_with`], starting from `model` (a pretrained one, say) instead of `r.spec` drawn
+/// from the seed.
+#[allow(clippy::too_many_arguments)]
+pub fn train_from(
+    mut model: Model,
+    r: &Recipe,
     mut sources: Sources<'_>,
     test: &Split,
     class_names: &[String],
@@ -201,8 +219,6 @@ pub fn train_with(
     c: &Common,
     dir: &Path,
 ) -> Result<(RunReport, Model)> {
-    let mut model =
-        Model::new(&r.spec, c.seed).map_err(|e| anyhow!("building {}: {e}", r.spec.name))?;
     let mut opt = r.optimizer.clone();
     let train_samples = sources.train.samples();
     let mut bar = ProgressBar::default();

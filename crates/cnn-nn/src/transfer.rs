@@ -1,22 +1,29 @@
-//! Transfer learning on the command line (Chollet §5.3): `cnn train --new-head` replaces a
-//! pretrained model's classifier with a fresh one for the dataset's classes, and
-//! `--freeze-until LAYER` freezes the base up to that layer. Every kept layer keeps its weights.
+//! Transfer learning (Chollet §5.3): a pretrained model's classifier replaced with a fresh one
+//! for another task's classes, and its base frozen up to a layer (`cnn train --new-head
+//! --freeze-until LAYER`). Every kept layer keeps its weights.
 
-use cnn_nn::spec::layers::{dense, global_avg_pool};
-use cnn_nn::{LayerConfig, Model, ModelSpec};
+use crate::error::{NnError, Result};
+use crate::spec::layers::{dense, global_avg_pool};
+use crate::{LayerConfig, Model, ModelSpec};
 
 /// The name of the classifier `--new-head` adds.
 pub const NEW_HEAD: &str = "new_head";
 
-/// `model` with a new head (when `new_head`) and frozen up to `freeze_until`; `seed` draws the
-/// new head's weights.
-pub fn apply(
+/// `model` with a new head (when `new_head`: the last `Dense` replaced by a softmax `Dense` of
+/// `classes` units named [`NEW_HEAD`]; a convolutional base without a `Dense` gets global
+/// average pooling first) and, with `freeze_until`, every layer up to and including that one
+/// frozen and every later one trainable (so fine-tuning can unfreeze the top of a base frozen
+/// before). `seed` draws the new head's weights; all other weights are `model`'s.
+///
+/// # Errors
+/// No layer is called `freeze_until`, or the new model cannot be built.
+pub fn transfer(
     model: Model,
     new_head: bool,
     freeze_until: Option<&str>,
     classes: usize,
     seed: u64,
-) -> Result<Model, String> {
+) -> Result<Model> {
     if !new_head && freeze_until.is_none() {
         return Ok(model);
     }
@@ -62,15 +69,15 @@ pub fn apply(
             .layers
             .iter()
             .position(|l| l.name.as_deref() == Some(last))
-            .ok_or_else(|| {
-                format!(
-                    "--freeze-until: no layer `{last}` (layers: {})",
-                    spec.layers
-                        .iter()
-                        .filter_map(|l| l.name.as_deref())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+            .ok_or_else(|| NnError::Unknown {
+                kind: "layer to freeze until",
+                name: last.into(),
+                known: spec
+                    .layers
+                    .iter()
+                    .filter_map(|l| l.name.as_deref())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?;
         // Up to the layer frozen, everything after it trainable (so fine-tuning can unfreeze
         // the top block of a model trained with its base frozen).
@@ -78,9 +85,9 @@ pub fn apply(
             l.trainable = k > i;
         }
     }
-    let mut out = Model::new(&spec, seed).map_err(|e| e.to_string())?;
+    let mut out = Model::new(&spec, seed)?;
     // Every weight the new model shares with the old one by name comes across.
-    let old: std::collections::HashMap<&str, &cnn_tensor::Tensor> = model.named_weights().collect();
+    let old: std::collections::HashMap<&str, &crate::Tensor> = model.named_weights().collect();
     let names: Vec<String> = out.named_weights().map(|(n, _)| n.to_string()).collect();
     for n in names {
         if let Some(t) = old.get(n.as_str())
