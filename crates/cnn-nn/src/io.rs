@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use cnn_tensor::Tensor;
-use cnn_tensor::io::{from_safetensors_bytes, to_safetensors_bytes, write_atomic};
+use cnn_tensor::io::{
+    from_safetensors_bytes, load_safetensors, to_safetensors_bytes, write_atomic,
+};
 
 use crate::arch::Architecture;
 use crate::error::{NnError, Result};
@@ -123,17 +125,24 @@ pub fn load_model(path: &Path) -> Result<Saved> {
             "{len} bytes is over the model file limit of {MAX_MODEL_FILE}"
         )));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    load_model_bytes(&bytes, path)
+    // Each tensor read from the file into its own buffer: no second copy of a large model.
+    from_named(load_safetensors(path)?, path)
 }
 
 /// [`load_model`] from bytes already in memory; `path` names the source in errors.
 pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<Saved> {
+    from_named(
+        from_safetensors_bytes(bytes, &path.display().to_string())?,
+        path,
+    )
+}
+
+/// A model from a file's named tensors and metadata.
+fn from_named(mut named: cnn_tensor::io::NamedTensors, path: &Path) -> Result<Saved> {
     let file_err = |message: String| NnError::File {
         path: path.to_path_buf(),
         message,
     };
-    let mut named = from_safetensors_bytes(bytes, &path.display().to_string())?;
     let meta = std::mem::take(&mut named.metadata);
     match meta.get("cnn.format").map(String::as_str) {
         Some(FORMAT | FORMAT_GRAPH) => {}
