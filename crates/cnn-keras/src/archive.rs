@@ -212,6 +212,23 @@ impl hdf5_pure::Source for FileSlice {
     }
 }
 
+/// The most bytes `config`'s weights file can need: every value as f64 (Keras may store
+/// float64 variables), plus 64 MiB for HDF5's own structures. A compressed entry inflating past
+/// it is a zip bomb and is refused as soon as it does, so memory stays within the model's own
+/// size. An invalid config gets the model-file limit (and fails when it is built).
+fn weights_limit(config: &Value) -> u64 {
+    parse_model(config)
+        .ok()
+        .and_then(|p| Architecture::from_spec(&p.spec).ok())
+        .map_or(cnn_nn::io::MAX_MODEL_FILE, |a| {
+            let (total, _, _) = a.param_counts();
+            total
+                .saturating_mul(8)
+                .saturating_add(64 << 20)
+                .min(cnn_nn::io::MAX_MODEL_FILE)
+        })
+}
+
 /// The config, the metadata and where the weights are, from a `.keras` archive; every entry
 /// within its limit, the stored weights' checksum verified.
 fn read_archive<R: Read + std::io::Seek>(
@@ -235,7 +252,7 @@ fn read_archive<R: Read + std::io::Seek>(
         }
         None => Value::Null,
     };
-    let limit = cnn_nn::io::MAX_MODEL_FILE;
+    let limit = weights_limit(&config);
     let stored = match zip.by_name("model.weights.h5") {
         Ok(mut e) if e.compression() == zip::CompressionMethod::Stored && e.size() <= limit => {
             // Read through once for the zip's CRC-32 (HDF5 checks no data), holding nothing.

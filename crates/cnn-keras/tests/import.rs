@@ -3,7 +3,7 @@
 //! Functional graph with every layer class cnn imports. A layer cnn does not have is an error
 //! naming its class and layer; damaged files are errors, never panics.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cnn_keras::{H5Kind, KerasError, import_h5, import_keras, import_keras_bytes, open_h5};
 use cnn_tensor::Tensor;
@@ -250,6 +250,48 @@ fn rezip_with_weights(h5: &[u8]) -> Vec<u8> {
     z.start_file("model.weights.h5", o).unwrap();
     z.write_all(h5).unwrap();
     z.finish().unwrap().into_inner()
+}
+
+/// A zip bomb: a deflated `model.weights.h5` of 200 MB of zeros (200 KB in the archive) for a
+/// model whose weights are kilobytes. Refused once it inflates past what the model can need
+/// (its values as f64 plus 64 MiB), not after 200 MB — nor after the 4 GiB model-file limit.
+#[test]
+fn a_zip_bomb_is_refused_at_the_models_own_size() {
+    use std::io::{Read, Write};
+    let good = std::fs::read(fixture("functional.keras")).unwrap();
+    let mut src = zip::ZipArchive::new(std::io::Cursor::new(&good[..])).unwrap();
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for name in ["metadata.json", "config.json"] {
+        let mut b = Vec::new();
+        src.by_name(name).unwrap().read_to_end(&mut b).unwrap();
+        z.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(&b).unwrap();
+    }
+    let deflate =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    z.start_file("model.weights.h5", deflate).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..200 {
+        z.write_all(&zeros).unwrap();
+    }
+    let bomb = z.finish().unwrap().into_inner();
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let e = import_keras_bytes(&bomb, Path::new("bomb.keras"))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.weights.h5 claims") || e.contains("inflates past the limit of"),
+        "{e}"
+    );
+    let limit: u64 = e
+        .split("limit of ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(limit < 70 << 20, "limit {limit}");
 }
 
 #[test]
