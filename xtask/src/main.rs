@@ -31,9 +31,15 @@ enum Cmd {
         /// all (the datasets), mnist, fashion-mnist, cifar10, cifar100; or the Keras
         /// applications' ImageNet weights, converted to a .cnn model next to them:
         /// vgg16-imagenet, vgg16-imagenet-notop, resnet50-imagenet, resnet50-imagenet-notop, or
-        /// pretrained (all four).
+        /// pretrained (those four); mobilenetv2-imagenet and mobilenetv2-imagenet-notop with
+        /// --sha256.
         #[arg(default_value = "all")]
         dataset: String,
+        /// The SHA-256 of the file, for weights Keras publishes no digest for (MobileNetV2's):
+        /// a digest you trust (from a copy you verified); a download that does not match it is
+        /// refused.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
         /// Where to keep the files (default: $CNN_DATA_DIR, else ~/.cache/cnn).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -134,15 +140,27 @@ fn fetch_data(
     data_dir: Option<PathBuf>,
     mirror: Option<String>,
     offline: bool,
+    sha256: Option<&str>,
 ) -> Result<()> {
     let names: Vec<&str> = match dataset {
         "all" => vec!["mnist", "fashion-mnist", "cifar10", "cifar100"],
         "pretrained" => xtask::pretrained::PRETRAINED
             .iter()
+            .filter(|p| p.pinned)
             .map(|p| p.name)
             .collect(),
         d => vec![d],
     };
+    if sha256.is_some()
+        && !names
+            .iter()
+            .all(|n| xtask::pretrained::find(n).is_some_and(|p| !p.pinned))
+    {
+        bail!(
+            "--sha256 is for weights Keras publishes no digest for (mobilenetv2-imagenet, \
+             mobilenetv2-imagenet-notop); the others are checked against Keras's own pins"
+        );
+    }
     let opts = cnn_datasets::LoadOptions {
         data_dir,
         mirror,
@@ -154,7 +172,23 @@ fn fetch_data(
     for name in names {
         println!("{name}:");
         if let Some(p) = xtask::pretrained::find(name) {
-            let entry = cnn_datasets::catalog::entry(name).context("catalog entry")?;
+            let listed = cnn_datasets::catalog::entry(name).context("catalog entry")?;
+            let entry = match (p.pinned, sha256) {
+                (true, _) => *listed,
+                (false, Some(hex)) => xtask::pretrained::with_sha256(listed, hex)?,
+                (false, None) => {
+                    println!(
+                        "  error: Keras publishes no digest for {}, and cnn never accepts an \
+                         unverified download: pass --sha256 with the SHA-256 of a copy you \
+                         trust, or fetch the file yourself and `cnn import FILE --arch {} \
+                         --preprocess tf --imagenet`",
+                        listed.files[0].name, p.zoo
+                    );
+                    failed.push(name);
+                    continue;
+                }
+            };
+            let entry = &entry;
             match p
                 .spec()
                 .and_then(|spec| xtask::pretrained::fetch_and_convert(p, entry, &spec, &opts))
@@ -207,7 +241,8 @@ fn run() -> Result<()> {
             data_dir,
             mirror,
             offline,
-        } => fetch_data(&dataset, data_dir, mirror, offline)?,
+            sha256,
+        } => fetch_data(&dataset, data_dir, mirror, offline, sha256.as_deref())?,
         Cmd::Exercise { which } => match which {
             Exercise::FashionMnist { common } => {
                 let (report, dir) = xtask::exercise::fashion::run(&common)?;

@@ -1,7 +1,8 @@
 //! `cargo xtask fetch-data vgg16-imagenet | vgg16-imagenet-notop | resnet50-imagenet |
-//! resnet50-imagenet-notop`: the Keras applications' ImageNet weights through the datasets'
-//! verified, resumable download and cache (`cnn_datasets::catalog::PRETRAINED`, Keras's URLs
-//! and MD5s), then converted to a `.cnn` model next to them — the zoo architecture with Keras's
+//! resnet50-imagenet-notop | mobilenetv2-imagenet[-notop] --sha256 HEX`: the Keras
+//! applications' ImageNet weights through the datasets' verified, resumable download and cache
+//! (`cnn_datasets::catalog::PRETRAINED`, Keras's URLs and MD5s; MobileNetV2's, which Keras
+//! publishes no digest for, only with a SHA-256 the user supplies), then converted to a `.cnn` model next to them — the zoo architecture with Keras's
 //! layer names, the weights by layer name, Keras's `caffe` preprocessing and, with the
 //! classifier, ImageNet's class names — ready for `cnn predict` and `cnn visualize`.
 
@@ -23,36 +24,81 @@ pub struct Pretrained {
     pub top: bool,
     /// The input preprocessing the weights were trained with.
     pub preprocess: Preprocess,
+    /// Keras pins a digest for the file (else the user must give one: [`with_sha256`]).
+    pub pinned: bool,
 }
 
-/// Every pretrained entry (MobileNetV2's weights have no digest Keras publishes, so they are not
-/// downloaded: `cnn import FILE --arch mobilenetv2 --preprocess tf --imagenet`).
-pub const PRETRAINED: [Pretrained; 4] = [
+/// Every pretrained entry. MobileNetV2's weights have no digest Keras publishes: they are
+/// downloaded only with `--sha256` (or imported by hand: `cnn import FILE --arch mobilenetv2
+/// --preprocess tf --imagenet`).
+pub const PRETRAINED: [Pretrained; 6] = [
     Pretrained {
         name: "vgg16-imagenet",
         zoo: "vgg16",
         top: true,
         preprocess: Preprocess::Caffe,
+        pinned: true,
     },
     Pretrained {
         name: "vgg16-imagenet-notop",
         zoo: "vgg16",
         top: false,
         preprocess: Preprocess::Caffe,
+        pinned: true,
     },
     Pretrained {
         name: "resnet50-imagenet",
         zoo: "resnet50",
         top: true,
         preprocess: Preprocess::Caffe,
+        pinned: true,
     },
     Pretrained {
         name: "resnet50-imagenet-notop",
         zoo: "resnet50",
         top: false,
         preprocess: Preprocess::Caffe,
+        pinned: true,
+    },
+    Pretrained {
+        name: "mobilenetv2-imagenet",
+        zoo: "mobilenetv2",
+        top: true,
+        preprocess: Preprocess::Tf,
+        pinned: false,
+    },
+    Pretrained {
+        name: "mobilenetv2-imagenet-notop",
+        zoo: "mobilenetv2",
+        top: false,
+        preprocess: Preprocess::Tf,
+        pinned: false,
     },
 ];
+
+/// `entry` (one file) pinned to `sha256`, a digest the caller vouches for — for files Keras
+/// publishes none for. The digest is checked like any pin: a download that does not match is
+/// refused and removed.
+///
+/// # Errors
+/// `sha256` is not 64 hexadecimal digits, or the entry does not hold exactly one file.
+pub fn with_sha256(entry: &CatalogEntry, sha256: &str) -> Result<CatalogEntry> {
+    let hex = sha256.trim().to_ascii_lowercase();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        anyhow::bail!("--sha256 wants 64 hexadecimal digits, got {sha256:?}");
+    }
+    let [file] = entry.files else {
+        anyhow::bail!("{} holds {} files, not one", entry.name, entry.files.len());
+    };
+    // A command-line process pins one file once: leaking the two small values keeps the
+    // catalog's `'static` types.
+    let files: &'static [cnn_datasets::catalog::CatalogFile] =
+        Box::leak(Box::new([cnn_datasets::catalog::CatalogFile {
+            sha256: Some(Box::leak(hex.into_boxed_str())),
+            ..*file
+        }]));
+    Ok(CatalogEntry { files, ..*entry })
+}
 
 /// The entry called `name`, if it is a pretrained one.
 pub fn find(name: &str) -> Option<&'static Pretrained> {

@@ -51,6 +51,7 @@ const TINY: Pretrained = Pretrained {
     zoo: "",
     top: true,
     preprocess: Preprocess::Caffe,
+    pinned: true,
 };
 
 #[test]
@@ -114,8 +115,12 @@ fn weights_download_verified_and_convert_to_a_model() {
 fn the_catalog_knows_kerass_files_and_their_architectures() {
     for p in xtask::pretrained::PRETRAINED {
         let e = cnn_datasets::catalog::entry(p.name).unwrap();
-        assert!(e.files[0].name.starts_with(p.zoo), "{}", p.name);
-        assert_eq!(e.files[0].name.ends_with("_notop.h5"), !p.top, "{}", p.name);
+        let file = e.files[0].name;
+        assert!(file.replace('_', "").starts_with(p.zoo), "{}", p.name);
+        let notop = file.ends_with("_notop.h5") || file.ends_with("_no_top.h5");
+        assert_eq!(notop, !p.top, "{}", p.name);
+        // Keras pins VGG16's and ResNet50's files, not MobileNetV2's.
+        assert_eq!(e.files[0].md5.is_some(), p.pinned, "{}", p.name);
         let arch = cnn_nn::Architecture::from_spec(&p.spec().unwrap()).unwrap();
         if p.top {
             assert_eq!(arch.output_shape(), [1000]);
@@ -131,4 +136,54 @@ fn the_catalog_knows_kerass_files_and_their_architectures() {
     };
     assert_eq!(total("vgg16-imagenet"), 138_357_544);
     assert_eq!(total("resnet50-imagenet"), 25_636_712);
+    assert_eq!(total("mobilenetv2-imagenet"), 3_538_984);
+    assert_eq!(total("mobilenetv2-imagenet-notop"), 2_257_984);
+}
+
+/// Weights Keras publishes no digest for come in only under a SHA-256 the user gives: the
+/// download must match it.
+#[test]
+fn unpinned_weights_need_a_digest_and_must_match_it() {
+    let (spec, _, h5) = weights_file();
+    let sha = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(&h5))
+    };
+    let s = server::Server::start();
+    s.route("/apps/tiny_weights.weights.h5", h5, vec![]);
+    let unpinned = CatalogEntry {
+        name: "tiny-imagenet",
+        base_urls: &[],
+        files: &[CatalogFile {
+            name: "tiny_weights.weights.h5",
+            md5: None,
+            sha256: None,
+            payload_sha256: None,
+        }],
+        system_dirs: &[],
+    };
+    let data = tempfile::tempdir().unwrap();
+    let opts = LoadOptions {
+        data_dir: Some(data.path().into()),
+        mirror: Some(s.url("/apps/")),
+        ..Default::default()
+    };
+    // Without a pin: refused after download, nothing kept or converted.
+    let err = fetch_and_convert(&TINY, &unpinned, &spec, &opts).unwrap_err();
+    assert!(format!("{err:#}").contains("none is known"), "{err:#}");
+    assert!(!data.path().join("tiny-imagenet/tiny-imagenet.cnn").exists());
+    // With the wrong digest: refused.
+    let wrong = xtask::pretrained::with_sha256(&unpinned, &"ab".repeat(32)).unwrap();
+    assert!(fetch_and_convert(&TINY, &wrong, &spec, &opts).is_err());
+    // With the right one (any case): fetched and converted.
+    let right = xtask::pretrained::with_sha256(&unpinned, &sha.to_uppercase()).unwrap();
+    let (_, out, _) = fetch_and_convert(&TINY, &right, &spec, &opts).unwrap();
+    assert!(out.exists());
+    // Not a SHA-256.
+    for bad in ["", "abc", &"g".repeat(64)] {
+        assert!(
+            xtask::pretrained::with_sha256(&unpinned, bad).is_err(),
+            "{bad}"
+        );
+    }
 }

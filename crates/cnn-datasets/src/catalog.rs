@@ -13,10 +13,11 @@
 //!   for CIFAR-10 also the SHA-256 of the 170,052,171-byte archive as reported by independent
 //!   verifications of the official file.
 //! - The Keras applications' ImageNet weights ([`PRETRAINED`]): the URLs and MD5 `file_hash`es
-//!   Keras 3.15 pins (`keras/src/applications/vgg16.py`, `resnet.py`). MobileNetV2's files are
-//!   not here: Keras publishes no digest for them (`mobilenet_v2.py` calls `get_file` without a
-//!   hash), and an unverified download is never accepted — fetch one yourself and
-//!   `cnn import FILE --arch mobilenetv2`.
+//!   Keras 3.15 pins (`keras/src/applications/vgg16.py`, `resnet.py`). MobileNetV2's files
+//!   ([`UNPINNED`]) have none: Keras publishes no digest for them (`mobilenet_v2.py` calls
+//!   `get_file` without a hash), so they carry no pin here, and a file without a pin is never
+//!   accepted — the caller supplies a digest it trusts (`cargo xtask fetch-data
+//!   mobilenetv2-imagenet --sha256 HEX`).
 
 use crate::digest::{Digest, Pins};
 
@@ -207,11 +208,40 @@ pub const PRETRAINED: [CatalogEntry; 4] = [
     },
 ];
 
+/// MobileNetV2's ImageNet weights (width 1.0, 224x224) at Keras's URLs. Keras pins no digest
+/// for them, so neither does this catalog: fetched as they are, they are refused (a file with
+/// no pin never verifies); the caller must add a digest it trusts to the entry first.
+pub const UNPINNED: [CatalogEntry; 2] = [
+    CatalogEntry {
+        name: "mobilenetv2-imagenet",
+        base_urls: &["https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"],
+        files: &[CatalogFile {
+            name: "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+            md5: None,
+            sha256: None,
+            payload_sha256: None,
+        }],
+        system_dirs: &[],
+    },
+    CatalogEntry {
+        name: "mobilenetv2-imagenet-notop",
+        base_urls: &["https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"],
+        files: &[CatalogFile {
+            name: "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+            md5: None,
+            sha256: None,
+            payload_sha256: None,
+        }],
+        system_dirs: &[],
+    },
+];
+
 /// The dataset or pretrained weights called `name`.
 pub fn entry(name: &str) -> Option<&'static CatalogEntry> {
     CATALOG
         .iter()
         .chain(PRETRAINED.iter())
+        .chain(UNPINNED.iter())
         .find(|e| e.name == name)
 }
 
@@ -220,6 +250,7 @@ pub fn names() -> Vec<&'static str> {
     CATALOG
         .iter()
         .chain(PRETRAINED.iter())
+        .chain(UNPINNED.iter())
         .map(|e| e.name)
         .collect()
 }

@@ -268,8 +268,8 @@ fn a_zip_bomb_is_refused_at_the_models_own_size() {
             .unwrap();
         z.write_all(&b).unwrap();
     }
-    let deflate =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let deflate = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     z.start_file("model.weights.h5", deflate).unwrap();
     let zeros = vec![0u8; 1 << 20];
     for _ in 0..200 {
