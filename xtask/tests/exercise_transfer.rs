@@ -54,7 +54,7 @@ fn quick_transfer_run_from_the_jpeg_archive() {
     assert!(md.contains("What did transfer buy?"), "{md}");
     assert!(md.contains("frozen up to `flatten`"), "{md}");
     // The feature-extraction model's convolutional base is the pretrained one, bit for bit.
-    let pre = cnn_nn::load_model(&out.join("pretrained-(8-classes).cnn")).unwrap();
+    let pre = cnn_nn::load_model(&out.join("pretrained-on-8-classes.cnn")).unwrap();
     let fe_model = cnn_nn::load_model(&out.join(&fe.files.model)).unwrap();
     let pre_w: std::collections::HashMap<&str, &cnn_nn::Tensor> =
         pre.model.named_weights().collect();
