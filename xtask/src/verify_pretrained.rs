@@ -146,6 +146,33 @@ fn compare(got: &Tensor, want: &[f32]) -> Result<(f32, f32, f32)> {
     Ok((scale, d, p))
 }
 
+/// One model's row: `model` (imported from `file` in `import_s` seconds) run on `x` against the
+/// framework's logits `want`; printed as it is measured.
+fn measure(
+    name: &str,
+    source: String,
+    file: &Path,
+    model: &mut Model,
+    import_s: f64,
+    x: Tensor,
+    want: &[f32],
+) -> Result<Row> {
+    let got = logits(model, x)?;
+    let (scale, max_diff, prob_diff) = compare(&got, want)?;
+    let row = Row {
+        name: name.to_string(),
+        source,
+        params: model.architecture().param_counts().0,
+        bytes: std::fs::metadata(file)?.len(),
+        import_s,
+        scale,
+        max_diff,
+        prob_diff,
+    };
+    println!("{}", line(&row));
+    Ok(row)
+}
+
 fn keras_rows(dir: &Path) -> Result<Vec<Row>> {
     let m = read_manifest(dir)?;
     let version = m["keras"].as_str().unwrap_or("?").to_string();
@@ -165,22 +192,18 @@ fn keras_rows(dir: &Path) -> Result<Vec<Row>> {
             .collect();
         let n = pixels.len() / (224 * 224 * 3);
         let x = Tensor::new(vec![n, 224, 224, 3], p.apply(&pixels, 3))?;
-        let got = logits(&mut imported.model, x)?;
         let want = f32s(&std::fs::read(dir.join(format!("{name}.logits.f32")))?);
-        let (scale, max_diff, prob_diff) = compare(&got, &want)?;
-        rows.push(Row {
-            name: name.clone(),
-            source: format!(
-                "Keras {version} applications, published .h5 layout, `{mode}` preprocessing"
-            ),
-            params: imported.model.architecture().param_counts().0,
-            bytes: std::fs::metadata(&h5)?.len(),
+        let source =
+            format!("Keras {version} applications, published .h5 layout, `{mode}` preprocessing");
+        rows.push(measure(
+            name,
+            source,
+            &h5,
+            &mut imported.model,
             import_s,
-            scale,
-            max_diff,
-            prob_diff,
-        });
-        println!("{}", line(rows.last().expect("pushed")));
+            x,
+            &want,
+        )?);
     }
     Ok(rows)
 }
@@ -203,20 +226,17 @@ fn torch_rows(dir: &Path) -> Result<Vec<Row>> {
             px.shape().to_vec(),
             px.data().iter().map(|&b| f32::from(b) / 255.0).collect(),
         )?;
-        let got = logits(&mut imported.model, x)?;
         let want = f32s(st.tensor("logits")?.data());
-        let (scale, max_diff, prob_diff) = compare(&got, &want)?;
-        rows.push(Row {
-            name: name.clone(),
-            source: format!("torchvision {version}, safetensors state_dict"),
-            params: imported.model.architecture().param_counts().0,
-            bytes: std::fs::metadata(&file)?.len(),
+        let source = format!("torchvision {version}, safetensors state_dict");
+        rows.push(measure(
+            name,
+            source,
+            &file,
+            &mut imported.model,
             import_s,
-            scale,
-            max_diff,
-            prob_diff,
-        });
-        println!("{}", line(rows.last().expect("pushed")));
+            x,
+            &want,
+        )?);
     }
     Ok(rows)
 }

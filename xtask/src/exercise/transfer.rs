@@ -22,19 +22,14 @@ use super::report::Report;
 use super::run::{Recipe, RunReport, array_sources, train_from, train_with};
 use super::stats::McNemar;
 
-/// The pretraining classes (CIFAR-10's first eight).
-pub const BASE_CLASSES: [&str; 8] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-];
-/// The new task's classes.
-pub const TARGET_CLASSES: [&str; 2] = ["ship", "truck"];
+/// The pretraining classes: CIFAR-10's first eight (airplane … horse).
+pub fn base_classes() -> &'static [&'static str] {
+    &CIFAR10_CLASSES[..8]
+}
+/// The new task's classes: CIFAR-10's last two.
+pub fn target_classes() -> &'static [&'static str] {
+    &CIFAR10_CLASSES[8..]
+}
 /// Training images per target class (and as many other ones for validation).
 pub const PER_CLASS: usize = 100;
 /// Pretraining epochs (plain `cifar-cnn`, cosine decay).
@@ -159,11 +154,11 @@ fn base_data(c: &Common, img: &Images, source: &str) -> Result<Splits> {
     } else {
         (None, None)
     };
-    let train = img.load(true, &BASE_CLASSES, train_n, c.seed)?;
-    let test = img.load(false, &BASE_CLASSES, test_n, c.seed)?;
+    let train = img.load(true, base_classes(), train_n, c.seed)?;
+    let test = img.load(false, base_classes(), test_n, c.seed)?;
     let said = format!(
         "{source}, the eight classes {} ({} training images, {} test)",
-        BASE_CLASSES.join(", "),
+        base_classes().join(", "),
         train.len(),
         test.len()
     );
@@ -171,7 +166,7 @@ fn base_data(c: &Common, img: &Images, source: &str) -> Result<Splits> {
         &train.shuffled(c.seed),
         &test,
         0.1,
-        names(&BASE_CLASSES),
+        names(base_classes()),
         said,
     )
 }
@@ -179,7 +174,7 @@ fn base_data(c: &Common, img: &Images, source: &str) -> Result<Splits> {
 /// The new task: [`PER_CLASS`] training and [`PER_CLASS`] validation images of each target
 /// class (other images, chosen by the seed), and the test images of the two classes.
 fn target_data(c: &Common, img: &Images, source: &str) -> Result<Splits> {
-    let both = img.load(true, &TARGET_CLASSES, Some(2 * PER_CLASS), c.seed ^ 0x7a11)?;
+    let both = img.load(true, target_classes(), Some(2 * PER_CLASS), c.seed ^ 0x7a11)?;
     let mut taken = [0usize; 2];
     let (mut tr, mut va) = (Vec::new(), Vec::new());
     for (i, &l) in both.labels.iter().enumerate() {
@@ -190,7 +185,7 @@ fn target_data(c: &Common, img: &Images, source: &str) -> Result<Splits> {
             va.push(i);
         }
     }
-    let test = img.load(false, &TARGET_CLASSES, c.quick.then_some(QUICK.1), c.seed)?;
+    let test = img.load(false, target_classes(), c.quick.then_some(QUICK.1), c.seed)?;
     let said = format!(
         "{source}, ship and truck: {PER_CLASS} training and {PER_CLASS} validation images per \
          class, {} test images",
@@ -200,7 +195,7 @@ fn target_data(c: &Common, img: &Images, source: &str) -> Result<Splits> {
         train: Split::from_set(&both.select(&tr).shuffled(c.seed))?,
         val: Split::from_set(&both.select(&va))?,
         test: Split::from_set(&test)?,
-        class_names: names(&TARGET_CLASSES),
+        class_names: names(target_classes()),
         source: said,
     })
 }
@@ -389,7 +384,7 @@ pub fn run(c: &Common, images: Option<&Path>) -> Result<(Report, PathBuf)> {
         "transfer",
         c,
         target.source.clone(),
-        names(&TARGET_CLASSES),
+        names(target_classes()),
         runs,
         answers,
     );
