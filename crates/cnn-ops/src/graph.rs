@@ -825,6 +825,30 @@ impl<'a> Graph<'a> {
     /// Back-propagates from the scalar `loss`, returning the gradients of every variable and
     /// retained value that the loss depends on.
     pub fn backward(&self, loss: Var) -> Result<Gradients> {
+        self.backward_where(loss, None)
+    }
+
+    /// Back-propagates from the scalar `loss` only as far as `wanted` needs: gradients flow
+    /// along the paths from the values in `wanted` to the loss and nowhere else, so nothing
+    /// before them and no parameter off those paths is differentiated. The gradients of
+    /// `wanted` equal [`Graph::backward`]'s (Grad-CAM wants one feature map's gradient, not
+    /// VGG-16's 138 M parameter gradients).
+    pub fn backward_to(&self, loss: Var, wanted: &[Var]) -> Result<Gradients> {
+        let mut on_path = vec![false; self.nodes.len()];
+        for v in wanted {
+            self.try_value(*v)?;
+            on_path[v.0] = true;
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.inputs.iter().any(|v| on_path[v.0]) {
+                on_path[i] = true;
+            }
+        }
+        self.backward_where(loss, Some(&on_path))
+    }
+
+    /// [`Graph::backward`], differentiating only the nodes marked in `on_path` when given.
+    fn backward_where(&self, loss: Var, on_path: Option<&[bool]>) -> Result<Gradients> {
         let lv = self.try_value(loss)?;
         if lv.len() != 1 {
             return Err(OpError::NotScalar(lv.shape().clone()));
@@ -839,7 +863,8 @@ impl<'a> Graph<'a> {
         for i in (0..=loss.0).rev() {
             let t0 = (!times.is_empty()).then(Instant::now);
             let node = &self.nodes[i];
-            if !node.requires_grad {
+            let wanted = |j: usize| on_path.is_none_or(|p| p[j]);
+            if !node.requires_grad || !wanted(i) {
                 grads[i] = None;
                 continue;
             }
@@ -853,8 +878,15 @@ impl<'a> Graph<'a> {
             let needs: Vec<bool> = node
                 .inputs
                 .iter()
-                .map(|v| self.nodes[v.0].requires_grad)
+                .map(|v| self.nodes[v.0].requires_grad && wanted(v.0))
                 .collect();
+            if !needs.contains(&true) {
+                // A wanted value's own inputs are not differentiated.
+                if node.keep_grad {
+                    grads[i] = Some(g);
+                }
+                continue;
+            }
             let gs = bw(&inputs, &node.value, &g, &needs)?;
             for ((v, gi), &need) in node.inputs.iter().zip(gs).zip(&needs) {
                 let (Some(gi), true) = (gi, need) else {

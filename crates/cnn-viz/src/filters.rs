@@ -76,7 +76,8 @@ fn objective(model: &mut Model, x: Tensor, li: usize, filter: usize) -> Result<(
     let out = g.mean(out).map_err(model_err(WHAT))?;
     let value = g.value(out).item().unwrap_or(0.0);
     let input_grad = |g: &Graph, loss| -> Result<Option<Tensor>> {
-        let mut grads = g.backward(loss).map_err(model_err(WHAT))?;
+        // The input's gradient only: no parameter gradients.
+        let mut grads = g.backward_to(loss, &[xv]).map_err(model_err(WHAT))?;
         Ok(grads
             .take(xv)
             .filter(|t| t.data().iter().any(|&v| v != 0.0)))

@@ -121,7 +121,9 @@ pub fn grad_cam(model: &mut Model, image: &Tensor, opts: &GradCamOptions) -> Res
     };
     let score = g.select_last(f.output, class).map_err(model_err(WHAT))?;
     let score = g.sum(score).map_err(model_err(WHAT))?;
-    let grads = g.backward(score).map_err(model_err(WHAT))?;
+    // Only the layers after the feature map are differentiated: no parameter gradients (VGG-16's
+    // fc1 alone would be 411 MB), nothing before the map.
+    let grads = g.backward_to(score, &[fmap]).map_err(model_err(WHAT))?;
     let fv = g.value(fmap);
     let (h, w, c) = (fv.dims()[1], fv.dims()[2], fv.dims()[3]);
     let zeros;
