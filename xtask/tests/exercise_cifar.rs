@@ -2,29 +2,13 @@
 //! `../shared/data`, required in CI): extraction into the data directory, training through
 //! `flow_from_directory`, the report; and `--classes`.
 
+mod common;
 #[path = "../../crates/cnn-onnx/tests/common/ort.rs"]
 mod ort;
 
-use std::path::Path;
-
 use xtask::exercise::{Common, cifar};
 
-fn archive() -> Option<&'static Path> {
-    let p = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/cifar10-jpg.tar.gz"
-    ));
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "{} is required in CI",
-        p.display()
-    );
-    eprintln!("skipping: {} not present", p.display());
-    None
-}
+use common::cifar_archive as archive;
 
 #[test]
 fn quick_run_from_the_jpeg_archive_with_a_class_subset() {

@@ -2,25 +2,15 @@
 //! `../shared/data`, required in CI): pretraining on eight classes, ship and truck from 100
 //! images each three ways, the report.
 
-use std::path::Path;
+mod common;
 
 use xtask::exercise::{Common, transfer};
 
 #[test]
 fn quick_transfer_run_from_the_jpeg_archive() {
-    let tgz = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/cifar10-jpg.tar.gz"
-    ));
-    if !tgz.exists() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{} is required in CI",
-            tgz.display()
-        );
-        eprintln!("skipping: {} not present", tgz.display());
+    let Some(tgz) = common::cifar_archive() else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let c = Common {
         quick: true,
