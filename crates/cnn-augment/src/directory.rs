@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cnn_datasets::{ColorMode, FolderOptions, Interpolation, Skipped, decode_image, scan_folder};
-use cnn_nn::{BatchSource, Targets};
+use cnn_nn::{BatchSource, Part, Targets};
 use cnn_tensor::Tensor;
 use rayon::prelude::*;
 
@@ -306,8 +306,19 @@ impl BatchSource for DirectoryFlow {
     }
 
     fn batch(&mut self, epoch: usize, step: usize) -> cnn_nn::Result<(Tensor, Targets)> {
+        let (x, y, _) = self.batch_part(epoch, step, Part::WHOLE)?;
+        Ok((x, y))
+    }
+
+    /// Reads and decodes only the part's files.
+    fn batch_part(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        part: Part,
+    ) -> cnn_nn::Result<(Tensor, Targets, usize)> {
         let all: Vec<usize> = (0..self.filenames.len()).collect();
-        let plan = BatchPlan::new(&all, self.flow_options(), epoch, step);
+        let (plan, whole) = BatchPlan::new(&all, self.flow_options(), epoch, step).part(part);
         let x = plan.augment(&self.generator, self.shape(), |i| self.image(i))?;
         let k = self.class_names.len();
         let labels: Vec<usize> = plan.idx.iter().map(|&i| self.classes[i]).collect();
@@ -328,6 +339,6 @@ impl BatchSource for DirectoryFlow {
             ClassMode::Input => Targets::Dense(x.clone()),
             ClassMode::None => Targets::Sparse(vec![0; labels.len()]),
         };
-        Ok((x, y))
+        Ok((x, y, whole))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cnn_nn::{BatchSource, Targets};
+use cnn_nn::{BatchSource, Part, Targets};
 use cnn_tensor::{Tensor, seeded_rng};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -107,13 +107,25 @@ impl Flow {
 
     /// The images of batch `step` of `epoch` and their sample indices.
     pub fn images(&self, epoch: usize, step: usize) -> Result<(Tensor, Vec<usize>)> {
+        let (x, idx, _) = self.images_part(epoch, step, Part::WHOLE)?;
+        Ok((x, idx))
+    }
+
+    /// [`Flow::images`] for `part` of the batch only (each rank augments its own images), and
+    /// the whole batch's size.
+    pub fn images_part(
+        &self,
+        epoch: usize,
+        step: usize,
+        part: Part,
+    ) -> Result<(Tensor, Vec<usize>, usize)> {
         let d = self.x.dims();
         let (h, w, c) = (d[1], d[2], d[3]);
         let per = h * w * c;
         let xs = self.x.data();
-        let plan = BatchPlan::new(&self.indices, self.opts, epoch, step);
+        let (plan, whole) = BatchPlan::new(&self.indices, self.opts, epoch, step).part(part);
         let x = plan.augment_slices(&self.generator, (h, w, c), |i| &xs[i * per..(i + 1) * per])?;
-        Ok((x, plan.idx))
+        Ok((x, plan.idx, whole))
     }
 }
 
@@ -144,6 +156,16 @@ impl BatchPlan {
             start,
             seed: opts.seed,
         }
+    }
+
+    /// Only the samples of `part` (data parallelism), with the positions — and so the
+    /// transforms — they have in the whole batch; also returns the whole batch's size.
+    pub(crate) fn part(mut self, part: Part) -> (Self, usize) {
+        let whole = self.idx.len();
+        let r = part.range(whole);
+        self.start += r.start;
+        self.idx = self.idx[r].to_vec();
+        (self, whole)
     }
 
     /// Augments in-memory images (`src(i)` is sample `i`'s HWC slice) in parallel, each written
@@ -208,5 +230,15 @@ impl BatchSource for Flow {
     fn batch(&mut self, epoch: usize, step: usize) -> cnn_nn::Result<(Tensor, Targets)> {
         let (x, idx) = self.images(epoch, step)?;
         Ok((x, self.y.select(&idx)?))
+    }
+
+    fn batch_part(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        part: Part,
+    ) -> cnn_nn::Result<(Tensor, Targets, usize)> {
+        let (x, idx, whole) = self.images_part(epoch, step, part)?;
+        Ok((x, self.y.select(&idx)?, whole))
     }
 }

@@ -6,18 +6,22 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cnn_nn::{BatchSource, Result, Targets};
+use cnn_nn::{BatchSource, Part, Result, Targets};
 use cnn_tensor::Tensor;
 
-type Batch = Result<(Tensor, Targets)>;
+type Batch = Result<(Tensor, Targets, usize)>;
+/// (epoch, step, part): what the worker computes.
+type Key = (usize, usize, Part);
 
 /// Wraps a batch source, computing the next `depth` batches (in `fit`'s order: steps, then the
-/// next epoch) on a worker thread. Results are identical to the wrapped source's.
+/// next epoch; with data parallelism, this process's parts of each batch) on a worker thread.
+/// Results are identical to the wrapped source's.
 pub struct Prefetch {
-    requests: Option<SyncSender<(usize, usize)>>,
-    results: Receiver<((usize, usize), Batch)>,
-    inflight: VecDeque<(usize, usize)>,
+    requests: Option<SyncSender<Key>>,
+    results: Receiver<(Key, Batch)>,
+    inflight: VecDeque<Key>,
     depth: usize,
+    mine: std::ops::Range<usize>,
     samples: usize,
     steps: usize,
     waited: Duration,
@@ -29,11 +33,14 @@ impl Prefetch {
     pub fn new<S: BatchSource + Send + 'static>(mut source: S, depth: usize) -> Self {
         let depth = depth.max(1);
         let (samples, steps) = (source.samples(), source.steps());
-        let (req_tx, req_rx) = sync_channel::<(usize, usize)>(depth + 1);
+        let (req_tx, req_rx) = sync_channel::<Key>(depth + 1);
         let (res_tx, res_rx) = sync_channel(depth);
         let worker = std::thread::spawn(move || {
             for key in req_rx {
-                if res_tx.send((key, source.batch(key.0, key.1))).is_err() {
+                if res_tx
+                    .send((key, source.batch_part(key.0, key.1, key.2)))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -43,6 +50,7 @@ impl Prefetch {
             results: res_rx,
             inflight: VecDeque::new(),
             depth,
+            mine: 0..1,
             samples,
             steps,
             waited: Duration::ZERO,
@@ -50,20 +58,41 @@ impl Prefetch {
         }
     }
 
+    /// Prefetch the parts `mine` of every batch (data parallelism: a rank's own part, or every
+    /// part when one process computes them in turn) instead of whole batches.
+    pub fn parts(mut self, mine: std::ops::Range<usize>) -> Self {
+        self.mine = mine;
+        self
+    }
+
     /// Total time `batch` spent waiting for the worker.
     pub fn waited(&self) -> Duration {
         self.waited
     }
 
-    fn next_key(&self, (e, s): (usize, usize)) -> (usize, usize) {
+    fn next_key(&self, (e, s, p): Key) -> Key {
+        if p.index + 1 < self.mine.end.min(p.count) {
+            return (
+                e,
+                s,
+                Part {
+                    index: p.index + 1,
+                    ..p
+                },
+            );
+        }
+        let first = Part {
+            index: self.mine.start.min(p.count.saturating_sub(1)),
+            ..p
+        };
         if s + 1 >= self.steps {
-            (e + 1, 0)
+            (e + 1, 0, first)
         } else {
-            (e, s + 1)
+            (e, s + 1, first)
         }
     }
 
-    fn request(&mut self, key: (usize, usize)) {
+    fn request(&mut self, key: Key) {
         if let Some(tx) = &self.requests
             && tx.send(key).is_ok()
         {
@@ -82,7 +111,17 @@ impl BatchSource for Prefetch {
     }
 
     fn batch(&mut self, epoch: usize, step: usize) -> Result<(Tensor, Targets)> {
-        let want = (epoch, step);
+        let (x, y, _) = self.batch_part(epoch, step, Part::WHOLE)?;
+        Ok((x, y))
+    }
+
+    fn batch_part(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        part: Part,
+    ) -> Result<(Tensor, Targets, usize)> {
+        let want = (epoch, step, part);
         if self.inflight.front() != Some(&want) {
             // Out of order (e.g. validation restarting at step 0): drop what is in flight.
             while self.inflight.pop_front().is_some() {

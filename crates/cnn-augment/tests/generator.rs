@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cnn_augment::*;
-use cnn_nn::{BatchSource, FitOptions, Loss, Model, Optimizer, Targets};
+use cnn_nn::{BatchSource, FitOptions, Loss, Model, Optimizer, Part, Targets, gather};
 use cnn_tensor::{Tensor, seeded_rng};
 use proptest::prelude::*;
 
@@ -325,6 +325,52 @@ fn prefetch_gives_the_same_batches_and_measures_waiting() {
     // Out of order (a restart) still gives the right batch.
     assert_eq!(pre.batch(0, 1).unwrap(), direct.batch(0, 1).unwrap());
     assert!(pre.waited().as_secs_f64() >= 0.0);
+}
+
+#[test]
+fn parts_of_a_batch_are_its_samples_augmented_the_same_way() {
+    let (x, y) = data(40);
+    let mk = || {
+        Flow::new(
+            Arc::new(busy()),
+            x.clone(),
+            y.clone(),
+            FlowOptions {
+                batch_size: 16,
+                seed: 5,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let mut direct = mk();
+    // Rank 1 of 3 prefetching its own part; and one process computing all three in turn.
+    let mut rank1 = Prefetch::new(mk(), 2).parts(1..2);
+    let mut all = Prefetch::new(mk(), 3).parts(0..3);
+    for e in 0..2 {
+        for s in 0..3 {
+            let (bx, by) = direct.batch(e, s).unwrap();
+            let n = by.len();
+            let mut rows = Vec::new();
+            for index in 0..3 {
+                let part = Part { index, count: 3 };
+                let (px, py, whole) = all.batch_part(e, s, part).unwrap();
+                assert_eq!(whole, n);
+                let idx: Vec<usize> = part.range(n).collect();
+                assert_eq!(
+                    px,
+                    gather(&bx, &idx).unwrap(),
+                    "epoch {e} step {s} part {index}"
+                );
+                assert_eq!(py, by.select(&idx).unwrap());
+                if index == 1 {
+                    assert_eq!(rank1.batch_part(e, s, part).unwrap(), (px, py, whole));
+                }
+                rows.extend(idx);
+            }
+            assert_eq!(rows, (0..n).collect::<Vec<_>>());
+        }
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@ use cnn_tensor::{Tensor, seeded_rng};
 use rand::seq::SliceRandom;
 
 use crate::error::{NnError, Result};
+use crate::parallel::Part;
 
 /// Targets for a batch or a dataset.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +92,25 @@ pub trait BatchSource {
     fn steps(&self) -> usize;
     /// Batch `step` (0-based) of `epoch` (0-based). Must be deterministic in `(epoch, step)`.
     fn batch(&mut self, epoch: usize, step: usize) -> Result<(Tensor, Targets)>;
+
+    /// The samples `part.range(n)` of batch `step` of `epoch`, and `n`, the whole batch's size
+    /// (data parallelism: each rank takes its part). The same samples, augmented the same way,
+    /// as in [`BatchSource::batch`]. The default makes the whole batch and keeps the part;
+    /// sources override it to load and augment only the part.
+    fn batch_part(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        part: Part,
+    ) -> Result<(Tensor, Targets, usize)> {
+        let (x, y) = self.batch(epoch, step)?;
+        let n = y.len();
+        if part.is_whole() {
+            return Ok((x, y, n));
+        }
+        let idx: Vec<usize> = part.range(n).collect();
+        Ok((gather(&x, &idx)?, y.select(&idx)?, n))
+    }
 }
 
 /// In-memory arrays served in batches; reshuffled every epoch from `seed + epoch` when
@@ -147,6 +167,16 @@ impl BatchSource for ArrayData<'_> {
     }
 
     fn batch(&mut self, epoch: usize, step: usize) -> Result<(Tensor, Targets)> {
+        let (x, y, _) = self.batch_part(epoch, step, Part::WHOLE)?;
+        Ok((x, y))
+    }
+
+    fn batch_part(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        part: Part,
+    ) -> Result<(Tensor, Targets, usize)> {
         if self.shuffle && self.order_epoch != Some(epoch) {
             self.order = (0..self.order.len()).collect();
             self.order
@@ -154,7 +184,8 @@ impl BatchSource for ArrayData<'_> {
             self.order_epoch = Some(epoch);
         }
         let start = (step % self.steps()) * self.batch_size;
-        let idx = &self.order[start..(start + self.batch_size).min(self.order.len())];
-        Ok((gather(self.x, idx)?, self.y.select(idx)?))
+        let whole = &self.order[start..(start + self.batch_size).min(self.order.len())];
+        let idx = &whole[part.range(whole.len())];
+        Ok((gather(self.x, idx)?, self.y.select(idx)?, whole.len()))
     }
 }

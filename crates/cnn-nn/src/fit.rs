@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::history::History;
 use crate::model::Model;
 use crate::optimizer::Optimizer;
+use crate::parallel::DataParallel;
 use crate::train::{FitOptions, Loss};
 
 /// One call of [`Model::fit`], built up argument by argument.
@@ -34,6 +35,7 @@ pub struct Fit<'a> {
     options: FitOptions,
     validation: Option<&'a mut dyn BatchSource>,
     callbacks: Vec<&'a mut dyn Callback>,
+    parallel: DataParallel<'a>,
 }
 
 impl<'a> Fit<'a> {
@@ -45,6 +47,7 @@ impl<'a> Fit<'a> {
             options: FitOptions::default(),
             validation: None,
             callbacks: Vec::new(),
+            parallel: DataParallel::single(),
         }
     }
 
@@ -103,6 +106,12 @@ impl<'a> Fit<'a> {
         self
     }
 
+    /// Share every batch among ranks, or compute it in parts (see [`DataParallel`]).
+    pub fn data_parallel(mut self, parallel: DataParallel<'a>) -> Self {
+        self.parallel = parallel;
+        self
+    }
+
     /// Trains `model` on `train` and returns the history.
     pub fn run(self, model: &mut Model, train: &mut dyn BatchSource) -> Result<History> {
         let Fit {
@@ -111,7 +120,16 @@ impl<'a> Fit<'a> {
             options,
             validation,
             mut callbacks,
+            mut parallel,
         } = self;
-        model.fit(opt, loss, train, validation, &options, &mut callbacks)
+        model.fit_parallel(
+            opt,
+            loss,
+            train,
+            validation,
+            &options,
+            &mut callbacks,
+            &mut parallel,
+        )
     }
 }

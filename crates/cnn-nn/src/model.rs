@@ -196,6 +196,11 @@ impl Model {
         &self.state
     }
 
+    /// The non-trainable state, writable (data parallelism averages it over the ranks).
+    pub fn state_mut(&mut self) -> &mut [Tensor] {
+        &mut self.state
+    }
+
     /// Names of the state tensors.
     pub fn state_names(&self) -> &[String] {
         &self.state_names

@@ -17,6 +17,7 @@ use crate::history::History;
 use crate::layers::ActivationKind;
 use crate::model::{ForwardMode, Model};
 use crate::optimizer::Optimizer;
+use crate::parallel::DataParallel;
 
 /// The loss to minimise (Keras names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,41 +269,8 @@ impl Model {
                 y.len()
             )));
         }
-        let info = OutputInfo::of(self)?;
-        let (loss_value, correct_n, grads) = {
-            let mut g = Graph::new();
-            if profile.is_some() {
-                g.profile();
-            }
-            let xv = g.constant(x);
-            let f = self.forward(
-                &mut g,
-                xv,
-                ForwardMode {
-                    training: true,
-                    logits: true,
-                    seed,
-                    fused: true,
-                },
-            )?;
-            let l = info.loss(&mut g, f.output, f.omitted, y, loss)?;
-            let lv = g.value(l).item().unwrap_or(f32::NAN);
-            let c = correct(g.value(f.output), y, loss == Loss::BinaryCrossentropy);
-            let mut grads = g.backward(l)?;
-            if let Some(p) = profile.as_deref_mut() {
-                *p = StepProfile::from_graph(&g, &grads, xv, &f.layer_outputs, &names, l);
-            }
-            let gs: Vec<Tensor> = f
-                .params
-                .iter()
-                .map(|&v| {
-                    grads
-                        .take(v)
-                        .ok_or_else(|| NnError::Data("a weight got no gradient".into()))
-                })
-                .collect::<Result<_>>()?;
-            (lv, c, gs)
-        };
+        let (loss_value, correct_n, grads) =
+            self.gradients(x, y, loss, seed, profile.as_deref_mut(), &names)?;
         if !loss_value.is_finite() {
             return Err(NnError::NonFinite {
                 value: loss_value,
@@ -330,6 +298,55 @@ impl Model {
         })
     }
 
+    /// The loss, the correct predictions and every parameter's gradient on a batch (training
+    /// mode; batch-norm moving statistics are updated). No update is applied.
+    pub(crate) fn gradients(
+        &mut self,
+        x: &Tensor,
+        y: &Targets,
+        loss: Loss,
+        seed: u64,
+        profile: Option<&mut StepProfile>,
+        names: &[String],
+    ) -> Result<(f32, usize, Vec<Tensor>)> {
+        let info = OutputInfo::of(self)?;
+        let (loss_value, correct_n, grads) = {
+            let mut g = Graph::new();
+            if profile.is_some() {
+                g.profile();
+            }
+            let xv = g.constant(x);
+            let f = self.forward(
+                &mut g,
+                xv,
+                ForwardMode {
+                    training: true,
+                    logits: true,
+                    seed,
+                    fused: true,
+                },
+            )?;
+            let l = info.loss(&mut g, f.output, f.omitted, y, loss)?;
+            let lv = g.value(l).item().unwrap_or(f32::NAN);
+            let c = correct(g.value(f.output), y, loss == Loss::BinaryCrossentropy);
+            let mut grads = g.backward(l)?;
+            if let Some(p) = profile {
+                *p = StepProfile::from_graph(&g, &grads, xv, &f.layer_outputs, names, l);
+            }
+            let gs: Vec<Tensor> = f
+                .params
+                .iter()
+                .map(|&v| {
+                    grads
+                        .take(v)
+                        .ok_or_else(|| NnError::Data("a weight got no gradient".into()))
+                })
+                .collect::<Result<_>>()?;
+            (lv, c, gs)
+        };
+        Ok((loss_value, correct_n, grads))
+    }
+
     /// Mean loss and accuracy over a batch source, in inference mode.
     pub fn evaluate(
         &mut self,
@@ -341,30 +358,45 @@ impl Model {
         let (mut total, mut right, mut n) = (0.0f64, 0usize, 0usize);
         for s in 0..steps {
             let (x, y) = data.batch(0, s)?;
-            self.check_input(&x)?;
-            let info = OutputInfo::of(self)?;
-            let mut g = Graph::inference();
-            let xv = g.constant(&x);
-            let f = self.forward(
-                &mut g,
-                xv,
-                ForwardMode {
-                    training: false,
-                    logits: true,
-                    seed: 0,
-                    fused: true,
-                },
-            )?;
-            let l = info.loss(&mut g, f.output, f.omitted, &y, loss)?;
-            total += g.value(l).item().unwrap_or(f32::NAN) as f64 * y.len() as f64;
-            right += correct(g.value(f.output), &y, loss == Loss::BinaryCrossentropy);
-            n += y.len();
+            let (l, c, k) = self.batch_totals(&x, &y, loss)?;
+            total += l;
+            right += c;
+            n += k;
         }
         Ok(Evaluation {
             loss: (total / n.max(1) as f64) as f32,
             accuracy: right as f32 / n.max(1) as f32,
             samples: n,
         })
+    }
+
+    /// Loss × samples, correct predictions and samples of one batch, in inference mode.
+    pub(crate) fn batch_totals(
+        &mut self,
+        x: &Tensor,
+        y: &Targets,
+        loss: Loss,
+    ) -> Result<(f64, usize, usize)> {
+        self.check_input(x)?;
+        let info = OutputInfo::of(self)?;
+        let mut g = Graph::inference();
+        let xv = g.constant(x);
+        let f = self.forward(
+            &mut g,
+            xv,
+            ForwardMode {
+                training: false,
+                logits: true,
+                seed: 0,
+                fused: true,
+            },
+        )?;
+        let l = info.loss(&mut g, f.output, f.omitted, y, loss)?;
+        Ok((
+            g.value(l).item().unwrap_or(f32::NAN) as f64 * y.len() as f64,
+            correct(g.value(f.output), y, loss == Loss::BinaryCrossentropy),
+            y.len(),
+        ))
     }
 
     /// Evaluates in-memory arrays in batches.
@@ -386,9 +418,27 @@ impl Model {
         opt: &mut Optimizer,
         loss: Loss,
         train: &mut dyn BatchSource,
+        validation: Option<&mut dyn BatchSource>,
+        options: &FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        let mut dp = DataParallel::single();
+        self.fit_parallel(opt, loss, train, validation, options, callbacks, &mut dp)
+    }
+
+    /// [`Model::fit`] with every batch shared as `dp` says (see [`DataParallel`]). Every rank
+    /// runs the same callbacks on the same logs (losses and accuracies are totals over the
+    /// ranks), so they take the same decisions; a stop asked on any rank stops them all.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit_parallel(
+        &mut self,
+        opt: &mut Optimizer,
+        loss: Loss,
+        train: &mut dyn BatchSource,
         mut validation: Option<&mut dyn BatchSource>,
         options: &FitOptions,
         callbacks: &mut [&mut dyn Callback],
+        dp: &mut DataParallel<'_>,
     ) -> Result<History> {
         let steps = options.steps_per_epoch.unwrap_or(train.steps()).max(1);
         let info = TrainInfo {
@@ -413,19 +463,22 @@ impl Model {
                 0
             };
             for step in first..steps {
-                let (x, y) = train.batch(epoch, step)?;
                 let seed = options.seed
                     ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
-                let r = self
-                    .train_step(&x, &y, loss, opt, seed)
-                    .map_err(|e| match e {
-                        NnError::NonFinite { value, .. } => NnError::NonFinite {
-                            value,
-                            epoch: epoch + 1,
-                            step: step + 1,
-                        },
-                        e => e,
-                    })?;
+                let r = if dp.is_single() {
+                    let (x, y) = train.batch(epoch, step)?;
+                    self.train_step(&x, &y, loss, opt, seed)
+                } else {
+                    self.train_step_parallel(train, (epoch, step), loss, opt, seed, dp)
+                };
+                let r = r.map_err(|e| match e {
+                    NnError::NonFinite { value, .. } => NnError::NonFinite {
+                        value,
+                        epoch: epoch + 1,
+                        step: step + 1,
+                    },
+                    e => e,
+                })?;
                 sum += r.loss as f64 * r.count as f64;
                 right += r.correct;
                 count += r.count;
@@ -439,14 +492,20 @@ impl Model {
                 for c in callbacks.iter_mut() {
                     c.on_batch_end(epoch + 1, &logs);
                 }
-                if callbacks.iter().any(|c| c.stop_requested()) {
+                let mut stop = callbacks.iter().any(|c| c.stop_requested());
+                if dp.collective.is_some() {
+                    let mut any = [f64::from(u8::from(stop))];
+                    dp.sum_f64(&mut any)?;
+                    stop = any[0] > 0.0;
+                }
+                if stop {
                     history.interrupted = Some((epoch + 1, step + 1));
                     break 'epochs;
                 }
             }
             let train_secs = t0.elapsed().as_secs_f64();
             let val = match validation.as_deref_mut() {
-                Some(v) => Some(self.evaluate(v, loss, options.validation_steps)?),
+                Some(v) => Some(self.evaluate_parallel(v, loss, options.validation_steps, dp)?),
                 None => None,
             };
             let logs = EpochLogs {

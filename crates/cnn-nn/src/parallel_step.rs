@@ -1,0 +1,163 @@
+//! One data-parallel training step and evaluation: this process's parts of a batch, the
+//! ranks' sums added in rank order, the same update on every rank.
+
+use cnn_tensor::Tensor;
+
+use crate::data::BatchSource;
+use crate::error::{NnError, Result};
+use crate::model::Model;
+use crate::optimizer::Optimizer;
+use crate::parallel::{DataParallel, Part, part_seed};
+use crate::train::{Evaluation, Loss, StepResult};
+
+impl DataParallel<'_> {
+    /// Whether `fit` can take whole batches in this process alone (the default path).
+    pub(crate) fn is_single(&self) -> bool {
+        self.parts <= 1 && self.collective.is_none()
+    }
+}
+
+/// `acc += part` element by element (or `acc = part` for the first), the rank-order sum's step.
+fn accumulate(acc: &mut Option<Vec<f32>>, part: &[f32]) {
+    match acc {
+        None => *acc = Some(part.to_vec()),
+        Some(a) => a.iter_mut().zip(part).for_each(|(a, &p)| *a += p),
+    }
+}
+
+impl Model {
+    /// One step of data-parallel training on batch `step` of `epoch`: the gradient of each of
+    /// this process's parts, weighted by its share of the batch, added to the other parts'
+    /// in rank order; batch-norm moving statistics averaged over the parts that held samples.
+    /// Every rank applies the same update. With one part it is [`Model::train_step`] exactly.
+    pub fn train_step_parallel(
+        &mut self,
+        train: &mut dyn BatchSource,
+        (epoch, step): (usize, usize),
+        loss: Loss,
+        opt: &mut Optimizer,
+        seed: u64,
+        dp: &mut DataParallel<'_>,
+    ) -> Result<StepResult> {
+        let parts: Vec<Part> = dp.my_parts().collect();
+        let n_params: usize = self.params().iter().map(Tensor::len).sum();
+        let n_state: usize = self.state().iter().map(Tensor::len).sum();
+        let start_state = (parts.len() > 1 && n_state > 0).then(|| self.state().to_vec());
+        // Gradients then moving statistics, one flat vector per part.
+        let mut acc: Option<Vec<f32>> = None;
+        // loss × samples, correct, samples, parts with samples, a non-finite loss.
+        let mut metrics = [0.0f64; 5];
+        let mut flat = Vec::with_capacity(n_params + n_state);
+        for part in parts {
+            let (x, y, whole) = train.batch_part(epoch, step, part)?;
+            flat.clear();
+            if y.is_empty() {
+                flat.resize(n_params + n_state, 0.0);
+                accumulate(&mut acc, &flat);
+                continue;
+            }
+            if let Some(s) = &start_state {
+                self.state_mut().clone_from_slice(s);
+            }
+            let (lv, c, grads) = self.gradients(&x, &y, loss, part_seed(seed, part), None, &[])?;
+            let share = (y.len() != whole).then(|| y.len() as f32 / whole as f32);
+            for g in &grads {
+                match share {
+                    Some(f) => flat.extend(g.data().iter().map(|v| v * f)),
+                    None => flat.extend_from_slice(g.data()),
+                }
+            }
+            for s in self.state() {
+                flat.extend_from_slice(s.data());
+            }
+            accumulate(&mut acc, &flat);
+            metrics[0] += lv as f64 * y.len() as f64;
+            metrics[1] += c as f64;
+            metrics[2] += y.len() as f64;
+            metrics[3] += 1.0;
+            metrics[4] += f64::from(u8::from(!lv.is_finite()));
+        }
+        let mut total = acc.unwrap_or_else(|| vec![0.0; n_params + n_state]);
+        dp.sum_f64(&mut metrics)?;
+        let loss_value = (metrics[0] / metrics[2].max(1.0)) as f32;
+        if metrics[4] > 0.0 || !loss_value.is_finite() {
+            return Err(NnError::NonFinite {
+                value: if loss_value.is_finite() {
+                    f32::NAN
+                } else {
+                    loss_value
+                },
+                epoch: 0,
+                step: 0,
+            });
+        }
+        dp.sum_f32(&mut total)?;
+        let (g_flat, s_flat) = total.split_at(n_params);
+        let mut grads = Vec::with_capacity(self.params().len());
+        let mut at = 0;
+        for (i, p) in self.params().iter().enumerate() {
+            let g = &g_flat[at..at + p.len()];
+            at += p.len();
+            if g.iter().any(|v| !v.is_finite()) {
+                return Err(NnError::Data(format!(
+                    "the gradient of {} is not finite",
+                    self.param_names()[i]
+                )));
+            }
+            grads.push(Tensor::new(p.dims(), g.to_vec())?);
+        }
+        if n_state > 0 {
+            let holders = metrics[3] as f32;
+            let mut at = 0;
+            for s in self.state_mut() {
+                let len = s.len();
+                for (v, &t) in s.data_mut().iter_mut().zip(&s_flat[at..at + len]) {
+                    *v = t / holders;
+                }
+                at += len;
+            }
+        }
+        let frozen = self.frozen_params();
+        opt.step_except(self.params_mut(), &grads, &frozen)?;
+        Ok(StepResult {
+            loss: loss_value,
+            correct: metrics[1] as usize,
+            count: metrics[2] as usize,
+        })
+    }
+
+    /// [`Model::evaluate`] with each batch shared among the ranks: every rank gets the same
+    /// totals (added in rank order).
+    pub fn evaluate_parallel(
+        &mut self,
+        data: &mut dyn BatchSource,
+        loss: Loss,
+        steps: Option<usize>,
+        dp: &mut DataParallel<'_>,
+    ) -> Result<Evaluation> {
+        if dp.is_single() {
+            return self.evaluate(data, loss, steps);
+        }
+        let steps = steps.unwrap_or(data.steps()).min(data.steps().max(1));
+        let parts: Vec<Part> = dp.my_parts().collect();
+        let mut sums = [0.0f64; 3];
+        for s in 0..steps {
+            for &part in &parts {
+                let (x, y, _) = data.batch_part(0, s, part)?;
+                if y.is_empty() {
+                    continue;
+                }
+                let (l, c, k) = self.batch_totals(&x, &y, loss)?;
+                sums[0] += l;
+                sums[1] += c as f64;
+                sums[2] += k as f64;
+            }
+        }
+        dp.sum_f64(&mut sums)?;
+        Ok(Evaluation {
+            loss: (sums[0] / sums[2].max(1.0)) as f32,
+            accuracy: (sums[1] / sums[2].max(1.0)) as f32,
+            samples: sums[2] as usize,
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! Data parallelism: N ranks (threads with a rank-order collective here; MPI processes in the
+//! CLI's tests) give the weights of one process computing the same N parts in turn, bit for
+//! bit — with batch norm, dropout, uneven and empty parts — and stay within rounding of plain
+//! whole-batch training.
+
+use cnn_nn::spec::layers::*;
+use cnn_nn::*;
+
+fn images(n: usize, dims: &[usize], seed: u64) -> Tensor {
+    let per: usize = dims.iter().product();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let data = (0..n * per)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect();
+    let mut d = vec![n];
+    d.extend_from_slice(dims);
+    Tensor::new(d, data).unwrap()
+}
+
+/// A small convnet with batch norm and dropout (their per-part statistics and masks must
+/// follow the parts, not the process).
+fn bn_dropout_net() -> ModelSpec {
+    ModelSpec::new("bn-dropout", [10, 10, 2])
+        .add(conv2d(6, 3, "linear"))
+        .add(batch_norm())
+        .add(activation("relu"))
+        .add(max_pool(2))
+        .add(flatten())
+        .add(dropout(0.3))
+        .add(dense(5, "softmax"))
+}
+
+/// No batch norm, no dropout: parts and whole batches differ only by rounding.
+fn plain_net() -> ModelSpec {
+    ModelSpec::new("plain", [10, 10, 2])
+        .add(conv2d(6, 3, "relu"))
+        .add(max_pool(2))
+        .add(flatten())
+        .add(dense(5, "softmax"))
+}
+
+type Weights = Vec<Vec<f32>>;
+
+/// 23 samples in batches of 8: steps of 8, 8 and 7 samples (with 3 parts: 3+3+2, 3+2+2; with
+/// 9 parts some are empty), two epochs, validation on 10 samples.
+/// `parts`: `None` for whole batches, `Some(n)` for n parts in turn, or `rank`'s part.
+fn run(
+    spec: &ModelSpec,
+    parts: Option<usize>,
+    rank: Option<&mut ThreadRanks>,
+) -> (Weights, History) {
+    let x = images(23, &spec.input_shape, 3);
+    let y = Targets::Sparse((0..23).map(|i| i % 5).collect());
+    let vx = images(10, &spec.input_shape, 4);
+    let vy = Targets::Sparse((0..10).map(|i| i % 5).collect());
+    let mut m = Model::new(spec, 7).unwrap();
+    let mut data = ArrayData::new(&x, &y, 8, true, 5).unwrap();
+    let mut val = ArrayData::new(&vx, &vy, 4, false, 0).unwrap();
+    let mut opt = Optimizer::adam(1e-2);
+    let dp = match (rank, parts) {
+        (Some(r), _) => DataParallel::ranks(r),
+        (None, Some(n)) => DataParallel::emulated(n),
+        (None, None) => DataParallel::single(),
+    };
+    let h = Fit::new(&mut opt, Loss::SparseCategoricalCrossentropy)
+        .epochs(2)
+        .seed(11)
+        .validation(&mut val)
+        .data_parallel(dp)
+        .run(&mut m, &mut data)
+        .unwrap();
+    let w = m.named_weights().map(|(_, t)| t.data().to_vec()).collect();
+    (w, h)
+}
+
+fn run_threads(spec: &ModelSpec, n: usize) -> Vec<(Weights, History)> {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = ThreadRanks::new(n)
+            .into_iter()
+            .map(|mut r| s.spawn(move || run(spec, None, Some(&mut r))))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn bits(w: &Weights) -> Vec<Vec<u32>> {
+    w.iter()
+        .map(|t| t.iter().map(|v| v.to_bits()).collect())
+        .collect()
+}
+
+#[test]
+fn ranks_give_the_weights_of_their_parts_computed_in_turn_bit_for_bit() {
+    for spec in [bn_dropout_net(), plain_net()] {
+        for n in [2, 3, 9] {
+            let (one, h1) = run(&spec, Some(n), None);
+            let ranks = run_threads(&spec, n);
+            for (r, (w, h)) in ranks.iter().enumerate() {
+                assert_eq!(
+                    bits(w),
+                    bits(&one),
+                    "{} with {n} ranks: rank {r}",
+                    spec.name
+                );
+                assert_eq!(h.loss, h1.loss);
+                assert_eq!(h.val_loss, h1.val_loss);
+                assert_eq!(h.val_accuracy, h1.val_accuracy);
+            }
+        }
+    }
+}
+
+#[test]
+fn parts_change_the_weights_only_by_rounding_without_batch_statistics() {
+    let spec = plain_net();
+    let (whole, hw) = run(&spec, None, None);
+    for n in [2, 3] {
+        let (parts, hp) = run(&spec, Some(n), None);
+        assert_ne!(bits(&parts), bits(&whole), "the test must see the rounding");
+        for (a, b) in whole.iter().zip(&parts) {
+            let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            let worst = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            // Six Adam steps (lr 1e-2) on gradients that differ in the last bits.
+            assert!(worst <= 1e-4 * scale, "{n} parts: {worst} of {scale}");
+        }
+        for (a, b) in hw.loss.iter().zip(&hp.loss) {
+            assert!((a - b).abs() < 1e-5, "loss {a} vs {b}");
+        }
+        assert_eq!(hw.val_accuracy, hp.val_accuracy);
+    }
+}
+
+#[test]
+fn one_part_is_the_plain_step() {
+    let spec = bn_dropout_net();
+    let x = images(8, &spec.input_shape, 3);
+    let y = Targets::Sparse((0..8).map(|i| i % 5).collect());
+    let mut a = Model::new(&spec, 7).unwrap();
+    let mut b = Model::new(&spec, 7).unwrap();
+    let (mut oa, mut ob) = (Optimizer::adam(1e-2), Optimizer::adam(1e-2));
+    let mut data = ArrayData::new(&x, &y, 8, false, 0).unwrap();
+    let mut one = ThreadRanks::new(1).pop().unwrap();
+    for step in 0..3 {
+        let ra = a
+            .train_step(&x, &y, Loss::SparseCategoricalCrossentropy, &mut oa, step)
+            .unwrap();
+        let rb = b
+            .train_step_parallel(
+                &mut data,
+                (0, 0),
+                Loss::SparseCategoricalCrossentropy,
+                &mut ob,
+                step,
+                &mut DataParallel::ranks(&mut one),
+            )
+            .unwrap();
+        assert_eq!(ra, rb);
+    }
+    let wa: Weights = a.named_weights().map(|(_, t)| t.data().to_vec()).collect();
+    let wb: Weights = b.named_weights().map(|(_, t)| t.data().to_vec()).collect();
+    assert_eq!(bits(&wa), bits(&wb));
+}
