@@ -79,10 +79,10 @@ enum Command {
     Ops(ops_cmd::OpsCmd),
 }
 
-fn run(cli: &Cli) -> CliResult<String> {
+fn run(cli: &Cli, mpi: Option<&mut cnn_mpi::Mpi>) -> CliResult<String> {
     match &cli.command {
         Command::Summary(a) => summary_cmd::run(a),
-        Command::Train(a) => train_cmd::run(a),
+        Command::Train(a) => train_cmd::run(a, mpi),
         Command::Evaluate(a) => evaluate_cmd::run(a),
         Command::Predict(a) => predict_cmd::run(a),
         Command::Augment(a) => augment_cmd::run(a),
@@ -96,7 +96,24 @@ fn run(cli: &Cli) -> CliResult<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(n) = cli.threads
+    // `mpirun -np N cnn train …`: join the MPI job (data-parallel training).
+    let mut mpi = None;
+    if matches!(cli.command, Command::Train(_)) {
+        match cnn_mpi::Mpi::init() {
+            Ok(m) => mpi = m,
+            Err(e) => {
+                eprintln!("error: cannot join the MPI job (cnn train): {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    // Ranks sharing a machine share its cores.
+    let threads = cli.threads.or_else(|| {
+        let local = cnn_mpi::launched()?.local_size.filter(|&l| l > 1)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Some((cores / local).max(1))
+    });
+    if let Some(n) = threads
         && (n == 0
             || rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
@@ -106,27 +123,48 @@ fn main() -> ExitCode {
         eprintln!("error: bad option (--threads): {n} is not a usable thread count");
         return ExitCode::from(2);
     }
-    match run(&cli) {
+    let result = run(&cli, mpi.as_mut());
+    if let (Some(m), Err(e)) = (&mpi, &result)
+        && cnn_nn::Collective::size(m) > 1
+    {
+        // One rank's error ends the job: the others would wait for it forever.
+        let code = match e {
+            CliError::User(_) => 2,
+            CliError::Interrupted(_) => 130,
+            CliError::Failure(_) => 1,
+        };
+        report(e, Some(cnn_nn::Collective::rank(m)));
+        m.abort(code);
+    }
+    match result {
         Ok(text) => {
             // A closed pipe (`cnn ... | head`) is not an error worth reporting.
             let _ = std::io::stdout().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
-        Err(CliError::User(e)) => {
-            eprintln!("error: {e}");
+        Err(e) => {
+            report(&e, None);
+            ExitCode::from(match e {
+                CliError::User(_) => 2,
+                CliError::Interrupted(_) => 130,
+                CliError::Failure(_) => 1,
+            })
+        }
+    }
+}
+
+/// Prints an error (naming the MPI rank, when there is one).
+fn report(e: &CliError, rank: Option<usize>) {
+    let who = rank.map_or(String::new(), |r| format!(" (rank {r})"));
+    match e {
+        CliError::User(e) => {
+            eprintln!("error{who}: {e}");
             if let Some(h) = e.hint() {
                 eprintln!("hint: {h}");
             }
-            ExitCode::from(2)
         }
-        Err(CliError::Interrupted(msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(130)
-        }
-        Err(CliError::Failure(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        CliError::Interrupted(msg) => eprintln!("{msg}"),
+        CliError::Failure(e) => eprintln!("error{who}: {e:#}"),
     }
 }
 

@@ -8,14 +8,14 @@ use anyhow::anyhow;
 use clap::Args;
 use cnn_nn::{
     ArrayData, Callback, EarlyStopping, FitOptions, Loss, Model, ModelCheckpoint, Monitor,
-    Optimizer, ProgressBar, Targets, load_model, save_model_with,
+    Optimizer, ProgressBar, Targets, save_model_with,
 };
 use serde_json::json;
 
 use crate::data_arg::{DataFlags, load};
 use crate::error::{CliError, CliResult, UserError, bad_input};
 use crate::model_arg::{ModelSource, resolve};
-use cnn_nn::Preprocess;
+use cnn_nn::{Collective, Preprocess};
 use cnn_tensor::Tensor;
 
 /// Train a model (Keras's `fit`) and save it, checkpointing after every epoch.
@@ -91,6 +91,11 @@ pub struct TrainArgs {
     /// block this way). Use with a pretrained --model (a .cnn, .keras or .h5 file).
     #[arg(long)]
     freeze_until: Option<String>,
+    /// Compute every batch as N parts in turn, as N MPI ranks would (`mpirun -np N cnn train
+    /// …`): the weights of that run, bit for bit. Also gradient accumulation: a large
+    /// --batch-size in N smaller pieces, each part's batch norm on its own samples.
+    #[arg(long, value_name = "N")]
+    parts: Option<usize>,
     /// Transfer learning: replace the model's classifier (its last Dense layer) with a fresh
     /// Dense layer with one output per class of --dataset, named `new_head`.
     #[arg(long)]
@@ -186,15 +191,31 @@ fn check_resume(a: &TrainArgs, saved: &HashMap<String, String>) -> CliResult<()>
     .into())
 }
 
-/// Runs the command.
-pub fn run(a: &TrainArgs) -> CliResult<String> {
-    if a.batch_size == 0 || a.epochs == 0 {
+/// Runs the command; `mpi` is this process's place in an MPI job (`mpirun -np N cnn train`),
+/// where every rank trains on its part of each batch and rank 0 alone writes files and prints.
+pub fn run(a: &TrainArgs, mut mpi: Option<&mut cnn_mpi::Mpi>) -> CliResult<String> {
+    if a.batch_size == 0 || a.epochs == 0 || a.parts == Some(0) {
         return Err(UserError::new(
             "bad option",
-            "--batch-size/--epochs".into(),
+            "--batch-size/--epochs/--parts".into(),
             "must be at least 1".into(),
         )
         .into());
+    }
+    let (rank, ranks) = mpi.as_deref().map_or((0, 1), |m| (m.rank(), m.size()));
+    let root = rank == 0;
+    if ranks > 1 && a.parts.is_some() {
+        return Err(UserError::new(
+            "bad option",
+            "--parts".into(),
+            format!("under MPI the {ranks} ranks are the parts"),
+        )
+        .with_hint("drop --parts (it makes one process compute N ranks' parts in turn)")
+        .into());
+    }
+    if let Some(m) = mpi.as_deref_mut() {
+        cnn_nn::check_same(m, "command-line arguments", format!("{a:?}").as_bytes())
+            .map_err(|e| UserError::new("ranks disagree", "mpirun".into(), e.to_string()))?;
     }
     // Check the cheap flags before loading any data.
     let augment_cfg = a.augment.any().then(|| a.augment.config()).transpose()?;
@@ -202,7 +223,11 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         .map_err(|e| bad_input("bad option", "--optimizer/--lr", e))?;
     // Claim --out before any work: a second `cnn train` on the same file, or a directory that
     // cannot be written, fails now rather than after an epoch.
-    let _lock = claim_output(&a.out)?;
+    let _lock = if root {
+        Some(claim_output(&a.out)?)
+    } else {
+        None
+    };
     let loaded = load(&a.dataset, &a.data)?;
     for n in &loaded.notes {
         eprintln!("{n}");
@@ -217,8 +242,19 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     let mut resumed_settings = None;
     let mut initial_step = 0;
     let mut preprocess = Preprocess::default();
-    let (mut model, mut opt, initial_epoch) = if a.resume && a.out.exists() {
-        let s = load_model(&a.out)
+    // Under MPI rank 0 reads the checkpoint and sends it to the others (no shared disk needed).
+    let mut checkpoint_bytes = if root && a.resume && a.out.exists() {
+        std::fs::read(&a.out)
+            .map_err(|e| bad_input("cannot resume", a.out.display().to_string(), e))?
+    } else {
+        Vec::new()
+    };
+    if let Some(m) = mpi.as_deref_mut() {
+        m.broadcast(&mut checkpoint_bytes, 0)
+            .map_err(|e| anyhow!(e))?;
+    }
+    let (mut model, mut opt, initial_epoch) = if !checkpoint_bytes.is_empty() {
+        let s = cnn_nn::load_model_bytes(&checkpoint_bytes, &a.out)
             .map_err(|e| bad_input("cannot resume", a.out.display().to_string(), e))?;
         let opt = s.optimizer.ok_or_else(|| {
             UserError::new(
@@ -235,7 +271,8 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             .get(RESUME_STEP)
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(0);
-        if initial_step > 0 {
+        if !root {
+        } else if initial_step > 0 {
             eprintln!(
                 "resuming from {} in epoch {} after step {initial_step}",
                 a.out.display(),
@@ -365,7 +402,11 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             },
         )
         .map_err(|e| bad_input("bad option", "augmentation", e))?;
-        Some(cnn_augment::Prefetch::new(flow, 4))
+        let mine = match a.parts {
+            Some(p) => 0..p,
+            None => rank..rank + 1,
+        };
+        Some(cnn_augment::Prefetch::new(flow, 4).parts(mine))
     } else {
         None
     };
@@ -389,6 +430,9 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         RUN_SETTINGS.to_string(),
         serde_json::to_string(&settings).unwrap_or_default(),
     );
+    if let Some(m) = mpi.as_deref_mut() {
+        cnn_nn::broadcast_weights(m, &mut model).map_err(|e| anyhow!(e))?;
+    }
     let mut checkpoint = ModelCheckpoint::new(&a.out, Monitor::Loss, false);
     checkpoint.extra = extra.clone();
     let mut progress = ProgressBar::default();
@@ -446,28 +490,48 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         None => None,
     };
     // Early stopping comes before the checkpoint, which saves its state.
+    // Rank 0 alone draws the progress bar and writes logs and checkpoints; every rank runs
+    // early stopping on the same (summed) logs and so stops at the same epoch.
     let mut callbacks: Vec<&mut dyn Callback> = Vec::new();
-    if !a.quiet {
+    if !a.quiet && root {
         callbacks.push(&mut progress);
     }
-    if let Some(tb) = tensorboard.as_mut() {
+    if let Some(tb) = tensorboard.as_mut().filter(|_| root) {
         callbacks.push(tb);
     }
     if let Some(e) = early.as_mut() {
         callbacks.push(e);
     }
-    callbacks.push(&mut checkpoint);
+    if root {
+        callbacks.push(&mut checkpoint);
+    }
     callbacks.push(&mut interrupt);
-    eprintln!(
-        "training {} ({} params) on {} samples of {}, {}, batch {}, {} threads",
-        model.architecture().name,
-        cnn_nn::commas(model.architecture().param_counts().0),
-        train_xy.1.len(),
-        ds.name,
-        opt.describe(),
-        a.batch_size,
-        rayon::current_num_threads()
-    );
+    let sharing = match (ranks, a.parts) {
+        (1, None) => String::new(),
+        (1, Some(p)) => format!(", each batch as {p} parts in turn"),
+        (n, _) => format!(
+            ", on {n} MPI ranks ({} samples each)",
+            a.batch_size.div_ceil(n)
+        ),
+    };
+    if root {
+        eprintln!(
+            "training {} ({} params) on {} samples of {}, {}, batch {}{sharing}, {} threads{}",
+            model.architecture().name,
+            cnn_nn::commas(model.architecture().param_counts().0),
+            train_xy.1.len(),
+            ds.name,
+            opt.describe(),
+            a.batch_size,
+            rayon::current_num_threads(),
+            if ranks > 1 { " per rank" } else { "" }
+        );
+    }
+    let mut dp = match (mpi, a.parts) {
+        (Some(m), _) => cnn_nn::DataParallel::ranks(m),
+        (None, Some(p)) => cnn_nn::DataParallel::emulated(p),
+        (None, None) => cnn_nn::DataParallel::single(),
+    };
     let t0 = Instant::now();
     let fit = FitOptions {
         epochs: a.epochs,
@@ -477,7 +541,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         ..Default::default()
     };
     let history = model
-        .fit(
+        .fit_parallel(
             &mut opt,
             Loss::SparseCategoricalCrossentropy,
             match augmented.as_mut() {
@@ -487,6 +551,7 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             val.as_mut().map(|v| v as &mut dyn cnn_nn::BatchSource),
             &fit,
             &mut callbacks,
+            &mut dp,
         )
         .map_err(|e| {
             anyhow!(
@@ -503,15 +568,17 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     if let Some((_, st)) = history.interrupted {
         final_extra.insert(RESUME_STEP.to_string(), st.to_string());
     }
-    save_model_with(
-        &a.out,
-        &model,
-        Some(&opt),
-        last_epoch,
-        Some(&history),
-        &final_extra,
-    )
-    .map_err(|e| anyhow!("saving {}: {e}", a.out.display()))?;
+    if root {
+        save_model_with(
+            &a.out,
+            &model,
+            Some(&opt),
+            last_epoch,
+            Some(&history),
+            &final_extra,
+        )
+        .map_err(|e| anyhow!("saving {}: {e}", a.out.display()))?;
+    }
     if let Some((e, st)) = history.interrupted {
         return Err(CliError::Interrupted(format!(
             "interrupted during epoch {e} after step {st}: saved {} ({last_epoch} complete epoch(s) and {st} step(s) of \
@@ -539,8 +606,14 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
     let test_eval = match &ds.test {
         Some(t) => {
             let (x, y) = to_xy(t)?;
+            let mut test = ArrayData::new(&x, &y, 500, false, 0).map_err(|e| anyhow!(e))?;
             let e = model
-                .evaluate_arrays(&x, &y, Loss::SparseCategoricalCrossentropy, 500)
+                .evaluate_parallel(
+                    &mut test,
+                    Loss::SparseCategoricalCrossentropy,
+                    None,
+                    &mut dp,
+                )
                 .map_err(|e| anyhow!(e))?;
             out.push_str(&format!(
                 "test accuracy {:.4}, test loss {:.4} ({} images)\n",
@@ -551,6 +624,9 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
         None => None,
     };
     out.push_str(&format!("saved {}\n", a.out.display()));
+    if !root {
+        return Ok(String::new());
+    }
     if let Some(r) = &a.report {
         let report = json!({
             "model": model.architecture().name,
@@ -561,6 +637,8 @@ pub fn run(a: &TrainArgs) -> CliResult<String> {
             "batch_size": a.batch_size,
             "seed": a.seed,
             "threads": rayon::current_num_threads(),
+            "ranks": ranks,
+            "parts": a.parts.unwrap_or(ranks),
             "epochs": last_epoch,
             "seconds": train_secs,
             "samples_per_second": samples_per_s,

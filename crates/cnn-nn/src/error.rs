@@ -36,6 +36,9 @@ pub enum NnError {
     /// Training data that does not fit the model.
     #[error("data: {0}")]
     Data(String),
+    /// The ranks of a data-parallel run disagree or cannot exchange their sums.
+    #[error("data parallelism: {0}")]
+    Parallel(String),
     /// The loss became NaN or infinite.
     #[error(
         "the loss became {value} at epoch {epoch}, step {step}; training stopped (weights are those before this step)"

@@ -85,7 +85,7 @@ pub use layers::{ActivationKind, LayerConfig};
 pub use metrics::{ConfusionMatrix, accuracy, top_k_accuracy};
 pub use model::{Forward, ForwardMode, Model};
 pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerConfig, OptimizerKind, Schedule};
-pub use parallel::{Collective, DataParallel, Part, ThreadRanks};
+pub use parallel::{Collective, DataParallel, Part, ThreadRanks, broadcast_weights, check_same};
 pub use preprocess::{PREPROCESS_KEY, Preprocess, RESCALE_KEY};
 pub use profile::{LayerTime, StepProfile};
 pub use spec::{DEFAULT_INPUT_NAME, LayerSpec, ModelSpec, PaddingSpec, Size2};

@@ -134,6 +134,84 @@ impl Default for DataParallel<'_> {
     }
 }
 
+/// Checks that every rank passes the same `mine` (e.g. its command-line arguments), before any
+/// work: rank 0's bytes are broadcast and compared. Every rank gets the same answer: `Ok`, or
+/// an error listing the ranks whose `what` differ from rank 0's.
+pub fn check_same(c: &mut dyn Collective, what: &str, mine: &[u8]) -> Result<()> {
+    let mut root = mine.to_vec();
+    c.broadcast(&mut root, 0)?;
+    let mut differs = vec![0.0f64; c.size()];
+    if let Some(d) = differs.get_mut(c.rank()) {
+        *d = f64::from(u8::from(root != mine));
+    }
+    c.sum_f64(&mut differs)?;
+    let bad: Vec<String> = differs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| **d > 0.0)
+        .map(|(r, _)| r.to_string())
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    // The rank that differs says how (for text, the comma-separated fields that differ).
+    let how = match (std::str::from_utf8(&root), std::str::from_utf8(mine)) {
+        (Ok(r), Ok(m)) if r != m => {
+            let fields: Vec<String> = r
+                .split(", ")
+                .zip(m.split(", "))
+                .filter(|(a, b)| a != b)
+                .take(3)
+                .map(|(a, b)| format!("{b} (rank 0: {a})"))
+                .collect();
+            format!("; here: {}", fields.join(", "))
+        }
+        _ => String::new(),
+    };
+    Err(crate::NnError::Parallel(format!(
+        "the {what} of rank(s) {} differ from rank 0's{how}; every rank must be started with the same",
+        bad.join(", ")
+    )))
+}
+
+/// Rank 0's weights (trainable and state) on every rank.
+pub fn broadcast_weights(c: &mut dyn Collective, model: &mut crate::Model) -> Result<()> {
+    let mut bytes = Vec::new();
+    if c.rank() == 0 {
+        for t in model.params().iter().chain(model.state()) {
+            bytes.extend_from_slice(bytemuck::cast_slice(t.data()));
+        }
+    }
+    c.broadcast(&mut bytes, 0)?;
+    let want: usize = model
+        .params()
+        .iter()
+        .chain(model.state())
+        .map(|t| t.len() * 4)
+        .sum();
+    if bytes.len() != want {
+        return Err(crate::NnError::Parallel(format!(
+            "rank 0 sent {} bytes of weights, this rank's model holds {want}",
+            bytes.len()
+        )));
+    }
+    let mut at = 0;
+    let mut fill = |t: &mut cnn_tensor::Tensor| {
+        let n = t.len() * 4;
+        for (v, b) in t
+            .data_mut()
+            .iter_mut()
+            .zip(bytes[at..at + n].chunks_exact(4))
+        {
+            *v = f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        at += n;
+    };
+    model.params_mut().iter_mut().for_each(&mut fill);
+    model.state_mut().iter_mut().for_each(&mut fill);
+    Ok(())
+}
+
 /// The dropout seed of part `part` of a step whose whole-batch seed is `seed`: the seed itself
 /// for a whole batch (single-process runs keep their masks), a mix of both otherwise.
 pub(crate) fn part_seed(seed: u64, part: Part) -> u64 {
@@ -228,7 +306,7 @@ where
 {
     for (r, bytes) in all.iter().enumerate() {
         if bytes.len() != values.len() * N {
-            return Err(crate::NnError::Data(format!(
+            return Err(crate::NnError::Parallel(format!(
                 "rank {r} sent {} bytes for {} values",
                 bytes.len(),
                 values.len()

@@ -28,8 +28,20 @@ const TEST_HELP: &str = "\
 cargo xtask test [--no-lint]
 
 Check formatting, run clippy with warnings as errors, then run every test (the CI gate).
+Where MPI is installed (`mpicc`; Debian: openmpi-bin libopenmpi-dev libclang-dev) the
+workspace is built and tested with the `mpi` feature (multi-rank tests under mpirun), then
+the command's tests once more without it (a build without MPI refuses an MPI launch). Under
+CI=true MPI is required.
 
   --no-lint   skip `cargo fmt --check` and clippy (tests only)";
+
+/// Whether the system's MPI can be built against (what the `mpi` crate's build looks for).
+fn mpi_installed() -> bool {
+    Command::new("mpicc")
+        .arg("-show")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,17 +59,36 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let mpi = mpi_installed();
+        if !mpi {
+            if std::env::var_os("CI").is_some() {
+                eprintln!(
+                    "error: CI needs MPI for the data-parallel tests (apt-get install openmpi-bin \
+                     libopenmpi-dev libclang-dev; .ci/run does)"
+                );
+                return ExitCode::FAILURE;
+            }
+            eprintln!("xtask: no MPI here (mpicc): the multi-rank tests are skipped");
+        }
+        let features: &[&str] = if mpi {
+            &["--features", "cnn-cli/mpi"]
+        } else {
+            &[]
+        };
+        let with = |base: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
+            let mut v = base.to_vec();
+            v.extend_from_slice(features);
+            v.extend_from_slice(tail);
+            v
+        };
         let ok = (no_lint
             || (cargo(&["fmt", "--all", "--", "--check"])
-                && cargo(&[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ])))
-            && cargo(&["test", "--workspace"]);
+                && cargo(&with(
+                    &["clippy", "--workspace", "--all-targets"],
+                    &["--", "-D", "warnings"],
+                ))))
+            && cargo(&with(&["test", "--workspace"], &[]))
+            && (!mpi || cargo(&["test", "-p", "cnn-cli", "--test", "mpi"]));
         return if ok {
             ExitCode::SUCCESS
         } else {

@@ -1,0 +1,31 @@
+//! The error type of this crate.
+
+/// What can go wrong joining or using an MPI job.
+#[derive(Debug, thiserror::Error)]
+pub enum MpiError {
+    /// Started by an MPI launcher, but this build links no MPI.
+    #[error(
+        "started by {launcher}, but this cnn was built without MPI: rebuild with \
+         `cargo build --release -p cnn-cli --features mpi` (needs the system's MPI, e.g. Debian's \
+         openmpi-bin libopenmpi-dev libclang-dev)"
+    )]
+    NotBuilt {
+        /// The launcher the environment names.
+        launcher: &'static str,
+    },
+    /// MPI could not be initialised.
+    #[error(
+        "MPI could not be initialised (was it already, or is the launcher's MPI another library than the one linked?)"
+    )]
+    Init,
+    /// A buffer too large for MPI's `int` counts.
+    #[error("{what}: {len} values is more than MPI's int counts can address ({max})")]
+    TooLarge {
+        /// What was being sent.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
