@@ -96,6 +96,10 @@ pub struct TrainArgs {
     /// --batch-size in N smaller pieces, each part's batch norm on its own samples.
     #[arg(long, value_name = "N")]
     parts: Option<usize>,
+    /// Under MPI: batch normalisation with the statistics of the whole global batch (summed
+    /// over the ranks, as PyTorch's SyncBatchNorm) instead of each rank's part.
+    #[arg(long)]
+    sync_batchnorm: bool,
     /// Transfer learning: replace the model's classifier (its last Dense layer) with a fresh
     /// Dense layer with one output per class of --dataset, named `new_head`.
     #[arg(long)]
@@ -211,6 +215,15 @@ pub fn run(a: &TrainArgs, mut mpi: Option<&mut cnn_mpi::Mpi>) -> CliResult<Strin
             format!("under MPI the {ranks} ranks are the parts"),
         )
         .with_hint("drop --parts (it makes one process compute N ranks' parts in turn)")
+        .into());
+    }
+    if a.sync_batchnorm && a.parts.is_some() {
+        return Err(UserError::new(
+            "bad option",
+            "--sync-batchnorm".into(),
+            "parts computed in turn cannot share their batch statistics".into(),
+        )
+        .with_hint("synchronised batch norm is for ranks under mpirun")
         .into());
     }
     if let Some(m) = mpi.as_deref_mut() {
@@ -528,7 +541,7 @@ pub fn run(a: &TrainArgs, mut mpi: Option<&mut cnn_mpi::Mpi>) -> CliResult<Strin
         );
     }
     let mut dp = match (mpi, a.parts) {
-        (Some(m), _) => cnn_nn::DataParallel::ranks(m),
+        (Some(m), _) => cnn_nn::DataParallel::ranks(m).with_sync_batch_norm(a.sync_batchnorm),
         (None, Some(p)) => cnn_nn::DataParallel::emulated(p),
         (None, None) => cnn_nn::DataParallel::single(),
     };
@@ -560,6 +573,7 @@ pub fn run(a: &TrainArgs, mut mpi: Option<&mut cnn_mpi::Mpi>) -> CliResult<Strin
             )
         })?;
     let train_secs = t0.elapsed().as_secs_f64();
+    let exchange_secs = dp.exchange_time.as_secs_f64();
     let waited = augmented.as_ref().map(|p| p.waited().as_secs_f64());
     let last_epoch = initial_epoch + history.epoch.len();
     // Interrupted mid-epoch: the checkpoint holds the complete epochs plus that epoch's steps,
@@ -597,6 +611,14 @@ pub fn run(a: &TrainArgs, mut mpi: Option<&mut cnn_mpi::Mpi>) -> CliResult<Strin
         history.loss.last().unwrap_or(&f32::NAN),
         history.accuracy.last().unwrap_or(&f32::NAN)
     ));
+    if ranks > 1 {
+        out.push_str(&format!(
+            "data parallelism: rank 0 spent {exchange_secs:.2} s ({:.1}% of the training time) \
+             exchanging sums with the other {} rank(s) and waiting for them\n",
+            100.0 * exchange_secs / train_secs.max(1e-9),
+            ranks - 1
+        ));
+    }
     if let Some(w) = waited {
         out.push_str(&format!(
             "augmentation: the training loop waited {w:.2} s for data ({:.1}% of the training time)\n",
@@ -639,6 +661,7 @@ pub fn run(a: &TrainArgs, mut mpi: Option<&mut cnn_mpi::Mpi>) -> CliResult<Strin
             "threads": rayon::current_num_threads(),
             "ranks": ranks,
             "parts": a.parts.unwrap_or(ranks),
+            "exchange_seconds": (ranks > 1).then_some(exchange_secs),
             "epochs": last_epoch,
             "seconds": train_secs,
             "samples_per_second": samples_per_s,

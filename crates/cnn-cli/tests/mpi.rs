@@ -272,3 +272,80 @@ fn a_killed_rank_ends_the_job_and_the_checkpoint_resumes() {
     run_ok(mpi_cmd(2, &resume));
     assert_eq!(cnn_nn::load_model(&out).unwrap().epoch, saved.epoch + 1);
 }
+
+/// Every tensor of a saved model as floats, by name (weights only).
+#[cfg(feature = "mpi")]
+fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let s = cnn_nn::load_model(path).unwrap();
+    s.model
+        .named_weights()
+        .map(|(n, t)| (n.to_string(), t.data().to_vec()))
+        .collect()
+}
+
+/// Largest difference relative to each tensor's largest value.
+#[cfg(feature = "mpi")]
+fn drift(a: &Path, b: &Path) -> f32 {
+    weights(a)
+        .iter()
+        .zip(weights(b))
+        .map(|((_, p), (_, q))| {
+            let scale = p.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            p.iter()
+                .zip(&q)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+                / scale
+        })
+        .fold(0f32, f32::max)
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn synchronised_batch_norm_on_ranks_trains_like_one_process() {
+    use cnn_nn::spec::layers::*;
+    if mpirun().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Conv (no bias: a batch norm follows) → BN → ReLU → pool → softmax; no dropout, so
+    // whole batches in one process are the reference.
+    let mut conv = cnn_nn::layers::Conv2D::new(8, 3, "linear");
+    conv.use_bias = false;
+    let spec = cnn_nn::ModelSpec::new("bn-net", [28, 28, 1])
+        .add(conv)
+        .add(batch_norm())
+        .add(activation("relu"))
+        .add(max_pool(2))
+        .add(flatten())
+        .add(dense(10, "softmax"));
+    let spec_file = dir.path().join("bn.json");
+    std::fs::write(&spec_file, serde_json::to_string(&spec).unwrap()).unwrap();
+    let args = |out: &str| -> Vec<String> {
+        let mut a = train_args(&dir.path().join(out), 2);
+        a[2] = spec_file.to_str().unwrap().into();
+        a
+    };
+    let one = dir.path().join("one.cnn");
+    run_ok({
+        let mut c = Command::new(CNN);
+        c.args(args("one.cnn"));
+        c
+    });
+    let mut synced = args("synced.cnn");
+    synced.push("--sync-batchnorm".into());
+    run_ok(mpi_cmd(2, &synced));
+    run_ok(mpi_cmd(2, &args("own.cnn")));
+    let with = drift(&one, &dir.path().join("synced.cnn"));
+    let without = drift(&one, &dir.path().join("own.cnn"));
+    assert!(with < 1e-4, "synchronised: {with}");
+    assert!(
+        without > 100.0 * with,
+        "per rank {without} vs synchronised {with}"
+    );
+    // Parts computed in turn cannot share statistics.
+    let mut parts = args("p.cnn");
+    parts.extend(["--sync-batchnorm".into(), "--parts".into(), "2".into()]);
+    let o = Command::new(CNN).args(&parts).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("--sync-batchnorm"));
+}

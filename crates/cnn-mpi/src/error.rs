@@ -18,6 +18,9 @@ pub enum MpiError {
         "MPI could not be initialised (was it already, or is the launcher's MPI another library than the one linked?)"
     )]
     Init,
+    /// The MPI library cannot take calls from more than one thread.
+    #[error("the MPI library does not provide MPI_THREAD_SERIALIZED, which cnn needs")]
+    Threading,
     /// A buffer too large for MPI's `int` counts.
     #[error("{what}: {len} values is more than MPI's int counts can address ({max})")]
     TooLarge {

@@ -105,6 +105,13 @@ impl Mpi {
     }
 }
 
+// SAFETY: the communicator and universe are handles of the MPI library, which was initialised
+// with MPI_THREAD_SERIALIZED (checked in `init`): any thread may make MPI calls as long as no
+// two make them at once. Every call goes through `&self`/`&mut self` of this one value, which
+// `Collective` users hold mutably (or behind a lock), so calls never overlap; moving the value
+// to another thread is therefore allowed.
+unsafe impl Send for Mpi {}
+
 impl Collective for Mpi {
     fn rank(&self) -> usize {
         self.world.rank() as usize

@@ -42,7 +42,7 @@ impl Part {
 
 /// Collective operations among the ranks of a data-parallel run. Implemented over MPI by the
 /// `cnn-mpi` crate; any transport works that keeps the summation order.
-pub trait Collective {
+pub trait Collective: Send {
     /// This process's rank, `0..size()`.
     fn rank(&self) -> usize;
     /// Number of ranks.
@@ -65,6 +65,12 @@ pub struct DataParallel<'a> {
     pub mine: Range<usize>,
     /// The other ranks (`None`: this process computes every part).
     pub collective: Option<&'a mut dyn Collective>,
+    /// Time spent in the collective's sums: moving the bytes, and waiting for slower ranks.
+    pub exchange_time: std::time::Duration,
+    /// Synchronised batch normalisation: training batch norms normalise with the statistics
+    /// of the whole global batch (every rank's rows), not of the rank's part. Needs ranks
+    /// (one part per process).
+    pub sync_batch_norm: bool,
 }
 
 impl<'a> DataParallel<'a> {
@@ -74,6 +80,8 @@ impl<'a> DataParallel<'a> {
             parts: 1,
             mine: 0..1,
             collective: None,
+            exchange_time: std::time::Duration::ZERO,
+            sync_batch_norm: false,
         }
     }
 
@@ -85,6 +93,8 @@ impl<'a> DataParallel<'a> {
             parts,
             mine: 0..parts,
             collective: None,
+            exchange_time: std::time::Duration::ZERO,
+            sync_batch_norm: false,
         }
     }
 
@@ -95,7 +105,15 @@ impl<'a> DataParallel<'a> {
             parts: size,
             mine: rank..rank + 1,
             collective: Some(collective),
+            exchange_time: std::time::Duration::ZERO,
+            sync_batch_norm: false,
         }
+    }
+
+    /// With synchronised batch normalisation (see [`DataParallel::sync_batch_norm`]).
+    pub fn with_sync_batch_norm(mut self, on: bool) -> Self {
+        self.sync_batch_norm = on;
+        self
     }
 
     /// The parts this process computes.
@@ -108,18 +126,24 @@ impl<'a> DataParallel<'a> {
 
     /// Adds the other ranks' `values` to these, in rank order (nothing without a collective).
     pub fn sum_f32(&mut self, values: &mut [f32]) -> Result<()> {
-        match self.collective.as_deref_mut() {
+        let t0 = std::time::Instant::now();
+        let r = match self.collective.as_deref_mut() {
             Some(c) => c.sum_f32(values),
-            None => Ok(()),
-        }
+            None => return Ok(()),
+        };
+        self.exchange_time += t0.elapsed();
+        r
     }
 
     /// [`DataParallel::sum_f32`] for `f64`.
     pub fn sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
-        match self.collective.as_deref_mut() {
+        let t0 = std::time::Instant::now();
+        let r = match self.collective.as_deref_mut() {
             Some(c) => c.sum_f64(values),
-            None => Ok(()),
-        }
+            None => return Ok(()),
+        };
+        self.exchange_time += t0.elapsed();
+        r
     }
 
     /// Whether this process is rank 0 (the one that writes files).
@@ -210,6 +234,20 @@ pub fn broadcast_weights(c: &mut dyn Collective, model: &mut crate::Model) -> Re
     model.params_mut().iter_mut().for_each(&mut fill);
     model.state_mut().iter_mut().for_each(&mut fill);
     Ok(())
+}
+
+/// The collective as batch norm's [`cnn_ops::ReplicaSum`] (one lock: the graph's backward
+/// closures share it; the calls come one at a time from the training thread).
+pub(crate) struct Replicas<'c>(pub(crate) std::sync::Mutex<&'c mut dyn Collective>);
+
+impl cnn_ops::ReplicaSum for Replicas<'_> {
+    fn sum(&self, values: &mut [f64]) -> std::result::Result<(), String> {
+        let mut c = self
+            .0
+            .lock()
+            .map_err(|_| "a rank's lock was poisoned".to_string())?;
+        c.sum_f64(values).map_err(|e| e.to_string())
+    }
 }
 
 /// The dropout seed of part `part` of a step whose whole-batch seed is `seed`: the seed itself

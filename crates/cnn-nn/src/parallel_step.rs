@@ -7,7 +7,7 @@ use crate::data::BatchSource;
 use crate::error::{NnError, Result};
 use crate::model::Model;
 use crate::optimizer::Optimizer;
-use crate::parallel::{DataParallel, Part, part_seed};
+use crate::parallel::{DataParallel, Part, Replicas, part_seed};
 use crate::train::{Evaluation, Loss, StepResult};
 
 impl DataParallel<'_> {
@@ -40,6 +40,17 @@ impl Model {
         dp: &mut DataParallel<'_>,
     ) -> Result<StepResult> {
         let parts: Vec<Part> = dp.my_parts().collect();
+        if dp.sync_batch_norm && (parts.len() != 1 || dp.collective.is_none()) {
+            return Err(NnError::Parallel(
+                "synchronised batch normalisation needs every part's statistics at once: one \
+                 part per rank, not parts computed in turn"
+                    .into(),
+            ));
+        }
+        // A batch smaller than the number of ranks leaves some empty: those cannot join the
+        // batch norms' sums, so that step normalises each part by itself (every rank sees the
+        // same batch size and decides alike).
+        let mut sync = false;
         let n_params: usize = self.params().iter().map(Tensor::len).sum();
         let n_state: usize = self.state().iter().map(Tensor::len).sum();
         let start_state = (parts.len() > 1 && n_state > 0).then(|| self.state().to_vec());
@@ -50,6 +61,7 @@ impl Model {
         let mut flat = Vec::with_capacity(n_params + n_state);
         for part in parts {
             let (x, y, whole) = train.batch_part(epoch, step, part)?;
+            sync = dp.sync_batch_norm && whole >= dp.parts;
             flat.clear();
             if y.is_empty() {
                 flat.resize(n_params + n_state, 0.0);
@@ -59,13 +71,28 @@ impl Model {
             if let Some(s) = &start_state {
                 self.state_mut().clone_from_slice(s);
             }
-            let (lv, c, grads) = self.gradients(&x, &y, loss, part_seed(seed, part), None, &[])?;
-            let share = (y.len() != whole).then(|| y.len() as f32 / whole as f32);
-            for g in &grads {
-                match share {
-                    Some(f) => flat.extend(g.data().iter().map(|v| v * f)),
-                    None => flat.extend_from_slice(g.data()),
+            // The part's mean loss weighted by its share of the batch: the batch's mean loss
+            // is the sum over the parts.
+            let share = y.len() as f32 / whole as f32;
+            let (lv, c, grads) = match (sync, dp.collective.as_deref_mut()) {
+                (true, Some(col)) => {
+                    let replicas = Replicas(std::sync::Mutex::new(col));
+                    let r = &replicas as &dyn cnn_ops::ReplicaSum;
+                    self.gradients(
+                        &x,
+                        &y,
+                        loss,
+                        part_seed(seed, part),
+                        None,
+                        &[],
+                        share,
+                        Some(r),
+                    )?
                 }
+                _ => self.gradients(&x, &y, loss, part_seed(seed, part), None, &[], share, None)?,
+            };
+            for g in &grads {
+                flat.extend_from_slice(g.data());
             }
             for s in self.state() {
                 flat.extend_from_slice(s.data());
@@ -106,7 +133,7 @@ impl Model {
             }
             grads.push(Tensor::new(p.dims(), g.to_vec())?);
         }
-        if n_state > 0 {
+        if n_state > 0 && !sync {
             let holders = metrics[3] as f32;
             let mut at = 0;
             for s in self.state_mut() {

@@ -270,7 +270,7 @@ impl Model {
             )));
         }
         let (loss_value, correct_n, grads) =
-            self.gradients(x, y, loss, seed, profile.as_deref_mut(), &names)?;
+            self.gradients(x, y, loss, seed, profile.as_deref_mut(), &names, 1.0, None)?;
         if !loss_value.is_finite() {
             return Err(NnError::NonFinite {
                 value: loss_value,
@@ -298,8 +298,10 @@ impl Model {
         })
     }
 
-    /// The loss, the correct predictions and every parameter's gradient on a batch (training
-    /// mode; batch-norm moving statistics are updated). No update is applied.
+    /// The loss, the correct predictions and every parameter's gradient of `scale × loss` on
+    /// a batch (training mode; batch-norm moving statistics are updated, over every replica's
+    /// rows when `replicas` is given). No update is applied.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn gradients(
         &mut self,
         x: &Tensor,
@@ -308,12 +310,17 @@ impl Model {
         seed: u64,
         profile: Option<&mut StepProfile>,
         names: &[String],
+        scale: f32,
+        replicas: Option<&dyn cnn_ops::ReplicaSum>,
     ) -> Result<(f32, usize, Vec<Tensor>)> {
         let info = OutputInfo::of(self)?;
         let (loss_value, correct_n, grads) = {
             let mut g = Graph::new();
             if profile.is_some() {
                 g.profile();
+            }
+            if let Some(r) = replicas {
+                g.sync_batch_norm(r);
             }
             let xv = g.constant(x);
             let f = self.forward(
@@ -329,7 +336,7 @@ impl Model {
             let l = info.loss(&mut g, f.output, f.omitted, y, loss)?;
             let lv = g.value(l).item().unwrap_or(f32::NAN);
             let c = correct(g.value(f.output), y, loss == Loss::BinaryCrossentropy);
-            let mut grads = g.backward(l)?;
+            let mut grads = g.backward_scaled(l, scale)?;
             if let Some(p) = profile {
                 *p = StepProfile::from_graph(&g, &grads, xv, &f.layer_outputs, names, l);
             }

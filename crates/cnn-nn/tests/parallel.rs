@@ -54,6 +54,16 @@ fn run(
     parts: Option<usize>,
     rank: Option<&mut ThreadRanks>,
 ) -> (Weights, History) {
+    run_sync(spec, parts, rank, false)
+}
+
+/// [`run`], with synchronised batch norm when `sync`.
+fn run_sync(
+    spec: &ModelSpec,
+    parts: Option<usize>,
+    rank: Option<&mut ThreadRanks>,
+    sync: bool,
+) -> (Weights, History) {
     let x = images(23, &spec.input_shape, 3);
     let y = Targets::Sparse((0..23).map(|i| i % 5).collect());
     let vx = images(10, &spec.input_shape, 4);
@@ -63,7 +73,7 @@ fn run(
     let mut val = ArrayData::new(&vx, &vy, 4, false, 0).unwrap();
     let mut opt = Optimizer::adam(1e-2);
     let dp = match (rank, parts) {
-        (Some(r), _) => DataParallel::ranks(r),
+        (Some(r), _) => DataParallel::ranks(r).with_sync_batch_norm(sync),
         (None, Some(n)) => DataParallel::emulated(n),
         (None, None) => DataParallel::single(),
     };
@@ -79,10 +89,14 @@ fn run(
 }
 
 fn run_threads(spec: &ModelSpec, n: usize) -> Vec<(Weights, History)> {
+    run_threads_sync(spec, n, false)
+}
+
+fn run_threads_sync(spec: &ModelSpec, n: usize, sync: bool) -> Vec<(Weights, History)> {
     std::thread::scope(|s| {
         let hs: Vec<_> = ThreadRanks::new(n)
             .into_iter()
-            .map(|mut r| s.spawn(move || run(spec, None, Some(&mut r))))
+            .map(|mut r| s.spawn(move || run_sync(spec, None, Some(&mut r), sync)))
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     })
@@ -164,4 +178,76 @@ fn one_part_is_the_plain_step() {
     let wa: Weights = a.named_weights().map(|(_, t)| t.data().to_vec()).collect();
     let wb: Weights = b.named_weights().map(|(_, t)| t.data().to_vec()).collect();
     assert_eq!(bits(&wa), bits(&wb));
+}
+
+/// Batch norm without dropout: with synchronised statistics the ranks normalise as one
+/// process does with whole batches. The convolution has no bias, as usual before a batch norm:
+/// a bias there gets a gradient of pure rounding noise (the norm removes any shift), which
+/// Adam turns into steps of the learning rate's size.
+fn bn_net() -> ModelSpec {
+    let mut conv = cnn_nn::layers::Conv2D::new(6, 3, "linear");
+    conv.use_bias = false;
+    ModelSpec::new("bn", [10, 10, 2])
+        .add(conv)
+        .add(batch_norm())
+        .add(activation("relu"))
+        .add(max_pool(2))
+        .add(flatten())
+        .add(dense(5, "softmax"))
+}
+
+/// Largest difference relative to the tensor's largest value, over every tensor.
+fn worst(a: &Weights, b: &Weights) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| {
+            let scale = p.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            p.iter().zip(q).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+        })
+        .fold(0f32, f32::max)
+}
+
+#[test]
+fn synchronised_batch_norm_trains_like_whole_batches() {
+    let spec = bn_net();
+    let (whole, _) = run(&spec, None, None);
+    for n in [2, 3] {
+        let ranks = run_threads_sync(&spec, n, true);
+        for (r, (w, _)) in ranks.iter().enumerate() {
+            assert_eq!(
+                bits(w),
+                bits(&ranks[0].0),
+                "{n} ranks: rank {r} differs from rank 0"
+            );
+        }
+        let synced = worst(&whole, &ranks[0].0);
+        // Without synchronisation each rank normalises its own part: the moving variance
+        // (the mean of the parts' variances) and the weights drift much further.
+        let own = worst(&whole, &run_threads(&spec, n)[0].0);
+        assert!(synced < 1e-4, "{n} ranks, synchronised: {synced}");
+        assert!(
+            own > 100.0 * synced,
+            "{n} ranks: {own} per part vs {synced} synchronised"
+        );
+    }
+}
+
+#[test]
+fn synchronised_batch_norm_needs_ranks() {
+    let spec = bn_net();
+    let x = images(8, &spec.input_shape, 3);
+    let y = Targets::Sparse((0..8).map(|i| i % 5).collect());
+    let mut m = Model::new(&spec, 7).unwrap();
+    let mut data = ArrayData::new(&x, &y, 8, false, 0).unwrap();
+    let e = m
+        .train_step_parallel(
+            &mut data,
+            (0, 0),
+            Loss::SparseCategoricalCrossentropy,
+            &mut Optimizer::adam(1e-2),
+            0,
+            &mut DataParallel::emulated(2).with_sync_batch_norm(true),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("one part per rank"), "{e}");
 }

@@ -7,7 +7,7 @@
 use cnn_tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::error::{Result, option_err, shape_err};
+use crate::error::{OpError, Result, option_err, shape_err};
 
 /// Hyper-parameters of batch normalisation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,6 +36,8 @@ pub struct BatchNormSaved {
     pub inv_std: Vec<f32>,
     /// Whether batch statistics were used (training).
     pub training: bool,
+    /// Rows of every replica together, when the statistics were synchronised.
+    pub synced_rows: Option<f64>,
 }
 
 fn channels(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Result<usize> {
@@ -72,6 +74,48 @@ pub fn batch_norm_forward(
     training: bool,
     opts: &BatchNormOptions,
 ) -> Result<(Tensor, BatchNormSaved)> {
+    batch_norm_forward_synced(
+        x,
+        gamma,
+        beta,
+        moving_mean,
+        moving_var,
+        training,
+        opts,
+        None,
+    )
+}
+
+/// Adds per-channel statistics over the replicas of a data-parallel run, the same result on
+/// every replica (synchronised batch normalisation: the batch statistics of the global batch).
+pub trait ReplicaSum: Send + Sync {
+    /// Replaces `values` by their element-wise sum over the replicas.
+    fn sum(&self, values: &mut [f64]) -> std::result::Result<(), String>;
+}
+
+fn replica_sum(sync: Option<&dyn ReplicaSum>, values: &mut [f64]) -> Result<()> {
+    match sync {
+        Some(s) => s.sum(values).map_err(|message| OpError::Replicas {
+            op: "batch_norm",
+            message,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// [`batch_norm_forward`] whose training statistics (mean, variance, and so the moving
+/// statistics) are those of every replica's rows together when `sync` is given.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_forward_synced(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    moving_mean: &mut Tensor,
+    moving_var: &mut Tensor,
+    training: bool,
+    opts: &BatchNormOptions,
+    sync: Option<&dyn ReplicaSum>,
+) -> Result<(Tensor, BatchNormSaved)> {
     let c = channels(x, gamma, beta)?;
     if moving_mean.dims() != [c] || moving_var.dims() != [c] {
         return Err(shape_err(
@@ -86,12 +130,19 @@ pub fn batch_norm_forward(
             format!("{} is not in [0, 1]", opts.momentum),
         ));
     }
-    let rows = x.len() / c;
+    let mut rows = (x.len() / c) as f64;
+    let sync = sync.filter(|_| training);
     let (mean, var) = if training {
-        let sum = channel_sums(x.data(), c, None);
-        let mean: Vec<f64> = sum.iter().map(|s| s / rows as f64).collect();
-        let sq = channel_sums(x.data(), c, Some(&mean));
-        let var: Vec<f32> = sq.iter().map(|s| (s / rows as f64) as f32).collect();
+        let mut sum = channel_sums(x.data(), c, None);
+        if sync.is_some() {
+            sum.push(rows);
+            replica_sum(sync, &mut sum)?;
+            rows = sum.pop().unwrap_or(rows);
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / rows).collect();
+        let mut sq = channel_sums(x.data(), c, Some(&mean));
+        replica_sum(sync, &mut sq)?;
+        let var: Vec<f32> = sq.iter().map(|s| (s / rows) as f32).collect();
         let mean: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
         let mo = opts.momentum;
         for (mm, &m) in moving_mean.data_mut().iter_mut().zip(&mean) {
@@ -143,6 +194,7 @@ pub fn batch_norm_forward(
             xhat: Tensor::new(x.shape().clone(), xhat)?,
             inv_std,
             training,
+            synced_rows: sync.map(|_| rows),
         },
     ))
 }
@@ -199,6 +251,18 @@ pub fn batch_norm_backward(
     saved: &BatchNormSaved,
     dy: &Tensor,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    batch_norm_backward_synced(gamma, saved, dy, None)
+}
+
+/// [`batch_norm_backward`] of a synchronised forward pass: the input gradient uses the sums of
+/// `dy` and `dy·x̂` over every replica (they were normalised together); the returned `γ` and
+/// `β` gradients are this replica's own, to be summed with the other parameter gradients.
+pub fn batch_norm_backward_synced(
+    gamma: &Tensor,
+    saved: &BatchNormSaved,
+    dy: &Tensor,
+    sync: Option<&dyn ReplicaSum>,
+) -> Result<(Tensor, Tensor, Tensor)> {
     let c = gamma.len();
     if dy.shape() != saved.xhat.shape() {
         return Err(shape_err(
@@ -246,13 +310,27 @@ pub fn batch_norm_backward(
         dbeta.iter_mut().zip(db).for_each(|(t, v)| *t += v);
         dgamma.iter_mut().zip(dg).for_each(|(t, v)| *t += v);
     }
-    let dbeta: Vec<f32> = dbeta.into_iter().map(|v| v as f32).collect();
-    let dgamma: Vec<f32> = dgamma.into_iter().map(|v| v as f32).collect();
+    let (dbeta, dgamma, mean_db, mean_dg) = match (sync, saved.synced_rows) {
+        (Some(_), Some(total)) => {
+            let mut both: Vec<f64> = dbeta.iter().chain(&dgamma).copied().collect();
+            replica_sum(sync, &mut both)?;
+            let m = total as f32;
+            let mean = |v: &[f64]| -> Vec<f32> { v.iter().map(|&s| s as f32 / m).collect() };
+            let (mean_db, mean_dg) = (mean(&both[..c]), mean(&both[c..]));
+            let own = |v: Vec<f64>| -> Vec<f32> { v.into_iter().map(|s| s as f32).collect() };
+            (own(dbeta), own(dgamma), mean_db, mean_dg)
+        }
+        _ => {
+            let dbeta: Vec<f32> = dbeta.into_iter().map(|v| v as f32).collect();
+            let dgamma: Vec<f32> = dgamma.into_iter().map(|v| v as f32).collect();
+            let m = rows as f32;
+            let mean_db: Vec<f32> = dbeta.iter().map(|v| v / m).collect();
+            let mean_dg: Vec<f32> = dgamma.iter().map(|v| v / m).collect();
+            (dbeta, dgamma, mean_db, mean_dg)
+        }
+    };
     let gm = gamma.data();
-    let m = rows as f32;
     let k: Vec<f32> = (0..c).map(|ch| gm[ch] * saved.inv_std[ch]).collect();
-    let mean_db: Vec<f32> = dbeta.iter().map(|v| v / m).collect();
-    let mean_dg: Vec<f32> = dgamma.iter().map(|v| v / m).collect();
     let mut dx = cnn_tensor::filled(dy.len(), 0.0f32);
     dx.par_chunks_mut(block)
         .zip(dy.data().par_chunks(block))

@@ -29,6 +29,15 @@ pub enum OpError {
     /// A variable handle from another graph or out of range.
     #[error("variable #{0} does not belong to this graph")]
     UnknownVar(usize),
+    /// Adding statistics over the replicas of a data-parallel run failed (synchronised batch
+    /// normalisation).
+    #[error("{op}: summing over the replicas failed: {message}")]
+    Replicas {
+        /// The op.
+        op: &'static str,
+        /// What went wrong.
+        message: String,
+    },
     /// A tensor-level error.
     #[error(transparent)]
     Tensor(#[from] TensorError),

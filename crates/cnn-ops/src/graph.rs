@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use cnn_tensor::Tensor;
 
 use crate::activation::{Activation, softmax_backward, softmax_forward};
-use crate::batchnorm::{BatchNormOptions, batch_norm_backward, batch_norm_forward};
+use crate::batchnorm::{
+    BatchNormOptions, ReplicaSum, batch_norm_backward_synced, batch_norm_forward_synced,
+};
 use crate::conv::{
     Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward, conv2d_max_pool_backward,
     conv2d_max_pool_forward,
@@ -80,6 +82,8 @@ pub struct Graph<'a> {
     recording: bool,
     /// When profiling: the moment each node was added.
     stamps: Option<Vec<Instant>>,
+    /// Synchronised batch normalisation: statistics summed over the replicas.
+    replicas: Option<&'a dyn ReplicaSum>,
 }
 
 impl Default for Graph<'_> {
@@ -121,6 +125,7 @@ impl<'a> Graph<'a> {
             nodes: Vec::new(),
             recording: true,
             stamps: None,
+            replicas: None,
         }
     }
 
@@ -130,7 +135,15 @@ impl<'a> Graph<'a> {
             nodes: Vec::new(),
             recording: false,
             stamps: None,
+            replicas: None,
         }
+    }
+
+    /// Synchronised batch normalisation: from now on, training-mode batch norms take their
+    /// statistics over every replica's rows, summed by `replicas` (data parallelism's
+    /// SyncBatchNorm). Every replica must run the same graph.
+    pub fn sync_batch_norm(&mut self, replicas: &'a dyn ReplicaSum) {
+        self.replicas = Some(replicas);
     }
 
     /// Starts profiling: from now on the graph notes when each node is added (so the time of
@@ -531,7 +544,8 @@ impl<'a> Graph<'a> {
         training: bool,
         opts: &BatchNormOptions,
     ) -> Result<Var> {
-        let (y, saved) = batch_norm_forward(
+        let replicas = self.replicas;
+        let (y, saved) = batch_norm_forward_synced(
             self.try_value(x)?,
             self.try_value(gamma)?,
             self.try_value(beta)?,
@@ -539,6 +553,7 @@ impl<'a> Graph<'a> {
             moving_var,
             training,
             opts,
+            replicas,
         )?;
         let saved = if self.needs_any(&[x, gamma, beta]) {
             Some(saved)
@@ -552,7 +567,7 @@ impl<'a> Graph<'a> {
                 let saved = saved
                     .as_ref()
                     .ok_or_else(|| shape_err("batch_norm", "nothing saved"))?;
-                let (dx, dg, db) = batch_norm_backward(ins[1], saved, dy)?;
+                let (dx, dg, db) = batch_norm_backward_synced(ins[1], saved, dy, replicas)?;
                 Ok(vec![Some(dx), Some(dg), Some(db)])
             }),
         ))
@@ -825,7 +840,13 @@ impl<'a> Graph<'a> {
     /// Back-propagates from the scalar `loss`, returning the gradients of every variable and
     /// retained value that the loss depends on.
     pub fn backward(&self, loss: Var) -> Result<Gradients> {
-        self.backward_where(loss, None)
+        self.backward_where(loss, None, 1.0)
+    }
+
+    /// [`Graph::backward`] of `scale × loss` (data parallelism weighs each part's mean loss by
+    /// its share of the batch before the gradients meet in synchronised batch norms).
+    pub fn backward_scaled(&self, loss: Var, scale: f32) -> Result<Gradients> {
+        self.backward_where(loss, None, scale)
     }
 
     /// Back-propagates from the scalar `loss` only as far as `wanted` needs: gradients flow
@@ -844,17 +865,17 @@ impl<'a> Graph<'a> {
                 on_path[i] = true;
             }
         }
-        self.backward_where(loss, Some(&on_path))
+        self.backward_where(loss, Some(&on_path), 1.0)
     }
 
     /// [`Graph::backward`], differentiating only the nodes marked in `on_path` when given.
-    fn backward_where(&self, loss: Var, on_path: Option<&[bool]>) -> Result<Gradients> {
+    fn backward_where(&self, loss: Var, on_path: Option<&[bool]>, seed: f32) -> Result<Gradients> {
         let lv = self.try_value(loss)?;
         if lv.len() != 1 {
             return Err(OpError::NotScalar(lv.shape().clone()));
         }
         let mut grads: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
-        grads[loss.0] = Some(Tensor::full(lv.shape(), 1.0)?);
+        grads[loss.0] = Some(Tensor::full(lv.shape(), seed)?);
         let mut times = if self.stamps.is_some() {
             vec![Duration::ZERO; self.nodes.len()]
         } else {

@@ -61,7 +61,10 @@ mod pool;
 mod scratch;
 
 pub use activation::{Activation, softmax_backward, softmax_forward};
-pub use batchnorm::{BatchNormOptions, BatchNormSaved, batch_norm_backward, batch_norm_forward};
+pub use batchnorm::{
+    BatchNormOptions, BatchNormSaved, ReplicaSum, batch_norm_backward, batch_norm_backward_synced,
+    batch_norm_forward, batch_norm_forward_synced,
+};
 pub use conv::{
     Conv2dGeometry, Conv2dGrads, Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward,
     conv2d_max_pool_backward, conv2d_max_pool_forward,
