@@ -111,6 +111,28 @@ impl DirectoryFlow {
         dir: &Path,
         opts: DirectoryOptions,
     ) -> Result<Self> {
+        Self::build(generator, dir, opts, None)
+    }
+
+    /// [`DirectoryFlow::new`] for one rank of a data-parallel run: each rank decodes only its
+    /// share of the images to check them (every N-th file), the ranks exchange what they found
+    /// unreadable, and every rank ends with the same files, classes and skipped list as one
+    /// process would. Images are then read per batch, each rank only its part's (no cache).
+    pub fn new_shared(
+        generator: Arc<ImageDataGenerator>,
+        dir: &Path,
+        opts: DirectoryOptions,
+        ranks: &mut dyn cnn_nn::Collective,
+    ) -> Result<Self> {
+        Self::build(generator, dir, opts, Some(ranks))
+    }
+
+    fn build(
+        generator: Arc<ImageDataGenerator>,
+        dir: &Path,
+        opts: DirectoryOptions,
+        mut ranks: Option<&mut dyn cnn_nn::Collective>,
+    ) -> Result<Self> {
         generator.validate()?;
         if opts.batch_size == 0 || opts.target_size.0 == 0 || opts.target_size.1 == 0 {
             return Err(AugmentError::Config(
@@ -127,6 +149,14 @@ impl DirectoryFlow {
             ..Default::default()
         };
         let index = scan_folder(dir, &folder)?;
+        if let Some(c) = ranks.as_deref_mut() {
+            // The ranks share out the files by position: they must list the same ones.
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            (&index.files, &index.classes, &index.class_names).hash(&mut h);
+            cnn_nn::check_same(c, "image folder listings", &h.finish().to_le_bytes())
+                .map_err(|e| AugmentError::Config(format!("{}: {e}", dir.display())))?;
+        }
         // Keras's subset: per class folder, the first int(v * n) files are validation.
         let v = generator.config.validation_split as f64;
         let mut keep: Vec<usize> = Vec::new();
@@ -167,9 +197,17 @@ impl DirectoryFlow {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| dir.display().to_string()),
         );
-        let decoded: Vec<cnn_datasets::Decoded> = keep
+        let (rank, size) = ranks
+            .as_deref()
+            .map_or((0, 1), |c| (c.rank(), c.size().max(1)));
+        let mut decoded: Vec<cnn_datasets::Decoded> = keep
             .par_iter()
-            .map(|&i| {
+            .enumerate()
+            .map(|(pos, &i)| {
+                if pos % size != rank {
+                    // Another rank's to check.
+                    return Ok((0, 0, Vec::new()));
+                }
                 let d = std::fs::read(dir.join(&index.files[i]))
                     .map_err(|e| format!("unreadable: {e}"))
                     .and_then(|b| decode_image(&b, &folder));
@@ -178,8 +216,12 @@ impl DirectoryFlow {
             })
             .collect();
         bar.finish_and_clear();
+        if let Some(c) = ranks.as_deref_mut() {
+            exchange_unreadable(c, &mut decoded)?;
+        }
         let per = opts.target_size.0 * opts.target_size.1 * opts.color.channels();
-        let cache_ok = (keep.len() as u64).saturating_mul(per as u64) <= opts.cache_bytes;
+        let cache_ok =
+            ranks.is_none() && (keep.len() as u64).saturating_mul(per as u64) <= opts.cache_bytes;
         let (mut filenames, mut classes, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
         let mut cache = cache_ok.then(Vec::new);
         for (&i, d) in keep.iter().zip(decoded) {
@@ -294,6 +336,44 @@ impl DirectoryFlow {
             subset: None,
         }
     }
+}
+
+/// Gives every rank the failures every rank found in its share of `decoded` (positions and
+/// reasons, sent by each rank in turn).
+fn exchange_unreadable(
+    c: &mut dyn cnn_nn::Collective,
+    decoded: &mut [cnn_datasets::Decoded],
+) -> Result<()> {
+    let mine: String = decoded
+        .iter()
+        .enumerate()
+        .filter(|(pos, _)| pos % c.size().max(1) == c.rank())
+        .filter_map(|(pos, d)| d.as_ref().err().map(|r| format!("{pos}\u{1f}{r}\u{1e}")))
+        .collect();
+    for root in 0..c.size() {
+        let mut bytes = if root == c.rank() {
+            mine.clone().into_bytes()
+        } else {
+            Vec::new()
+        };
+        c.broadcast(&mut bytes, root)
+            .map_err(|e| AugmentError::Config(e.to_string()))?;
+        for entry in String::from_utf8_lossy(&bytes).split('\u{1e}') {
+            let Some((pos, reason)) = entry.split_once('\u{1f}') else {
+                continue;
+            };
+            match pos.parse::<usize>().ok().and_then(|p| decoded.get_mut(p)) {
+                Some(d) => *d = Err(reason.to_string()),
+                None => {
+                    return Err(AugmentError::Config(format!(
+                        "rank {root} reported an unreadable image at position {pos}, which this \
+                         rank's folder does not have: do the ranks see the same files?"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl BatchSource for DirectoryFlow {

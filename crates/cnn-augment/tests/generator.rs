@@ -434,6 +434,65 @@ fn png(path: &std::path::Path, v: u8) {
 }
 
 #[test]
+fn ranks_check_a_folder_in_shares_and_agree_with_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, n) in [("dogs", 6), ("cats", 5)] {
+        for i in 0..n {
+            png(
+                &dir.path().join(class).join(format!("{i}.png")),
+                (i * 20) as u8,
+            );
+        }
+    }
+    for bad in ["cats/zz-corrupt.jpg", "dogs/3-corrupt.png"] {
+        std::fs::write(dir.path().join(bad), b"\xff\xd8 not really").unwrap();
+    }
+    let g = Arc::new(busy());
+    let opts = DirectoryOptions {
+        target_size: (8, 8),
+        color: cnn_datasets::ColorMode::Grayscale,
+        batch_size: 5,
+        seed: 3,
+        verbose: false,
+        ..Default::default()
+    };
+    let mut one = DirectoryFlow::new(g.clone(), dir.path(), opts.clone()).unwrap();
+    assert_eq!(one.skipped.len(), 2);
+    let (one_files, one_skipped) = (one.filenames.clone(), one.skipped.clone());
+    let batches: Vec<_> = (0..3).map(|s| one.batch(1, s).unwrap()).collect();
+    for n in [2, 3] {
+        let got: Vec<_> = std::thread::scope(|sc| {
+            let hs: Vec<_> = cnn_nn::ThreadRanks::new(n)
+                .into_iter()
+                .map(|mut r| {
+                    let (g, opts, path) = (g.clone(), opts.clone(), dir.path());
+                    sc.spawn(move || {
+                        let mut f = DirectoryFlow::new_shared(g, path, opts, &mut r).unwrap();
+                        let part = Part {
+                            index: cnn_nn::Collective::rank(&r),
+                            count: n,
+                        };
+                        let parts: Vec<_> =
+                            (0..3).map(|s| f.batch_part(1, s, part).unwrap()).collect();
+                        (f.filenames.clone(), f.skipped.clone(), part, parts)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (files, skipped, part, parts) in got {
+            assert_eq!(files, one_files, "{n} ranks");
+            assert_eq!(skipped, one_skipped);
+            for ((px, py, whole), (bx, by)) in parts.iter().zip(&batches) {
+                let idx: Vec<usize> = part.range(*whole).collect();
+                assert_eq!(*px, gather(bx, &idx).unwrap());
+                assert_eq!(*py, by.select(&idx).unwrap());
+            }
+        }
+    }
+}
+
+#[test]
 fn flow_from_directory_like_keras() {
     let dir = tempfile::tempdir().unwrap();
     for (class, n) in [("dogs", 5), ("cats", 4)] {
