@@ -71,6 +71,10 @@ pub struct DataParallel<'a> {
     /// of the whole global batch (every rank's rows), not of the rank's part. Needs ranks
     /// (one part per process).
     pub sync_batch_norm: bool,
+    /// A stop asked on this rank, sent with the next step's sums.
+    pub(crate) stop_asked: bool,
+    /// Whether the last step's sums carried a stop from any rank.
+    pub(crate) stop_agreed: bool,
 }
 
 impl<'a> DataParallel<'a> {
@@ -82,6 +86,8 @@ impl<'a> DataParallel<'a> {
             collective: None,
             exchange_time: std::time::Duration::ZERO,
             sync_batch_norm: false,
+            stop_asked: false,
+            stop_agreed: false,
         }
     }
 
@@ -95,6 +101,8 @@ impl<'a> DataParallel<'a> {
             collective: None,
             exchange_time: std::time::Duration::ZERO,
             sync_batch_norm: false,
+            stop_asked: false,
+            stop_agreed: false,
         }
     }
 
@@ -107,6 +115,8 @@ impl<'a> DataParallel<'a> {
             collective: Some(collective),
             exchange_time: std::time::Duration::ZERO,
             sync_batch_norm: false,
+            stop_asked: false,
+            stop_agreed: false,
         }
     }
 

@@ -54,17 +54,18 @@ impl Model {
         let n_params: usize = self.params().iter().map(Tensor::len).sum();
         let n_state: usize = self.state().iter().map(Tensor::len).sum();
         let start_state = (parts.len() > 1 && n_state > 0).then(|| self.state().to_vec());
-        // Gradients then moving statistics, one flat vector per part.
+        // Gradients, moving statistics, then the step's metrics: one vector per part, one
+        // sum per step.
+        const METRICS: usize = 6;
+        let len = n_params + n_state + METRICS;
         let mut acc: Option<Vec<f32>> = None;
-        // loss × samples, correct, samples, parts with samples, a non-finite loss.
-        let mut metrics = [0.0f64; 5];
-        let mut flat = Vec::with_capacity(n_params + n_state);
+        let mut flat = Vec::with_capacity(len);
         for part in parts {
             let (x, y, whole) = train.batch_part(epoch, step, part)?;
             sync = dp.sync_batch_norm && whole >= dp.parts;
             flat.clear();
             if y.is_empty() {
-                flat.resize(n_params + n_state, 0.0);
+                flat.resize(len, 0.0);
                 accumulate(&mut acc, &flat);
                 continue;
             }
@@ -97,17 +98,27 @@ impl Model {
             for s in self.state() {
                 flat.extend_from_slice(s.data());
             }
+            // loss × samples, correct, samples, parts with samples, a non-finite loss, a stop
+            // asked on this rank (its first part carries it).
+            flat.extend([
+                lv * y.len() as f32,
+                c as f32,
+                y.len() as f32,
+                1.0,
+                f32::from(u8::from(!lv.is_finite())),
+                0.0,
+            ]);
             accumulate(&mut acc, &flat);
-            metrics[0] += lv as f64 * y.len() as f64;
-            metrics[1] += c as f64;
-            metrics[2] += y.len() as f64;
-            metrics[3] += 1.0;
-            metrics[4] += f64::from(u8::from(!lv.is_finite()));
         }
-        let mut total = acc.unwrap_or_else(|| vec![0.0; n_params + n_state]);
-        dp.sum_f64(&mut metrics)?;
-        let loss_value = (metrics[0] / metrics[2].max(1.0)) as f32;
-        if metrics[4] > 0.0 || !loss_value.is_finite() {
+        let mut total = acc.unwrap_or_else(|| vec![0.0; len]);
+        if dp.stop_asked {
+            total[len - 1] += 1.0;
+        }
+        dp.sum_f32(&mut total)?;
+        let (total, m) = total.split_at(n_params + n_state);
+        dp.stop_agreed = m[5] > 0.0;
+        let loss_value = m[0] / m[2].max(1.0);
+        if m[4] > 0.0 || !loss_value.is_finite() {
             return Err(NnError::NonFinite {
                 value: if loss_value.is_finite() {
                     f32::NAN
@@ -118,7 +129,6 @@ impl Model {
                 step: 0,
             });
         }
-        dp.sum_f32(&mut total)?;
         let (g_flat, s_flat) = total.split_at(n_params);
         let mut grads = Vec::with_capacity(self.params().len());
         let mut at = 0;
@@ -134,7 +144,7 @@ impl Model {
             grads.push(Tensor::new(p.dims(), g.to_vec())?);
         }
         if n_state > 0 && !sync {
-            let holders = metrics[3] as f32;
+            let holders = m[3];
             let mut at = 0;
             for s in self.state_mut() {
                 let len = s.len();
@@ -148,8 +158,8 @@ impl Model {
         opt.step_except(self.params_mut(), &grads, &frozen)?;
         Ok(StepResult {
             loss: loss_value,
-            correct: metrics[1] as usize,
-            count: metrics[2] as usize,
+            correct: m[1] as usize,
+            count: m[2] as usize,
         })
     }
 

@@ -501,9 +501,10 @@ impl Model {
                 }
                 let mut stop = callbacks.iter().any(|c| c.stop_requested());
                 if dp.collective.is_some() {
-                    let mut any = [f64::from(u8::from(stop))];
-                    dp.sum_f64(&mut any)?;
-                    stop = any[0] > 0.0;
+                    // Ranks stop together: a stop asked here travels with the next step's sums
+                    // (one step later), and every rank stops after the step whose sums carry one.
+                    dp.stop_asked = stop;
+                    stop = dp.stop_agreed;
                 }
                 if stop {
                     history.interrupted = Some((epoch + 1, step + 1));

@@ -251,3 +251,60 @@ fn synchronised_batch_norm_needs_ranks() {
         .unwrap_err();
     assert!(e.to_string().contains("one part per rank"), "{e}");
 }
+
+/// Asks to stop after its `at`-th batch, on one rank only.
+struct StopAfter {
+    at: usize,
+    seen: usize,
+    active: bool,
+}
+
+impl Callback for StopAfter {
+    fn on_batch_end(&mut self, _epoch: usize, _logs: &callbacks::BatchLogs) {
+        self.seen += 1;
+    }
+    fn stop_requested(&self) -> bool {
+        self.active && self.seen >= self.at
+    }
+}
+
+#[test]
+fn a_stop_asked_on_one_rank_stops_every_rank_at_the_same_step() {
+    let spec = plain_net();
+    let x = images(23, &spec.input_shape, 3);
+    let y = Targets::Sparse((0..23).map(|i| i % 5).collect());
+    type Outcome = (Option<(usize, usize)>, Vec<Vec<u32>>);
+    let got: Vec<Outcome> = std::thread::scope(|s| {
+        let hs: Vec<_> = ThreadRanks::new(3)
+            .into_iter()
+            .map(|mut r| {
+                let (spec, x, y) = (&spec, &x, &y);
+                s.spawn(move || {
+                    let mut stop = StopAfter {
+                        at: 4,
+                        seen: 0,
+                        active: r.rank() == 1,
+                    };
+                    let mut m = Model::new(spec, 7).unwrap();
+                    let mut data = ArrayData::new(x, y, 8, true, 5).unwrap();
+                    let mut opt = Optimizer::adam(1e-2);
+                    let h = Fit::new(&mut opt, Loss::SparseCategoricalCrossentropy)
+                        .epochs(5)
+                        .callback(&mut stop)
+                        .data_parallel(DataParallel::ranks(&mut r))
+                        .run(&mut m, &mut data)
+                        .unwrap();
+                    let w = m.named_weights().map(|(_, t)| t.data().to_vec()).collect();
+                    (h.interrupted, bits(&w))
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Asked after the 4th batch (epoch 2, step 1), carried by the 5th's sums: every rank
+    // stops after epoch 2, step 2, with the same weights.
+    for (interrupted, w) in &got {
+        assert_eq!(*interrupted, Some((2, 2)));
+        assert_eq!(*w, got[0].1);
+    }
+}
