@@ -20,7 +20,31 @@ fn quick(model: &str, steps: usize, out: &std::path::Path) -> BenchArgs {
         repeat: 1,
         model: model.into(),
         batch_size: None,
+        zoo: false,
+        zoo_only: Vec::new(),
+        zoo_model: None,
     }
+}
+
+#[test]
+fn the_zoo_table_measures_each_model() {
+    use xtask::bench::zoo;
+    let rows: Vec<zoo::ZooRow> = ["lenet5", "resnet20-cifar"]
+        .iter()
+        .map(|m| zoo::measure(m, true).unwrap())
+        .collect();
+    for r in &rows {
+        assert!(
+            r.train_per_second > 0.0 && r.inference_per_second > 0.0,
+            "{r:?}"
+        );
+        assert!(r.latency_ms > 0.0 && r.peak_rss_mib > 1.0, "{r:?}");
+        assert!(r.macs > 0 && r.train_gflops > 0.0, "{r:?}");
+    }
+    assert_eq!(rows[0].params, 61_706, "LeNet-5 on 32x32x1");
+    let md = zoo::markdown(&rows, 100.0, 2, "a CPU");
+    assert!(md.contains("| lenet5 | 32x32x1 | 61,706 | 128 |"), "{md}");
+    assert!(zoo::measure("not-a-model", true).is_err());
 }
 
 #[test]

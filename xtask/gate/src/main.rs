@@ -88,7 +88,9 @@ fn main() -> ExitCode {
                     &["--", "-D", "warnings"],
                 ))))
             && cargo(&with(&["test", "--workspace"], &[]))
-            && (!mpi || cargo(&["test", "-p", "cnn-cli", "--test", "mpi"]));
+            // Without the feature (a build that refuses an MPI launch); --workspace keeps the
+            // other crates' features as above, so only the MPI crates are rebuilt.
+            && (!mpi || cargo(&["test", "--workspace", "--test", "mpi"]));
         return if ok {
             ExitCode::SUCCESS
         } else {

@@ -5,6 +5,7 @@
 mod ours;
 mod peers;
 mod table;
+pub mod zoo;
 
 use std::path::PathBuf;
 
@@ -67,6 +68,18 @@ pub struct BenchArgs {
     /// 224x224).
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Measure every model users train (lenet5 … resnet50): training samples/s at its usual
+    /// batch, inference samples/s at batch 64, batch-1 latency, peak memory and effective
+    /// GFLOP/s against the measured GEMM peak, each model in a process of its own; writes
+    /// zoo.md and zoo.json.
+    #[arg(long)]
+    pub zoo: bool,
+    /// With --zoo: only these models (comma-separated).
+    #[arg(long, value_delimiter = ',', requires = "zoo")]
+    pub zoo_only: Vec<String>,
+    /// Internal: measure one zoo model in this process and print its figures as JSON.
+    #[arg(long, hide = true)]
+    pub zoo_model: Option<String>,
 }
 
 /// The batch size --train-only and --profile use for `a.model`.
@@ -182,6 +195,33 @@ fn load_data() -> Result<(Data, String, Option<PathBuf>)> {
 
 /// Runs the benchmark and writes its report.
 pub fn run(a: &BenchArgs) -> Result<Bench> {
+    if let Some(name) = &a.zoo_model {
+        let row = ours::with_threads(a.threads, || zoo::measure(name, a.quick))??;
+        println!("{}", serde_json::to_string(&row)?);
+        return Ok(Bench::default());
+    }
+    if a.zoo {
+        eprintln!("bench: GEMM peak");
+        let peak = ours::with_threads(a.threads, ours::gemm_gflops)?;
+        let rows = zoo::run_all(a.threads, a.quick, &a.zoo_only)?;
+        let md = zoo::markdown(&rows, peak, a.threads, &cpu_model());
+        println!("{md}");
+        std::fs::create_dir_all(&a.out)?;
+        cnn_tensor::io::write_atomic(&a.out.join("zoo.md"), md.as_bytes())?;
+        cnn_tensor::io::write_atomic(
+            &a.out.join("zoo.json"),
+            serde_json::to_string_pretty(&serde_json::json!({
+                "command": std::env::args().collect::<Vec<_>>().join(" "),
+                "cpu": cpu_model(),
+                "threads": a.threads,
+                "gemm_gflops": peak,
+                "models": rows,
+            }))?
+            .as_bytes(),
+        )?;
+        eprintln!("bench: wrote {}", a.out.join("zoo.md").display());
+        return Ok(Bench::default());
+    }
     let (steps, warmup) = if a.quick {
         (a.steps.min(4), a.warmup.min(1))
     } else {
