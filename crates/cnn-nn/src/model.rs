@@ -286,6 +286,9 @@ impl Model {
         let pvars: Vec<Var> = params.iter().map(|p| g.variable(p)).collect();
         let n = arch.layers.len();
         let readers = arch.readers();
+        // A streaming inference graph frees each value once its last reader has run.
+        let streaming = g.streaming();
+        let mut unread = readers.clone();
         // The final softmax/sigmoid is left out only for a model with one output.
         let logits_at = (mode.logits && arch.outputs.len() == 1).then(|| arch.outputs[0]);
         let mut values: Vec<Var> = Vec::with_capacity(n);
@@ -338,6 +341,7 @@ impl Model {
                 },
                 _ => mode,
             };
+            let first_node = g.len();
             let mut cx = Cx {
                 g: &mut *g,
                 params: &pvars[slot.params.clone()],
@@ -357,6 +361,19 @@ impl Model {
             }
             pre_activations.push(cx.pre.unwrap_or(y));
             values.push(y);
+            if streaming {
+                // The layer's intermediate values (before its bias or activation), and the
+                // inputs it was the last to read.
+                g.release_since(first_node, y);
+                for s in &layer.inputs {
+                    if let Source::Layer(j) = *s {
+                        unread[j] -= 1;
+                        if unread[j] == 0 && !arch.outputs.contains(&j) && values[j] != y {
+                            g.take_value(values[j])?;
+                        }
+                    }
+                }
+            }
         }
         let outputs = if layers == n {
             arch.outputs.iter().map(|&i| values[i]).collect()
@@ -389,7 +406,7 @@ impl Model {
             let mut dims = x.dims().to_vec();
             dims[0] = end - start;
             let xb = Tensor::new(dims, x.data()[start * per..end * per].to_vec())?;
-            let mut g = Graph::inference();
+            let mut g = Graph::inference_streaming();
             let xv = g.constant(xb);
             let mode = ForwardMode {
                 fused: true,

@@ -538,3 +538,39 @@ fn absurd_sizes_in_specs_are_errors_not_overflows() {
         "{e}"
     );
 }
+
+/// `predict` frees each activation once its last reader has run (a streaming inference
+/// graph); its outputs are those of a graph that keeps everything, bit for bit — for chains,
+/// residual graphs (a value read twice, by a block and its shortcut), fused conv+pool, dropout
+/// passing its input through, and depthwise blocks.
+#[test]
+fn predict_frees_activations_and_keeps_its_results() {
+    for (name, shape) in [
+        ("mnist-cnn-dropout", vec![28, 28, 1]),
+        ("resnet20-cifar", vec![32, 32, 3]),
+        ("mobilenetv2", vec![32, 32, 3]),
+    ] {
+        let spec = zoo(name, Some(&shape), Some(7)).unwrap();
+        let mut m = Model::new(&spec, 3).unwrap();
+        let per: usize = shape.iter().product();
+        let mut dims = vec![3];
+        dims.extend(&shape);
+        let x = Tensor::new(dims, (0..3 * per).map(|i| (i % 13) as f32 / 13.0).collect()).unwrap();
+        let streamed = m.predict(&x, 3).unwrap();
+        let mut g = Graph::inference();
+        let xv = g.constant(&x);
+        let mode = ForwardMode {
+            fused: true,
+            ..ForwardMode::inference()
+        };
+        let f = m.forward(&mut g, xv, mode).unwrap();
+        let kept = g.value(f.output).clone();
+        assert_eq!(streamed.dims(), kept.dims(), "{name}");
+        let same = streamed
+            .data()
+            .iter()
+            .zip(kept.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{name}: streamed predictions differ");
+    }
+}

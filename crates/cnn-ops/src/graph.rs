@@ -84,6 +84,8 @@ pub struct Graph<'a> {
     stamps: Option<Vec<Instant>>,
     /// Synchronised batch normalisation: statistics summed over the replicas.
     replicas: Option<&'a dyn ReplicaSum>,
+    /// An inference graph whose user frees values once nothing reads them any more.
+    streaming: bool,
 }
 
 impl Default for Graph<'_> {
@@ -126,6 +128,7 @@ impl<'a> Graph<'a> {
             recording: true,
             stamps: None,
             replicas: None,
+            streaming: false,
         }
     }
 
@@ -136,7 +139,34 @@ impl<'a> Graph<'a> {
             recording: false,
             stamps: None,
             replicas: None,
+            streaming: false,
         }
+    }
+
+    /// An inference graph for a caller that frees each value ([`Graph::take_value`]) once
+    /// nothing reads it any more (a model's `predict`): peak memory is then the largest few
+    /// activations, not all of them. [`Graph::streaming`] tells the caller.
+    pub fn inference_streaming() -> Self {
+        let mut g = Self::inference();
+        g.streaming = true;
+        g
+    }
+
+    /// Frees the values of the nodes added since the graph had `first` nodes, except `keep`
+    /// (a streaming caller's intermediate values of one step).
+    pub fn release_since(&mut self, first: usize, keep: Var) {
+        for (i, n) in self.nodes.iter_mut().enumerate().skip(first) {
+            if i != keep.0
+                && let Ok(empty) = Tensor::zeros([0])
+            {
+                n.value = Cow::Owned(empty);
+            }
+        }
+    }
+
+    /// Whether this graph's values are to be freed as soon as they are consumed.
+    pub fn streaming(&self) -> bool {
+        self.streaming
     }
 
     /// Synchronised batch normalisation: from now on, training-mode batch norms take their
