@@ -148,27 +148,27 @@ pub fn measure(name: &str, quick: bool) -> Result<ZooRow> {
     } else {
         (Duration::from_secs(8), 3)
     };
-    // Training: Adam, the usual batch, after two untimed steps.
-    let x = images(e.batch, 3)?;
-    let y = cnn_nn::Targets::Sparse((0..e.batch).map(|i| i % classes).collect());
-    let mut opt = Optimizer::adam(1e-3);
-    let mut step = 0u64;
-    let mut train = |m: &mut Model| -> Result<()> {
-        step += 1;
-        m.train_step(&x, &y, Loss::SparseCategoricalCrossentropy, &mut opt, step)
-            .map(|_| ())
-            .map_err(|e| anyhow!(e))
+    // Training: Adam, the usual batch, after two untimed steps. The optimizer state and the
+    // batch go at the end of the block: inference keeps only the weights.
+    let train_per_second = {
+        let x = images(e.batch, 3)?;
+        let y = cnn_nn::Targets::Sparse((0..e.batch).map(|i| i % classes).collect());
+        let mut opt = Optimizer::adam(1e-3);
+        let mut step = 0u64;
+        let mut train = |m: &mut Model| -> Result<()> {
+            step += 1;
+            m.train_step(&x, &y, Loss::SparseCategoricalCrossentropy, &mut opt, step)
+                .map(|_| ())
+                .map_err(|e| anyhow!(e))
+        };
+        for _ in 0..if quick { 1 } else { 2 } {
+            train(&mut m)?;
+        }
+        let (n, secs) = timed(min, runs, || train(&mut m))?;
+        (n * e.batch) as f64 / secs
     };
-    for _ in 0..if quick { 1 } else { 2 } {
-        train(&mut m)?;
-    }
-    let (n, secs) = timed(min, runs, || train(&mut m))?;
-    let train_per_second = (n * e.batch) as f64 / secs;
     let peak_rss_mib = ours::peak_rss_mib().unwrap_or(0.0);
-    // Start inference's peak afresh (writing 5 to clear_refs resets VmHWM, Linux 4.0+); the
-    // training buffers are freed by then, the weights kept.
-    drop(train);
-    drop(x);
+    // Start inference's peak afresh (writing 5 to clear_refs resets VmHWM, Linux 4.0+).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     // Inference at batch 64, then batch-1 latency.
     let xi = images(INFERENCE_BATCH, 4)?;
