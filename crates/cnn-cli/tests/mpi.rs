@@ -74,6 +74,26 @@ fn a_build_without_mpi_refuses_an_mpi_launch() {
     assert!(!dir.path().join("m.cnn").exists());
 }
 
+/// `srun` with several tasks but no MPI process manager: every task would train alone and
+/// write the same file; refused (either build).
+#[test]
+fn srun_tasks_without_a_process_manager_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(CNN)
+        .args(train_args(&dir.path().join("m.cnn"), 1))
+        .env("SLURM_STEP_NUM_TASKS", "4")
+        .env("SLURM_PROCID", "2")
+        .env_remove("OMPI_COMM_WORLD_SIZE")
+        .env_remove("PMIX_RANK")
+        .env_remove("PMI_SIZE")
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("srun --mpi=pmix"), "{err}");
+    assert!(!dir.path().join("m.cnn").exists());
+}
+
 /// `mpirun`, or `None` (the test is skipped) when MPI is not installed outside CI.
 #[cfg(feature = "mpi")]
 fn mpirun() -> Option<&'static str> {

@@ -13,6 +13,16 @@ pub enum MpiError {
         /// The launcher the environment names.
         launcher: &'static str,
     },
+    /// Several Slurm tasks, but no MPI process manager to connect them.
+    #[error(
+        "srun started {tasks} tasks without an MPI process manager (no PMI/PMIx in the \
+         environment): each would train alone; start them with `srun --mpi=pmix` (see \
+         `srun --mpi=list`) or with mpirun"
+    )]
+    SrunWithoutPmi {
+        /// Tasks in the step.
+        tasks: usize,
+    },
     /// MPI could not be initialised.
     #[error(
         "MPI could not be initialised (was it already, or is the launcher's MPI another library than the one linked?)"

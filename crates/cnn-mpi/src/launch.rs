@@ -41,3 +41,13 @@ pub fn launched() -> Option<Launch> {
     }
     None
 }
+
+/// `srun` started several tasks without an MPI process manager (no PMI/PMIx in the
+/// environment): each task would initialise MPI alone and train the whole model by itself.
+/// Returns the number of tasks then. (`SLURM_STEP_NUM_TASKS` is srun's count for its step; a
+/// batch script's own commands are not an srun step of several tasks.)
+pub fn srun_without_pmi() -> Option<usize> {
+    let tasks = var("SLURM_STEP_NUM_TASKS")?;
+    (tasks > 1 && std::env::var_os("SLURM_PROCID").is_some() && launched().is_none())
+        .then_some(tasks)
+}

@@ -28,7 +28,7 @@ mod launch;
 mod world;
 
 pub use error::MpiError;
-pub use launch::{Launch, launched};
+pub use launch::{Launch, launched, srun_without_pmi};
 
 #[cfg(feature = "mpi")]
 pub use world::Mpi;
@@ -44,6 +44,9 @@ impl Mpi {
     /// `Ok(None)` when no MPI launcher started this process; [`MpiError::NotBuilt`] when one
     /// did (this build cannot join the job).
     pub fn init() -> Result<Option<Mpi>, MpiError> {
+        if let Some(tasks) = srun_without_pmi() {
+            return Err(MpiError::SrunWithoutPmi { tasks });
+        }
         match launched() {
             None => Ok(None),
             Some(l) => Err(MpiError::NotBuilt {

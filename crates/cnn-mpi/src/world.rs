@@ -25,6 +25,9 @@ impl Mpi {
     /// Joins the job if an MPI launcher started this process (`Ok(None)` otherwise). MPI is
     /// initialised for a process whose MPI calls all come from its main thread.
     pub fn init() -> Result<Option<Mpi>, MpiError> {
+        if let Some(tasks) = crate::launch::srun_without_pmi() {
+            return Err(MpiError::SrunWithoutPmi { tasks });
+        }
         if launched().is_none() {
             return Ok(None);
         }
