@@ -34,13 +34,6 @@ pub enum Activation {
     HardSigmoid,
 }
 
-/// The standard normal density at `x`.
-#[inline]
-fn normal_pdf(x: f32) -> f32 {
-    const INV_SQRT_2PI: f32 = 0.398_942_3;
-    INV_SQRT_2PI * (-0.5 * x * x).exp()
-}
-
 #[inline]
 fn sigmoid(x: f32) -> f32 {
     // Stable for large |x|.
@@ -110,7 +103,7 @@ impl Activation {
             Activation::Tanh => x.tanh(),
             Activation::ReluMax(m) => x.max(0.0).min(m),
             Activation::Swish => x * sigmoid(x),
-            Activation::Gelu => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
+            Activation::Gelu => crate::gelu::gelu(x),
             Activation::HardSigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
         }
     }
@@ -142,9 +135,7 @@ impl Activation {
                 let s = sigmoid(x);
                 s + x * s * (1.0 - s)
             }
-            Activation::Gelu => {
-                0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)) + x * normal_pdf(x)
-            }
+            Activation::Gelu => crate::gelu::gelu_derivative(x),
             Activation::HardSigmoid => (x > -3.0 && x < 3.0) as u8 as f32 / 6.0,
         }
     }
@@ -154,22 +145,35 @@ impl Activation {
         if self == Activation::Linear {
             return;
         }
-        data.par_chunks_mut(CHUNK)
-            .for_each(|c| c.iter_mut().for_each(|v| *v = self.f(*v)));
+        fn each(data: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+            data.par_chunks_mut(CHUNK)
+                .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
+        }
+        // GELU gets a loop of its own, free of the per-element `match`, so it vectorises.
+        match self {
+            Activation::Gelu => each(data, crate::gelu::gelu),
+            other => each(data, |v| other.f(v)),
+        }
     }
 
     /// Forward pass.
     pub fn forward(self, x: &Tensor) -> Tensor {
         // One pass over the input after a parallel zero fill (not a copy followed by a
         // second read-modify-write pass).
+        fn map(y: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32 + Sync) {
+            y.par_chunks_mut(CHUNK)
+                .zip(x.par_chunks(CHUNK))
+                .for_each(|(yc, xc)| {
+                    for (o, &v) in yc.iter_mut().zip(xc) {
+                        *o = f(v);
+                    }
+                });
+        }
         let mut y = cnn_tensor::filled(x.len(), 0.0f32);
-        y.par_chunks_mut(CHUNK)
-            .zip(x.data().par_chunks(CHUNK))
-            .for_each(|(yc, xc)| {
-                for (o, &v) in yc.iter_mut().zip(xc) {
-                    *o = self.f(v);
-                }
-            });
+        match self {
+            Activation::Gelu => map(&mut y, x.data(), crate::gelu::gelu),
+            other => map(&mut y, x.data(), |v| other.f(v)),
+        }
         Tensor::new(x.shape().clone(), y).expect("same length as x")
     }
 
@@ -186,6 +190,7 @@ impl Activation {
         let mut dx = cnn_tensor::filled(dy.len(), 0.0f32);
         match self {
             Activation::Relu => scale_by(&mut dx, dy, x, y, |x, _| (x > 0.0) as u8 as f32),
+            Activation::Gelu => scale_by(&mut dx, dy, x, y, |x, _| crate::gelu::gelu_derivative(x)),
             other => scale_by(&mut dx, dy, x, y, |x, y| other.df(x, y)),
         }
         Ok(Tensor::new(dy.shape().clone(), dx)?)

@@ -51,6 +51,7 @@ mod dense;
 mod depthwise;
 mod dropout;
 mod error;
+mod gelu;
 pub mod gemm;
 mod geometry;
 mod graph;
