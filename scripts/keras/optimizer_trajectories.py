@@ -93,6 +93,18 @@ def main():
             {"kind": "sgd", "lr": 0.1, "momentum": 0.9,
              "schedule": {"type": "piecewise", "boundaries": [5, 12],
                           "factors": [1.0, 0.5, 0.1]}}),
+        "sgd nesterov weight decay": (
+            lambda: opt.SGD(0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
+            {"kind": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "decay": 0.1}),
+        "adam weight decay": (lambda: opt.Adam(0.01, weight_decay=0.2),
+                              {"kind": "adam", "lr": 0.01, "decay": 0.2}),
+        "sgd momentum cosine warmup": (
+            lambda: opt.SGD(sch.CosineDecay(0.02, decay_steps=12, alpha=0.1,
+                                            warmup_target=0.1, warmup_steps=5),
+                            momentum=0.9),
+            {"kind": "sgd", "lr": 0.1, "momentum": 0.9,
+             "schedule": {"type": "cosine_decay_warmup", "warmup_steps": 5,
+                          "warmup_start": 0.2, "decay_steps": 12, "alpha": 0.1}}),
     }
     grads = gradients()
     out = {

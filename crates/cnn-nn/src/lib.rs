@@ -68,6 +68,7 @@ mod summary;
 mod train;
 mod transfer;
 mod tta;
+mod whitening;
 mod zoo;
 
 pub use arch::{Architecture, Layer, MAX_ACTIVATIONS, MAX_DIM, MAX_PARAMS, ParamSpec, Source};
@@ -93,6 +94,7 @@ pub use summary::{bytes, commas, si, summary};
 pub use train::{Evaluation, FitOptions, Loss, StepResult};
 pub use transfer::{NEW_HEAD, transfer};
 pub use tta::mirror_width;
+pub use whitening::patch_whitening;
 pub use zoo::{ZOO, default_classes, default_input_shape, no_top, zoo};
 
 /// The tensor type and seeded generator that this crate's signatures use, so a project can

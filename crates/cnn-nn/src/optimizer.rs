@@ -6,6 +6,10 @@
 //! | RMSprop | lr 0.001, rho 0.9, momentum 0, ε 1e-7 | `v = ρv + (1−ρ)g²; w −= lr·g / sqrt(v + ε)` |
 //! | Adam | lr 0.001, β 0.9/0.999, ε 1e-7 | `α = lr·sqrt(1−β₂ᵗ)/(1−β₁ᵗ); w −= α·m / (sqrt(v) + ε)` |
 //! | AdamW | Adam's, weight decay 0.004 | `w −= w·wd·lr`, then Adam |
+//!
+//! Every optimizer also takes Keras 3's base-class `weight_decay` ([`Optimizer::weight_decay`],
+//! 0 by default): `w −= w·wd·lr` before the update, on every trainable weight (AdamW's own
+//! decay is that one).
 
 use cnn_tensor::Tensor;
 use rayon::prelude::*;
@@ -110,6 +114,20 @@ pub enum Schedule {
         /// Final fraction of the base rate.
         alpha: f32,
     },
+    /// Keras's `CosineDecay` with warm-up: a linear rise from `warmup_start·lr` to the base
+    /// rate over `warmup_steps`, then cosine decay to `alpha·lr` over `decay_steps` (Keras's
+    /// `CosineDecay(initial_learning_rate=warmup_start·lr, warmup_target=lr, warmup_steps,
+    /// decay_steps, alpha)`; Goyal et al. 2017's gradual warm-up).
+    CosineDecayWarmup {
+        /// Length of the rise.
+        warmup_steps: u64,
+        /// Fraction of the base rate at step 0.
+        warmup_start: f32,
+        /// Length of the decay after the rise.
+        decay_steps: u64,
+        /// Final fraction of the base rate.
+        alpha: f32,
+    },
     /// Piecewise constant factors of the base rate, as Keras's `PiecewiseConstantDecay`:
     /// `factors[i]` applies up to and including step `boundaries[i]`, the last factor after the
     /// last boundary.
@@ -139,6 +157,25 @@ impl Schedule {
                 let p = (step.min(*decay_steps) as f64) / (*decay_steps).max(1) as f64;
                 let c = 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
                 ((1.0 - *alpha as f64) * c + *alpha as f64) as f32
+            }
+            Schedule::CosineDecayWarmup {
+                warmup_steps,
+                warmup_start,
+                decay_steps,
+                alpha,
+            } => {
+                let step = step.min(warmup_steps + decay_steps);
+                if step < *warmup_steps {
+                    let p = step as f64 / *warmup_steps as f64;
+                    let start = *warmup_start as f64;
+                    ((1.0 - start) * p + start) as f32
+                } else {
+                    Schedule::CosineDecay {
+                        decay_steps: *decay_steps,
+                        alpha: *alpha,
+                    }
+                    .factor(step - warmup_steps)
+                }
             }
             Schedule::Piecewise {
                 boundaries,
@@ -186,6 +223,9 @@ pub struct Optimizer {
     pub schedule: Schedule,
     /// Steps taken so far.
     pub iterations: u64,
+    /// Keras's base-class `weight_decay`: `w −= w·wd·lr` before each update (0: none; AdamW
+    /// decays by its own setting, not this one).
+    pub weight_decay: f32,
     /// Per trainable weight, the slot tensors (momentum, velocity).
     slots: Vec<Vec<Tensor>>,
 }
@@ -203,6 +243,9 @@ pub struct OptimizerConfig {
     /// Steps taken.
     #[serde(default)]
     pub iterations: u64,
+    /// Decoupled weight decay of every optimizer but AdamW.
+    #[serde(default)]
+    pub weight_decay: f32,
 }
 
 /// Names accepted by [`Optimizer::from_name`].
@@ -216,6 +259,7 @@ impl Optimizer {
             learning_rate: lr,
             schedule: Schedule::Constant,
             iterations: 0,
+            weight_decay: 0.0,
             slots: Vec::new(),
         }
     }
@@ -349,6 +393,12 @@ impl Optimizer {
         Ok(o)
     }
 
+    /// The same optimizer with Keras's `weight_decay` (see [`Optimizer::weight_decay`]).
+    pub fn with_weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
     /// The same optimizer with a schedule.
     pub fn with_schedule(mut self, schedule: Schedule) -> Self {
         self.schedule = schedule;
@@ -386,7 +436,14 @@ impl Optimizer {
             OptimizerKind::Adadelta { .. } => "adadelta".into(),
             OptimizerKind::Nadam { .. } => "nadam".into(),
         };
-        format!("{name}, lr={}", self.learning_rate)
+        if self.weight_decay != 0.0 {
+            format!(
+                "{name}, lr={}, weight_decay={}",
+                self.learning_rate, self.weight_decay
+            )
+        } else {
+            format!("{name}, lr={}", self.learning_rate)
+        }
     }
 
     fn slot_names(&self) -> &'static [&'static str] {
@@ -475,6 +532,16 @@ impl Optimizer {
             _ => (0.0, 0.0, 1.0),
         };
         const CHUNK: usize = 1 << 14;
+        let decay = match kind {
+            OptimizerKind::Adamw { .. } => 0.0,
+            _ => self.weight_decay * lr,
+        };
+        if !decay.is_finite() || decay < 0.0 {
+            return Err(NnError::Data(format!(
+                "weight decay {} must be a non-negative number",
+                self.weight_decay
+            )));
+        }
         params
             .par_iter_mut()
             .zip(grads.par_iter())
@@ -485,6 +552,9 @@ impl Optimizer {
                     return;
                 }
                 let (w, g) = (p.data_mut(), g.data());
+                if decay > 0.0 {
+                    w.iter_mut().for_each(|w| *w -= *w * decay);
+                }
                 match kind {
                     OptimizerKind::Sgd { momentum, nesterov } => {
                         if momentum > 0.0 {
@@ -630,6 +700,7 @@ impl Optimizer {
             learning_rate: self.learning_rate,
             schedule: self.schedule.clone(),
             iterations: self.iterations,
+            weight_decay: self.weight_decay,
         }
     }
 
@@ -641,6 +712,7 @@ impl Optimizer {
             learning_rate: c.learning_rate,
             schedule: c.schedule,
             iterations: c.iterations,
+            weight_decay: c.weight_decay,
             slots: Vec::new(),
         }
     }

@@ -20,7 +20,7 @@ use crate::optimizer::Optimizer;
 use crate::parallel::DataParallel;
 
 /// The loss to minimise (Keras names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {
     /// Integer labels against a softmax output.
@@ -29,6 +29,14 @@ pub enum Loss {
     CategoricalCrossentropy,
     /// Targets in `[0, 1]` against a sigmoid output.
     BinaryCrossentropy,
+    /// Categorical cross-entropy against smoothed targets `(1 − ε)·y + ε/K` for `K` classes,
+    /// from integer or one-hot labels: Keras's `CategoricalCrossentropy(label_smoothing=ε)`,
+    /// PyTorch's `CrossEntropyLoss(label_smoothing=ε)` (Szegedy et al. 2016, §7). The loss
+    /// reported includes the smoothing, as both report it.
+    SmoothedCrossentropy {
+        /// ε, in `[0, 1]`.
+        label_smoothing: f32,
+    },
 }
 
 impl Loss {
@@ -38,6 +46,7 @@ impl Loss {
             Loss::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
             Loss::CategoricalCrossentropy => "categorical_crossentropy",
             Loss::BinaryCrossentropy => "binary_crossentropy",
+            Loss::SmoothedCrossentropy { .. } => "categorical_crossentropy",
         }
     }
 
@@ -191,6 +200,45 @@ impl OutputInfo {
             (Loss::CategoricalCrossentropy, Targets::Dense(t)) => {
                 logits_ok(ActivationKind::Softmax)?;
                 g.softmax_cross_entropy(out, &Labels::OneHot(t.clone()))?
+            }
+            (Loss::SmoothedCrossentropy { label_smoothing: e }, targets) => {
+                logits_ok(ActivationKind::Softmax)?;
+                if !(0.0..=1.0).contains(&e) {
+                    return Err(NnError::Data(format!(
+                        "label smoothing {e} is outside [0, 1]"
+                    )));
+                }
+                let dims = g.value(out).dims().to_vec();
+                let k = dims.get(1).copied().unwrap_or(1);
+                let mut t = match targets {
+                    Targets::Dense(t) => t.clone(),
+                    Targets::Sparse(l) if l.len() != dims[0] => {
+                        return Err(NnError::Data(format!(
+                            "{} labels for a batch of {}",
+                            l.len(),
+                            dims[0]
+                        )));
+                    }
+                    Targets::Sparse(l) => {
+                        let mut t = Tensor::zeros(dims.clone())?;
+                        for (row, &c) in t.data_mut().chunks_exact_mut(k).zip(l) {
+                            match row.get_mut(c) {
+                                Some(v) => *v = 1.0,
+                                None => {
+                                    return Err(NnError::Data(format!(
+                                        "label {c} is out of range for {k} classes"
+                                    )));
+                                }
+                            }
+                        }
+                        t
+                    }
+                };
+                let floor = e / k as f32;
+                t.data_mut()
+                    .iter_mut()
+                    .for_each(|v| *v = *v * (1.0 - e) + floor);
+                g.softmax_cross_entropy(out, &Labels::OneHot(t))?
             }
             (Loss::BinaryCrossentropy, Targets::Dense(t)) => {
                 logits_ok(ActivationKind::Elementwise(Activation::Sigmoid))?;

@@ -1,7 +1,7 @@
 //! Every optimizer and learning-rate schedule against 20-step trajectories computed by Keras 3
 //! itself (`tests/fixtures/keras_optimizers.json`, written by
 //! `scripts/keras/optimizer_trajectories.py`): the same gradients, the same weights after every
-//! step, within 1e-6 relative.
+//! step, within 1e-6 relative (absolute below 1).
 
 use cnn_nn::*;
 use serde_json::Value;
@@ -67,6 +67,8 @@ fn optimizer(c: &Value) -> Optimizer {
         learning_rate: lr,
         schedule,
         iterations: 0,
+        // Keras's base-class weight decay ("decay": AdamW's is its "weight_decay").
+        weight_decay: f(c, "decay", 0.0),
     })
 }
 
@@ -76,7 +78,7 @@ fn optimizers_follow_keras_trajectories() {
     let w0: Vec<f32> = serde_json::from_value(fx["w0"].clone()).unwrap();
     let grads: Vec<Vec<f32>> = serde_json::from_value(fx["grads"].clone()).unwrap();
     let cases = fx["cases"].as_object().unwrap();
-    assert!(cases.len() >= 21);
+    assert!(cases.len() >= 24);
     for (name, case) in cases {
         let mut opt = optimizer(&case["config"]);
         let want: Vec<Vec<f32>> = serde_json::from_value(case["trajectory"].clone()).unwrap();
@@ -85,7 +87,10 @@ fn optimizers_follow_keras_trajectories() {
             let g = Tensor::new([g.len()], g.clone()).unwrap();
             opt.step(&mut w, &[g]).unwrap();
             for (i, (&got, &keras)) in w[0].data().iter().zip(want).enumerate() {
-                let tol = 1e-6 * got.abs().max(keras.abs()) + 1e-7;
+                // Relative to the weight, but not below 1e-6 of 1: a weight passing near zero
+                // after steps of size ~1 keeps the rounding of those steps (Keras computes the
+                // scheduled rate in f32, this crate in f64).
+                let tol = 1e-6 * got.abs().max(keras.abs()).max(1.0);
                 assert!(
                     (got - keras).abs() <= tol,
                     "{name}: step {}, weight {i}: {got} against Keras's {keras}",

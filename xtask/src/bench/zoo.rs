@@ -49,6 +49,11 @@ pub const ZOO_TABLE: &[Entry] = &[
         batch: 64,
     },
     Entry {
+        name: "airbench-cifar",
+        input: [32, 32, 3],
+        batch: 512,
+    },
+    Entry {
         name: "resnet20-cifar",
         input: [32, 32, 3],
         batch: 128,

@@ -10,6 +10,7 @@
 //! | `alexnet` | Krizhevsky et al. 2012, single tower, 227x227x3: Conv 96 11x11/4 → LRN → MaxPool 3/2 → Conv 256 5x5 same → LRN → MaxPool 3/2 → Conv 384 3x3 → Conv 384 3x3 → Conv 256 3x3 → MaxPool 3/2 → Dense 4096 → Dropout → Dense 4096 → Dropout → Dense 1000 (62,378,344 params) |
 //! | `alexnet-cifar` | a CIFAR-sized simplification for 32x32x3: three groups of two 3x3 `same` convolutions with 64, 128, 256 filters, each conv followed by batch norm, each group by MaxPool 2 and dropout (0.2, 0.3, 0.4), then Dense 512 relu, batch norm, dropout 0.5, Dense 10 softmax |
 //! | `cifar-cnn` | the CIFAR-10 exercise's network: `alexnet-cifar` at half the width (32, 64, 128 filters; Dense 128), a quarter of its computation |
+//! | `airbench-cifar` | the network of airbench94 (Jordan 2024, arXiv 2404.00498) for 32x32x3, in Keras layers: a 2x2 `valid` convolution with 24 filters and bias (the patch-whitening layer: 32 → 31) and GELU, then three groups (64, 256, 256 filters) of Conv 3x3 `same` without bias → MaxPool 2 → BatchNorm → GELU → Conv 3x3 `same` → BatchNorm → GELU, then MaxPool 3 → Flatten → Dense 10 without bias → Rescaling 1/9 → softmax; batch norm momentum 0.4 in Keras's convention (PyTorch's 0.6), epsilon 1e-12 (1,975,096 params) |
 //! | `resnet50` | Keras's `ResNet50` application (He et al. 2015): a graph of bottleneck blocks with projection and identity shortcuts, layer names as Keras's (`conv2_block1_0_conv`, `predictions`), BatchNorm epsilon 1.001e-5 (25,636,712 params on 224x224x3) |
 //! | `resnet20-cifar` | ResNet v1 of depth 20 for CIFAR-10 as Keras's `cifar10_resnet.py` builds it: 16/32/64 filters, He-normal initialisation, 1x1 projection shortcuts, AvgPool 8 (274,442 params) |
 //! | `mobilenetv2` | Keras's `MobileNetV2` application at width 1 (Sandler et al. 2018): inverted residual blocks with depthwise 3x3 convolutions, ReLU6, layer names as Keras's (3,538,984 params on 224x224x3) |
@@ -32,6 +33,7 @@ pub const ZOO: &[&str] = &[
     "alexnet",
     "alexnet-cifar",
     "cifar-cnn",
+    "airbench-cifar",
     "vgg-a",
     "vgg-a-lrn",
     "vgg-b",
@@ -52,7 +54,7 @@ pub fn default_input_shape(name: &str) -> Option<Vec<usize>> {
             vec![28, 28, 1]
         }
         "alexnet" => vec![227, 227, 3],
-        "alexnet-cifar" | "cifar-cnn" | "resnet20-cifar" => vec![32, 32, 3],
+        "alexnet-cifar" | "cifar-cnn" | "resnet20-cifar" | "airbench-cifar" => vec![32, 32, 3],
         n if ZOO.contains(&n) => vec![224, 224, 3],
         _ => return None,
     })
@@ -184,6 +186,7 @@ pub fn zoo(name: &str, input_shape: Option<&[usize]>, classes: Option<usize>) ->
         "vgg-a" | "vgg-a-lrn" | "vgg-b" | "vgg-c" | "vgg-d" | "vgg16" | "vgg-e" | "vgg19" => {
             vgg(name, k)
         }
+        "airbench-cifar" => airbench(k),
         "resnet50" => return Ok(resnet::resnet50(input, k)),
         "resnet20-cifar" => return Ok(resnet::resnet_cifar(name, 20, input, k)),
         "mobilenetv2" => return Ok(mobilenet::mobilenet_v2(input, k)),
@@ -226,6 +229,47 @@ pub fn no_top(spec: &ModelSpec) -> Result<ModelSpec> {
 }
 
 /// VGG configurations of Table 1: per block, the 3x3 convolutions and (config C) a final 1x1.
+/// `airbench-cifar`'s layers (see the table above).
+fn airbench(k: usize) -> Vec<LayerSpec> {
+    use crate::layers::{BatchNormalization, Conv2D, Dense, Rescaling};
+    let conv = |filters: usize| {
+        let mut c = Conv2D::new(filters, 3, "linear");
+        c.use_bias = false;
+        LayerSpec::from(c).same()
+    };
+    let bn = || {
+        LayerSpec::from(BatchNormalization {
+            momentum: 0.4,
+            epsilon: 1e-12,
+        })
+    };
+    let mut l = vec![conv2d(24, 2, "linear").named("whiten"), activation("gelu")];
+    for filters in [64, 256, 256] {
+        l.extend([
+            conv(filters),
+            max_pool(2),
+            bn(),
+            activation("gelu"),
+            conv(filters),
+            bn(),
+            activation("gelu"),
+        ]);
+    }
+    let mut head = Dense::new(k, "linear");
+    head.use_bias = false;
+    l.extend([
+        max_pool(3),
+        flatten(),
+        LayerSpec::from(head),
+        LayerSpec::from(Rescaling {
+            scale: 1.0 / 9.0,
+            offset: 0.0,
+        }),
+        activation("softmax"),
+    ]);
+    l
+}
+
 fn vgg(name: &str, k: usize) -> Vec<LayerSpec> {
     let (convs, one_by_one): ([usize; 5], bool) = match name {
         "vgg-a" | "vgg-a-lrn" => ([1, 1, 2, 2, 2], false),
