@@ -173,3 +173,43 @@ fn quick_residual_network_learns_three_classes() {
             .any(|(q, _)| q == "What do residual shortcuts give?")
     );
 }
+
+#[test]
+fn quick_airbench_recipe_learns_three_classes_and_reports_both_tta_levels() {
+    let Some(tgz) = archive() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let c = Common {
+        quick: true,
+        quiet: true,
+        data_dir: Some(dir.path().join("data")),
+        ..Common::new(dir.path().join("out"))
+    };
+    let (report, out) =
+        cifar::run(&c, Some(tgz), Some("ship,cat,airplane"), Some("airbench")).unwrap();
+    assert_eq!(report.runs.len(), 1);
+    let r = &report.runs[0];
+    assert_eq!(r.model, "airbench-cifar");
+    // Chance is 1/3: a broken whitening layer (NaN, or inputs blown up) stays near it.
+    assert!(r.test_accuracy > 0.5, "airbench: {}", r.test_accuracy);
+    assert!(r.test_accuracy_mirrored.is_some() && r.test_accuracy_translated.is_some());
+    assert!(r.optimizer.contains("nesterov") && r.optimizer.contains("weight_decay"));
+    // The whitening layer stayed as computed (frozen): its kernel's halves are opposite.
+    let saved = cnn_nn::load_model(&out.join(&r.files.model)).unwrap();
+    let (_, kernel) = saved
+        .model
+        .named_weights()
+        .find(|(n, _)| *n == "whiten/kernel")
+        .unwrap();
+    assert_eq!(kernel.dims(), [2, 2, 3, 24]);
+    for row in kernel.data().chunks(24) {
+        for f in 0..12 {
+            assert_eq!(row[f], -row[12 + f]);
+        }
+    }
+    assert!(
+        kernel.data().iter().any(|v| v.abs() > 1.0),
+        "scaled by 1/√λ"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("mirror + translate TTA"), "{md}");
+}

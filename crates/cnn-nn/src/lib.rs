@@ -93,7 +93,7 @@ pub use spec::{DEFAULT_INPUT_NAME, LayerSpec, ModelSpec, PaddingSpec, Size2};
 pub use summary::{bytes, commas, si, summary};
 pub use train::{Evaluation, FitOptions, Loss, StepResult};
 pub use transfer::{NEW_HEAD, transfer};
-pub use tta::mirror_width;
+pub use tta::{mirror_width, translate_reflect};
 pub use whitening::patch_whitening;
 pub use zoo::{ZOO, default_classes, default_input_shape, no_top, zoo};
 

@@ -213,6 +213,8 @@ fn recipes(c: &Common, epochs_recipe: usize) -> Result<Vec<Recipe>> {
         augment,
         augment_text: text.map(String::from),
         mirror_tta: false,
+        translate_tta: false,
+        loss: cnn_nn::Loss::SparseCategoricalCrossentropy,
     };
     Ok(vec![
         base("plain", None, None),

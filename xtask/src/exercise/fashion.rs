@@ -94,6 +94,8 @@ pub fn recipes(
             augment: None,
             augment_text: None,
             mirror_tta: false,
+            translate_tta: false,
+            loss: cnn_nn::Loss::SparseCategoricalCrossentropy,
         },
         Recipe {
             label: "convnet".into(),
@@ -111,6 +113,8 @@ pub fn recipes(
             })),
             augment_text: Some("random horizontal flips".into()),
             mirror_tta: false,
+            translate_tta: false,
+            loss: cnn_nn::Loss::SparseCategoricalCrossentropy,
         },
     ])
 }

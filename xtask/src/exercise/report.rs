@@ -75,14 +75,26 @@ impl Report {
     /// accuracy with mirror test-time augmentation appears when a run measured it.
     pub fn table(&self) -> String {
         let mirrored = self.runs.iter().any(|r| r.test_accuracy_mirrored.is_some());
+        let translated = self
+            .runs
+            .iter()
+            .any(|r| r.test_accuracy_translated.is_some());
         let mut s = String::from(
             "| model | params | epochs | optimizer, schedule | wall time | samples/s | train acc. | val. acc. | test acc. |",
         );
-        s.push_str(if mirrored {
-            " test acc., mirror TTA |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n"
-        } else {
-            "\n|---|---:|---:|---|---:|---:|---:|---:|---:|\n"
-        });
+        let mut rule = String::from("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+        for (on, head) in [
+            (mirrored, " test acc., mirror TTA |"),
+            (translated, " test acc., mirror + translate TTA |"),
+        ] {
+            if on {
+                s.push_str(head);
+                rule.push_str("---:|");
+            }
+        }
+        s.push('\n');
+        s.push_str(&rule);
+        s.push('\n');
         for r in &self.runs {
             s.push_str(&format!(
                 "| {} (`{}`) | {} | {} | {}, {} | {} | {:.0} | {} | {} | **{}** |",
@@ -101,6 +113,13 @@ impl Report {
             if mirrored {
                 let m = r
                     .test_accuracy_mirrored
+                    .map(pct)
+                    .unwrap_or_else(|| "—".into());
+                s.push_str(&format!(" **{m}** |"));
+            }
+            if translated {
+                let m = r
+                    .test_accuracy_translated
                     .map(pct)
                     .unwrap_or_else(|| "—".into());
                 s.push_str(&format!(" **{m}** |"));
@@ -161,6 +180,18 @@ impl Report {
                  the class probabilities for the image and for its left–right mirror \
                  (`Model::predict_mirrored`, `cnn evaluate --mirror-tta`); per-class accuracy and the \
                  confusion matrices below are from single views.",
+            );
+        }
+        if self
+            .runs
+            .iter()
+            .any(|r| r.test_accuracy_translated.is_some())
+        {
+            s.push_str(
+                " *Mirror + translate TTA* averages six views (airbench's second level): the \
+                 mirrored pair with weight ½, and the mirrored pairs of the image moved one pixel \
+                 down-right and up-left (borders reflected) with ¼ each \
+                 (`Model::predict_mirrored_translated`).",
             );
         }
         s.push_str("\n\n");

@@ -40,6 +40,11 @@ pub struct Recipe {
     /// Also report test accuracy with test-time augmentation: class probabilities averaged
     /// over each image and its left–right mirror ([`Model::predict_mirrored`]).
     pub mirror_tta: bool,
+    /// Also report test accuracy over six views: the mirrored pair, and both moved one pixel
+    /// down-right and up-left ([`Model::predict_mirrored_translated`]).
+    pub translate_tta: bool,
+    /// The loss to train with.
+    pub loss: Loss,
 }
 
 /// The files a run wrote, relative to the report directory.
@@ -87,6 +92,9 @@ pub struct RunReport {
     /// Test accuracy with left–right mirror test-time augmentation, when the recipe asks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_accuracy_mirrored: Option<f32>,
+    /// Test accuracy over the mirrored and translated views, when the recipe asks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy_translated: Option<f32>,
     /// Test loss (cross-entropy).
     pub test_loss: f32,
     /// Accuracy on each class of the test split.
@@ -263,7 +271,7 @@ pub fn train_from(
     let history = model
         .fit(
             &mut opt,
-            Loss::SparseCategoricalCrossentropy,
+            r.loss,
             sources.train.as_mut(),
             Some(sources.val.as_mut()),
             &FitOptions {
@@ -278,6 +286,17 @@ pub fn train_from(
     let (preds, test_loss) = predict(&mut model, test)?;
     let test_accuracy_mirrored = if r.mirror_tta {
         Some(mirrored_accuracy(&mut model, test)?)
+    } else {
+        None
+    };
+    let test_accuracy_translated = if r.translate_tta {
+        let scores = model
+            .predict_mirrored_translated(&test.x, 500)
+            .map_err(|e| anyhow!(e))?;
+        Some(
+            cnn_nn::accuracy(&scores, &test.labels)
+                .map_err(|e| anyhow!("mirror and translate TTA accuracy: {e}"))?,
+        )
     } else {
         None
     };
@@ -335,6 +354,7 @@ pub fn train_from(
         val_accuracy: history.val_accuracy.last().copied().unwrap_or(f32::NAN),
         test_accuracy: confusion.accuracy(),
         test_accuracy_mirrored,
+        test_accuracy_translated,
         test_loss,
         per_class_accuracy: confusion.per_class_accuracy(),
         confusion,

@@ -281,6 +281,8 @@ pub fn run(c: &Common, images: Option<&Path>) -> Result<(Report, PathBuf)> {
         augment: None,
         augment_text: None,
         mirror_tta: false,
+        translate_tta: false,
+        loss: cnn_nn::Loss::SparseCategoricalCrossentropy,
     };
     let sources = array_sources(&pre, &base, c.seed)?;
     let (pre_run, pretrained) = train_with(
@@ -314,6 +316,8 @@ pub fn run(c: &Common, images: Option<&Path>) -> Result<(Report, PathBuf)> {
         augment: None,
         augment_text: None,
         mirror_tta: false,
+        translate_tta: false,
+        loss: cnn_nn::Loss::SparseCategoricalCrossentropy,
     };
     let scratch_spec =
         small(zoo("cifar-cnn", Some(&[32, 32, 3]), Some(2)).map_err(|e| anyhow!(e))?);
