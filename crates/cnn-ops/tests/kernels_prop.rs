@@ -156,6 +156,11 @@ fn winograd_case() -> impl Strategy<Value = ConvCase> {
 }
 
 fn check_conv(t: &ConvCase) -> Result<(), TestCaseError> {
+    check_conv_within(t, 1e-4)
+}
+
+/// [`check_conv`] within `tol` (relative to `1 + |reference|`).
+fn check_conv_within(t: &ConvCase, tol: f32) -> Result<(), TestCaseError> {
     let x = data(t.n * t.h * t.w * t.c, t.seed);
     let k = data(t.kh * t.kw * t.c * t.f, t.seed ^ 1);
     let b = data(t.f, t.seed ^ 2);
@@ -184,7 +189,7 @@ fn check_conv(t: &ConvCase) -> Result<(), TestCaseError> {
         (Some(_), Err(e)) => prop_assert!(false, "kernel rejected a valid case: {e}"),
         (Some(r), Ok(y)) => {
             prop_assert_eq!(y.dims(), &[t.n, r.oh, r.ow, t.f]);
-            if let Err(m) = close(y.data(), &r.out, 1e-4) {
+            if let Err(m) = close(y.data(), &r.out, tol) {
                 prop_assert!(false, "forward: {m}");
             }
             // Backward against the reference with a random output gradient.
@@ -213,13 +218,13 @@ fn check_conv(t: &ConvCase) -> Result<(), TestCaseError> {
                 (t.sh, t.sw),
                 (t.dh, t.dw),
             );
-            if let Err(m) = close(g.input.unwrap().data(), &dx, 1e-4) {
+            if let Err(m) = close(g.input.unwrap().data(), &dx, tol) {
                 prop_assert!(false, "dx: {m}");
             }
-            if let Err(m) = close(g.kernel.unwrap().data(), &dk, 1e-4) {
+            if let Err(m) = close(g.kernel.unwrap().data(), &dk, tol) {
                 prop_assert!(false, "dk: {m}");
             }
-            if let Err(m) = close(g.bias.unwrap().data(), &db, 1e-4) {
+            if let Err(m) = close(g.bias.unwrap().data(), &db, tol) {
                 prop_assert!(false, "db: {m}");
             }
         }
@@ -541,6 +546,41 @@ fn dense_is_independent_of_thread_count() {
                 other == one,
                 "[{n}x{i}]·[{i}x{o}]: gradients differ at {t} threads"
             );
+        }
+    }
+}
+
+/// Winograd convolutions with small outputs and many channels, whose kernel gradient takes the
+/// chunked path (`kernel_grad_chunked`: few tiles per sample, so the usual sample groups would
+/// reduce over a handful of tiles): airbench's 7x7 and 3x3 stages, ResNet-50's last.
+#[test]
+fn winograd_short_reductions_match_reference() {
+    for (n, hw, c, f, pad, seed) in [
+        (9, 7, 96, 160, (Padding::Same, RefPad::Same), 1),
+        (21, 3, 128, 96, (Padding::Same, RefPad::Same), 2),
+        (4, 5, 200, 72, (Padding::Valid, RefPad::Valid), 3),
+        // 221 KB of transforms per sample: two chunks of 16 MB, the second accumulating.
+        (80, 5, 192, 192, (Padding::Same, RefPad::Same), 4),
+    ] {
+        let t = ConvCase {
+            n,
+            h: hw,
+            w: hw,
+            c,
+            f,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            dh: 1,
+            dw: 1,
+            pad,
+            bias: true,
+            seed,
+        };
+        // Sums of up to 1,800 products: F(4x4, 3x3)'s transforms round more than a direct sum.
+        if let Err(e) = check_conv_within(&t, 1e-3) {
+            panic!("{n}x{hw}x{hw}x{c} -> {f}: {e}");
         }
     }
 }

@@ -74,7 +74,9 @@ pub(super) fn input_grad(
 
 /// Kernel and bias gradients through Winograd: fixed groups of samples each sum
 /// `dL/dU` (and the bias gradient), the groups are added in order, and `dL/dU` is turned
-/// back into `dL/dw` once.
+/// back into `dL/dw` once. Where a group's GEMMs would reduce over few tiles (small outputs,
+/// many channels), chunks of the whole batch instead, parallel over `dL/dU`'s slices
+/// ([`winograd::kernel_grad_chunked`]).
 pub(super) fn kernel_bias_grad(
     g: &Conv2dGeometry,
     x: &Tensor,
@@ -83,8 +85,15 @@ pub(super) fn kernel_bias_grad(
     let (c, f) = (g.channels, g.filters);
     let plan = forward_plan(g);
     let (per_in, per_out) = (g.pixels_in() * c, g.pixels_out() * f);
-    let groups = REDUCE_GROUPS.min(g.batch).max(1);
     let xs = x.data();
+    if winograd::short_reduction(&plan) {
+        let mut du = vec![0.0f32; plan.elements() * c * f];
+        let mut db = vec![0.0f32; f];
+        winograd::kernel_grad_chunked((xs, dy), g.batch, &plan, (&mut du, &mut db));
+        let dw = winograd::inverse_kernel_transform(&du, &plan);
+        return Ok((Tensor::new([g.patch_len(), f], dw)?, Tensor::new([f], db)?));
+    }
+    let groups = REDUCE_GROUPS.min(g.batch).max(1);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..groups)
         .into_par_iter()
         .map(|gi| {

@@ -313,7 +313,20 @@ pub(crate) fn conv3x3_max_pool(
 /// Samples are grouped so that a group's transformed inputs and products (`V` and `M`) stay
 /// within about one core's L2 cache between the transforms and the GEMMs; with one sample
 /// over that budget, groups are single samples.
+///
+/// Where that leaves a group's GEMMs fewer than [`LONG_REDUCTION`] rows of tiles (few tiles per
+/// sample, many channels), groups take as many samples as make that many rows instead (at
+/// most 16): `[tiles x C] · [C x F]` products over a dozen rows spend their time packing the
+/// `C x F` operand.
 fn samples_per_group(p: &Plan) -> usize {
+    let (th, tw) = p.tiles_hw();
+    cache_samples(p)
+        .max(LONG_REDUCTION.div_ceil((th * tw).max(1)))
+        .clamp(1, 16)
+}
+
+/// Samples whose transforms fit [`GROUP_BYTES`] (at least 1, at most 16).
+fn cache_samples(p: &Plan) -> usize {
     let (th, tw) = p.tiles_hw();
     let per_sample = p.elements() * th * tw * (p.c + p.f) * std::mem::size_of::<f32>();
     (GROUP_BYTES / per_sample.max(1)).clamp(1, 16)
@@ -680,6 +693,92 @@ pub(crate) fn kernel_grad(
             }
         }
     });
+}
+
+/// Whether [`kernel_grad`]'s GEMMs would reduce over fewer than [`LONG_REDUCTION`] tiles:
+/// small outputs with many channels (airbench's 7x7 and 3x3 stages, ResNet-50's last), whose
+/// `[C x tiles] · [tiles x F]` products read and write a whole `C x F` slice of `dL/dU` for a
+/// few multiply-adds per element. [`kernel_grad_chunked`] takes those.
+pub(crate) fn short_reduction(p: &Plan) -> bool {
+    let (th, tw) = p.tiles_hw();
+    th * tw * cache_samples(p) < LONG_REDUCTION
+}
+
+/// Tiles a kernel-gradient GEMM should reduce over at least.
+const LONG_REDUCTION: usize = 64;
+
+/// Bytes of `V` and `M` one chunk of [`kernel_grad_chunked`] transforms at once.
+const CHUNK_BYTES: usize = 16 << 20;
+
+/// [`kernel_grad`] for short reductions, over all `samples` at once: chunks of samples (as
+/// many as [`CHUNK_BYTES`] of transforms hold, in order) are transformed — inputs and output
+/// gradients side by side — and each of the `(m+2)²` slices of `du` then takes one GEMM over
+/// the chunk's tiles, the slices in parallel. Which chunk a sample falls in depends on the
+/// shapes only, and each slice is summed by one task, so the bits do not depend on the
+/// thread count; no per-thread partial sums are kept or added.
+pub(crate) fn kernel_grad_chunked(
+    (x, dy): (&[f32], Source<'_>),
+    samples: usize,
+    p: &Plan,
+    (du, db): (&mut [f32], &mut [f32]),
+) {
+    let (h, w) = p.in_hw;
+    let (oh, ow) = p.out_hw;
+    let (c, f, e) = (p.c, p.f, p.elements());
+    let (per_in, per_out) = (h * w * c, oh * ow * f);
+    if per_out == 0 || per_in == 0 || samples == 0 {
+        return;
+    }
+    let (th, tw) = p.tiles_hw();
+    let tiles = th * tw;
+    let per_sample = e * tiles * (c + f) * std::mem::size_of::<f32>();
+    let step = (CHUNK_BYTES / per_sample.max(1)).clamp(1, samples);
+    let (mut v, mut m) = (Vec::new(), Vec::new());
+    for s0 in (0..samples).step_by(step) {
+        let n = step.min(samples - s0);
+        let t = tiles * n;
+        if v.len() < e * t * c {
+            v.resize(e * t * c, 0.0);
+        }
+        if m.len() < e * t * f {
+            m.resize(e * t * f, 0.0);
+        }
+        let (vs, ms) = (&mut v[..e * t * c], &mut m[..e * t * f]);
+        let xs = Source::Dense(&x[s0 * per_in..]);
+        let dys = dy.skip(s0, per_out);
+        let dbs = &mut *db;
+        rayon::join(
+            || {
+                let (mut q, mut sample) = (vec![0.0f32; e * c], Vec::new());
+                by_tile!(
+                    p.tile,
+                    input_transform(xs, p, n, (q.as_mut_slice(), &mut sample), vs)
+                );
+            },
+            || {
+                let (mut q, mut sample) = (Vec::new(), Vec::new());
+                by_tile!(
+                    p.tile,
+                    gradient_transform(dys, n, p, (&mut q, &mut sample), (ms, dbs))
+                );
+            },
+        );
+        let (vs, ms) = (&v[..e * t * c], &m[..e * t * f]);
+        du.par_chunks_mut(c * f).enumerate().for_each(|(k, duk)| {
+            sgemm(
+                c,
+                f,
+                t,
+                &vs[k * t * c..(k + 1) * t * c],
+                Trans::Yes,
+                &ms[k * t * f..(k + 1) * t * f],
+                Trans::No,
+                duk,
+                true,
+                1,
+            );
+        });
+    }
 }
 
 /// `Z[k][tile][f] = A dY Aᵀ` for every output-gradient tile of the first `samples` samples
