@@ -5,7 +5,7 @@ Run with Keras 3 (TensorFlow backend):
 
 Each case starts a float32 weight vector at `w0` and applies the fixed gradients `grads[t]`
 with `optimizer.apply_gradients` (so no loss function is involved), recording the weights
-after every step. cnn's `tests/optimizers.rs` replays the same gradients through its own
+after every step and after `finalize_variable_values`. cnn's `tests/optimizers.rs` replays the same gradients through its own
 optimizers and must land on the same weights (1e-6 relative).
 """
 import json
@@ -32,12 +32,15 @@ def gradients():
 
 
 def trajectory(optimizer, grads):
+    """The weights after every step and, last, after `finalize_variable_values` (what `fit`
+    calls at its end: the moving average replaces the weights when the optimizer keeps one)."""
     w = keras.Variable(np.array(W0, dtype=np.float32))
     out = []
     for g in grads:
         optimizer.apply_gradients([(keras.ops.convert_to_tensor(g), w)])
         out.append([float(x) for x in np.asarray(w.numpy(), dtype=np.float32)])
-    return out
+    optimizer.finalize_variable_values([w])
+    return out, [float(x) for x in np.asarray(w.numpy(), dtype=np.float32)]
 
 
 def main():
@@ -105,6 +108,14 @@ def main():
             {"kind": "sgd", "lr": 0.1, "momentum": 0.9,
              "schedule": {"type": "cosine_decay_warmup", "warmup_steps": 5,
                           "warmup_start": 0.2, "decay_steps": 12, "alpha": 0.1}}),
+        "sgd momentum ema lookahead": (
+            lambda: opt.SGD(0.05, momentum=0.9, use_ema=True, ema_momentum=0.7,
+                            ema_overwrite_frequency=4),
+            {"kind": "sgd", "lr": 0.05, "momentum": 0.9,
+             "ema": {"momentum": 0.7, "overwrite_frequency": 4}}),
+        "adam ema": (
+            lambda: opt.Adam(0.01, use_ema=True, ema_momentum=0.9),
+            {"kind": "adam", "lr": 0.01, "ema": {"momentum": 0.9}}),
     }
     grads = gradients()
     out = {
@@ -114,7 +125,8 @@ def main():
         "cases": {},
     }
     for name, (make, config) in cases.items():
-        out["cases"][name] = {"config": config, "trajectory": trajectory(make(), grads)}
+        steps, final = trajectory(make(), grads)
+        out["cases"][name] = {"config": config, "trajectory": steps, "finalized": final}
     json.dump(out, sys.stdout, indent=1)
     sys.stdout.write("\n")
 

@@ -51,6 +51,7 @@ mod arch;
 mod builder;
 pub mod callbacks;
 mod data;
+mod dirac;
 mod error;
 mod fit;
 mod history;
@@ -78,6 +79,7 @@ pub use callbacks::{
     ProgressBar, ReduceLrOnPlateau, StopFlag, restore_callbacks,
 };
 pub use data::{ArrayData, BatchSource, Targets, argmax, gather};
+pub use dirac::dirac_identity;
 pub use error::{NnError, Result};
 pub use fit::Fit;
 pub use history::History;
@@ -85,7 +87,7 @@ pub use io::{Saved, load_model, load_model_bytes, save_model, save_model_with};
 pub use layers::{ActivationKind, LayerConfig};
 pub use metrics::{ConfusionMatrix, accuracy, top_k_accuracy};
 pub use model::{Forward, ForwardMode, Model};
-pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerConfig, OptimizerKind, Schedule};
+pub use optimizer::{Ema, OPTIMIZERS, Optimizer, OptimizerConfig, OptimizerKind, Schedule};
 pub use parallel::{Collective, DataParallel, Part, ThreadRanks, broadcast_weights, check_same};
 pub use preprocess::{PREPROCESS_KEY, Preprocess, RESCALE_KEY};
 pub use profile::{LayerTime, StepProfile};

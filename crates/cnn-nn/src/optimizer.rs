@@ -212,6 +212,20 @@ fn nadam_factors(beta_1: f32, beta_2: f32, t: f64) -> (f32, f32, f32) {
     )
 }
 
+/// Keras 3's `use_ema`: an exponential moving average of every trainable weight, updated
+/// after each step (`a = m·a + (1 − m)·w`; the first step copies `w`), optionally written over
+/// the weights every `overwrite_frequency` steps (a lookahead, as airbench uses), and written
+/// over them when training ends ([`Optimizer::finalize_variable_values`], which `fit` calls).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ema {
+    /// `ema_momentum` (Keras default 0.99).
+    pub momentum: f32,
+    /// `ema_overwrite_frequency`: copy the averages into the weights after every this many
+    /// steps (`None`: only at the end).
+    #[serde(default)]
+    pub overwrite_frequency: Option<u64>,
+}
+
 /// An optimizer: rule, base learning rate, schedule, step count and per-weight slots.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Optimizer {
@@ -226,7 +240,12 @@ pub struct Optimizer {
     /// Keras's base-class `weight_decay`: `w −= w·wd·lr` before each update (0: none; AdamW
     /// decays by its own setting, not this one).
     pub weight_decay: f32,
-    /// Per trainable weight, the slot tensors (momentum, velocity).
+    /// Keras's `use_ema` settings (`None`: no moving average).
+    pub ema: Option<Ema>,
+    /// Keras's `exclude_from_weight_decay(var_names=…)`: weights whose name contains one of
+    /// these strings are not decayed (see [`Optimizer::step_named`]).
+    pub exclude_from_weight_decay: Vec<String>,
+    /// Per trainable weight, the slot tensors (momentum, velocity; the moving average last).
     slots: Vec<Vec<Tensor>>,
 }
 
@@ -246,6 +265,12 @@ pub struct OptimizerConfig {
     /// Decoupled weight decay of every optimizer but AdamW.
     #[serde(default)]
     pub weight_decay: f32,
+    /// Moving average of the weights.
+    #[serde(default)]
+    pub ema: Option<Ema>,
+    /// Name fragments of the weights weight decay leaves alone.
+    #[serde(default)]
+    pub exclude_from_weight_decay: Vec<String>,
 }
 
 /// Names accepted by [`Optimizer::from_name`].
@@ -260,6 +285,8 @@ impl Optimizer {
             schedule: Schedule::Constant,
             iterations: 0,
             weight_decay: 0.0,
+            ema: None,
+            exclude_from_weight_decay: Vec::new(),
             slots: Vec::new(),
         }
     }
@@ -399,6 +426,45 @@ impl Optimizer {
         self
     }
 
+    /// The same optimizer keeping a moving average of the weights (Keras's `use_ema=True`,
+    /// `ema_momentum`, `ema_overwrite_frequency`; see [`Ema`]).
+    pub fn with_ema(mut self, momentum: f32, overwrite_frequency: Option<u64>) -> Self {
+        self.ema = Some(Ema {
+            momentum,
+            overwrite_frequency,
+        });
+        self.slots.clear();
+        self
+    }
+
+    /// Keras's `finalize_variable_values`: with a moving average, writes it over the weights
+    /// (those not `frozen`); otherwise nothing. `fit` calls it after the last epoch.
+    pub fn finalize_variable_values(&self, params: &mut [Tensor], frozen: &[bool]) {
+        if self.ema.is_none() || self.slots.len() != params.len() {
+            return;
+        }
+        for (i, (p, slots)) in params.iter_mut().zip(&self.slots).enumerate() {
+            if frozen.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Some(avg) = slots.last().filter(|a| a.shape() == p.shape()) {
+                p.data_mut().copy_from_slice(avg.data());
+            }
+        }
+    }
+
+    /// The same optimizer leaving out of weight decay every weight whose name contains one of
+    /// `names` (Keras's `exclude_from_weight_decay(var_names=…)`, e.g. `["batch_normalization"]`
+    /// or `["gamma", "beta", "bias"]`). Names reach the optimizer through
+    /// [`Optimizer::step_named`], which `fit` and `train_step` use.
+    pub fn excluding_from_weight_decay<S: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.exclude_from_weight_decay = names.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The same optimizer with a schedule.
     pub fn with_schedule(mut self, schedule: Schedule) -> Self {
         self.schedule = schedule;
@@ -446,7 +512,15 @@ impl Optimizer {
         }
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
+    fn slot_names(&self) -> Vec<&'static str> {
+        let mut names = self.kind_slot_names().to_vec();
+        if self.ema.is_some() {
+            names.push("average");
+        }
+        names
+    }
+
+    fn kind_slot_names(&self) -> &'static [&'static str] {
         match &self.kind {
             OptimizerKind::Sgd { momentum, .. } if *momentum > 0.0 => &["momentum"],
             OptimizerKind::Sgd { .. } => &[],
@@ -506,6 +580,27 @@ impl Optimizer {
         grads: &[Tensor],
         frozen: &[bool],
     ) -> Result<()> {
+        self.step_named(params, grads, frozen, &[])
+    }
+
+    /// [`Optimizer::step_except`] for weights called `names` (same order; may be empty), so
+    /// that [`Optimizer::exclude_from_weight_decay`] can name the weights it spares.
+    pub fn step_named(
+        &mut self,
+        params: &mut [Tensor],
+        grads: &[Tensor],
+        frozen: &[bool],
+        names: &[String],
+    ) -> Result<()> {
+        let spared: Vec<bool> = (0..params.len())
+            .map(|i| {
+                names.get(i).is_some_and(|n| {
+                    self.exclude_from_weight_decay
+                        .iter()
+                        .any(|e| n.contains(e.as_str()))
+                })
+            })
+            .collect();
         if params.len() != grads.len() {
             return Err(NnError::Data(format!(
                 "{} gradients for {} weights",
@@ -552,7 +647,7 @@ impl Optimizer {
                     return;
                 }
                 let (w, g) = (p.data_mut(), g.data());
-                if decay > 0.0 {
+                if decay > 0.0 && !spared[i] {
                     w.iter_mut().for_each(|w| *w -= *w * decay);
                 }
                 match kind {
@@ -689,6 +784,34 @@ impl Optimizer {
                     }
                 }
             });
+        if let Some(ema) = self.ema {
+            // Keras: the first step copies the weights; every `overwrite_frequency`-th step
+            // (counting from 1) writes the averages back over them.
+            let m = if self.iterations == 0 {
+                0.0
+            } else {
+                ema.momentum
+            };
+            let overwrite = ema
+                .overwrite_frequency
+                .is_some_and(|f| f > 0 && (self.iterations + 1).is_multiple_of(f));
+            params
+                .par_iter_mut()
+                .zip(self.slots.par_iter_mut())
+                .enumerate()
+                .for_each(|(i, (p, slots))| {
+                    if frozen.get(i).copied().unwrap_or(false) {
+                        return;
+                    }
+                    let Some(avg) = slots.last_mut() else { return };
+                    for (a, &w) in avg.data_mut().iter_mut().zip(p.data()) {
+                        *a = m * *a + (1.0 - m) * w;
+                    }
+                    if overwrite {
+                        p.data_mut().copy_from_slice(avg.data());
+                    }
+                });
+        }
         self.iterations += 1;
         Ok(())
     }
@@ -701,6 +824,8 @@ impl Optimizer {
             schedule: self.schedule.clone(),
             iterations: self.iterations,
             weight_decay: self.weight_decay,
+            ema: self.ema,
+            exclude_from_weight_decay: self.exclude_from_weight_decay.clone(),
         }
     }
 
@@ -713,6 +838,8 @@ impl Optimizer {
             schedule: c.schedule,
             iterations: c.iterations,
             weight_decay: c.weight_decay,
+            ema: c.ema,
+            exclude_from_weight_decay: c.exclude_from_weight_decay,
             slots: Vec::new(),
         }
     }
@@ -725,7 +852,7 @@ impl Optimizer {
             .zip(param_names)
             .flat_map(|(ts, p)| {
                 ts.iter()
-                    .zip(names)
+                    .zip(names.clone())
                     .map(move |(t, s)| (format!("optimizer/{p}/{s}"), t))
             })
             .collect()
@@ -737,7 +864,7 @@ impl Optimizer {
             .iter()
             .flat_map(|p| {
                 self.slot_names()
-                    .iter()
+                    .into_iter()
                     .map(move |s| format!("optimizer/{p}/{s}"))
             })
             .collect()
@@ -755,6 +882,25 @@ mod tests {
 
     fn t(v: &[f32]) -> Tensor {
         Tensor::new([v.len()], v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn weight_decay_spares_the_weights_named_for_exclusion() {
+        let mut o = Optimizer::sgd(0.1)
+            .with_weight_decay(0.5)
+            .excluding_from_weight_decay(["gamma"]);
+        let names = vec!["dense/kernel".to_string(), "bn/gamma".to_string()];
+        let mut p = vec![t(&[2.0, -4.0]), t(&[1.0])];
+        let g = vec![t(&[0.0, 0.0]), t(&[0.0])];
+        o.step_named(&mut p, &g, &[], &names).unwrap();
+        assert_eq!(p[0].data(), &[2.0 * 0.95, -4.0 * 0.95]);
+        assert_eq!(p[1].data(), &[1.0]);
+        // Without names nothing can be matched: every weight decays.
+        o.step_except(&mut p, &g, &[]).unwrap();
+        assert_eq!(p[1].data(), &[0.95]);
+        // The setting survives the configuration round trip.
+        let back = Optimizer::from_config(o.config());
+        assert_eq!(back.exclude_from_weight_decay, ["gamma"]);
     }
 
     #[test]

@@ -155,7 +155,8 @@ impl Model {
             }
         }
         let frozen = self.frozen_params();
-        opt.step_except(self.params_mut(), &grads, &frozen)?;
+        let names = self.param_names().to_vec();
+        opt.step_named(self.params_mut(), &grads, &frozen, &names)?;
         Ok(StepResult {
             loss: loss_value,
             correct: m[1] as usize,

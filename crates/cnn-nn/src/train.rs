@@ -334,7 +334,8 @@ impl Model {
         }
         let t_opt = profile::start(profile.is_some());
         let frozen = self.frozen_params();
-        opt.step_except(self.params_mut(), &grads, &frozen)?;
+        let names = self.param_names().to_vec();
+        opt.step_named(self.params_mut(), &grads, &frozen, &names)?;
         if let (Some(p), Some(t_opt), Some(t_step)) = (profile, t_opt, t_step) {
             p.optimizer = t_opt.elapsed();
             p.total = t_step.elapsed();
@@ -599,6 +600,12 @@ impl Model {
             if stop {
                 break;
             }
+        }
+        // Keras's fit ends with `optimizer.finalize_variable_values` (the moving average, if
+        // the optimizer keeps one, replaces the weights), before `on_train_end`.
+        if !history.epoch.is_empty() {
+            let frozen = self.frozen_params();
+            opt.finalize_variable_values(self.params_mut(), &frozen);
         }
         for c in callbacks.iter_mut() {
             let epoch = history
