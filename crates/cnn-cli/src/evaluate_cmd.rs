@@ -21,17 +21,36 @@ pub struct EvaluateArgs {
     dataset: String,
     #[command(flatten)]
     data: DataFlags,
-    /// Test-time augmentation: classify each image by the mean of the class probabilities for
-    /// the image and for its left–right mirror (for models trained with horizontal flips).
-    #[arg(long)]
+    /// Test-time augmentation: `mirror` classifies each image by the mean of the class
+    /// probabilities for the image and its left–right mirror (models trained with horizontal
+    /// flips); `mirror-translate` adds that pair moved one pixel down-right and up-left, borders
+    /// reflected (six views, airbench's second level: models trained with translations too)
+    #[arg(long, value_enum)]
+    tta: Option<Tta>,
+    /// The same as `--tta mirror`.
+    #[arg(long, conflicts_with = "tta")]
     mirror_tta: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
+/// Test-time augmentation views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tta {
+    /// The image and its mirror.
+    Mirror,
+    /// The mirrored pair, and the pair moved one pixel down-right and up-left.
+    MirrorTranslate,
+}
+
 /// Runs the command.
 pub fn run(a: &EvaluateArgs) -> CliResult<String> {
+    let tta = if a.mirror_tta {
+        Some(Tta::Mirror)
+    } else {
+        a.tta
+    };
     let name = a.model.display().to_string();
     let mut saved = crate::model_arg::load_saved(&a.model)?;
     let loaded = load(&a.dataset, &a.data)?;
@@ -49,17 +68,17 @@ pub fn run(a: &EvaluateArgs) -> CliResult<String> {
         .check_input(&x)
         .map_err(|e| bad_input("model does not fit the data", &name, e))?;
     let labels: Vec<usize> = test.labels.iter().map(|&l| l as usize).collect();
-    let probs = if a.mirror_tta {
-        saved.model.predict_mirrored(&x, 500)
-    } else {
-        saved.model.predict(&x, 500)
+    let probs = match tta {
+        Some(Tta::Mirror) => saved.model.predict_mirrored(&x, 500),
+        Some(Tta::MirrorTranslate) => saved.model.predict_mirrored_translated(&x, 500),
+        None => saved.model.predict(&x, 500),
     }
     .map_err(|e| bad_input("cannot evaluate", &name, e))?;
     let k = probs.dims()[1];
     let pred: Vec<usize> = probs.data().chunks(k).map(argmax).collect();
     let cm = ConfusionMatrix::new(&labels, &pred, k.max(ds.class_names.len()))
         .map_err(|e| anyhow!(e))?;
-    let (loss, accuracy) = if a.mirror_tta {
+    let (loss, accuracy) = if tta.is_some() {
         let loss = mean_cross_entropy(probs.data(), k, &labels)
             .map_err(|e| bad_input("cannot evaluate", &name, e))?;
         (loss, cm.accuracy())
@@ -84,7 +103,7 @@ pub fn run(a: &EvaluateArgs) -> CliResult<String> {
             .zip(&names)
             .map(|(acc, n)| json!({"class": n, "accuracy": acc}))
             .collect();
-        let v = json!({"model": name, "dataset": ds.name, "samples": labels.len(), "mirror_tta": a.mirror_tta, "loss": loss, "accuracy": accuracy,
+        let v = json!({"model": name, "dataset": ds.name, "samples": labels.len(), "mirror_tta": tta.is_some(), "tta": tta.map(|t| match t { Tta::Mirror => "mirror", Tta::MirrorTranslate => "mirror-translate" }), "loss": loss, "accuracy": accuracy,
             "top5_accuracy": top5, "per_class": per_class, "confusion_matrix": cm.counts});
         return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
     }
@@ -93,10 +112,11 @@ pub fn run(a: &EvaluateArgs) -> CliResult<String> {
         name,
         ds.name,
         labels.len(),
-        if a.mirror_tta {
-            ", each averaged with its mirror image"
-        } else {
-            ""
+        match tta {
+            Some(Tta::Mirror) => ", each averaged with its mirror image",
+            Some(Tta::MirrorTranslate) =>
+                ", each averaged over six views: with its mirror, and both moved one pixel each way",
+            None => "",
         },
         loss,
         accuracy,

@@ -258,6 +258,22 @@ fn train_resume_evaluate_predict_on_the_bundled_sample() {
         "mirrored loss {l2} equals single-view loss {l1}"
     );
     assert!(mirrored["accuracy"].as_f64().unwrap() > 0.4, "{mirrored}");
+    // Six views (mirror and one-pixel translations): other probabilities again.
+    let six: serde_json::Value = serde_json::from_str(&ok(&[
+        "evaluate",
+        "-m",
+        m,
+        "-d",
+        "fashion-mnist-sample",
+        "--tta",
+        "mirror-translate",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(six["tta"], "mirror-translate");
+    assert_eq!(mirrored["tta"], "mirror");
+    assert!((six["loss"].as_f64().unwrap() - l2).abs() > 1e-5, "{six}");
+    assert!(six["accuracy"].as_f64().unwrap() > 0.4, "{six}");
     assert!(
         ok(&[
             "evaluate",
