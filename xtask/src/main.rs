@@ -99,8 +99,9 @@ enum Exercise {
         /// Train on these classes only, e.g. airplane,cat,ship (default: all ten).
         #[arg(long)]
         classes: Option<String>,
-        /// Train only these of the exercise's models: plain, augmented, residual (ResNet-20)
-        /// (default: plain,augmented).
+        /// Train only these of the exercise's models: plain and augmented (airbench's network
+        /// and recipe without and with flips and translations), residual (ResNet-20), cifar-cnn
+        /// (the lecture-sized network, Adam, the earlier recipe) (default: plain,augmented).
         #[arg(long)]
         models: Option<String>,
     },

@@ -1,7 +1,10 @@
-//! The CIFAR-10 exercise: an AlexNet-inspired convnet trained with and without the
-//! `ImageDataGenerator` equivalent, from the binary batches when downloaded or from JPEG class
-//! folders through `flow_from_directory` (`DirectoryFlow`); `--classes` trains on a subset.
-//! The report compares with and without augmentation and with Fashion-MNIST.
+//! The CIFAR-10 exercise: airbench's convnet (conv–BN–GELU groups and pooling, the lecture's
+//! AlexNet-inspired structure) trained by airbench's recipe without and with the
+//! `ImageDataGenerator` equivalent (flips, 2-pixel translations), from the binary batches when
+//! downloaded or from JPEG class folders through `flow_from_directory` (`DirectoryFlow`);
+//! `--classes` trains on a subset; ResNet-20 and the lecture-sized `cifar-cnn` on request.
+//! The report compares with and without augmentation and with Fashion-MNIST, and says how the
+//! recipe was chosen.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,9 +38,8 @@ const QUICK_EPOCHS: usize = 10;
 /// and the model predicts one class for every test image however well it trained; at 0.9
 /// they settle in about 50 steps.
 pub const QUICK_BN_MOMENTUM: f32 = 0.9;
-/// The recipe's epochs: what fits about 41 of the goal's 45 minutes per model on the
-/// reference machine (2 cores, shared): 24 epochs of the augmented model took 35.8 minutes
-/// there (≈ 89 s per epoch with validation, 523 images/s).
+/// Epochs of the Adam recipes (`cifar-cnn`, `residual`): 27 epochs of `cifar-cnn` fitted the
+/// earlier goal's 45 minutes on the reference machine (2 cores, shared).
 pub const EPOCHS: usize = 27;
 
 /// Where the images come from.
@@ -57,8 +59,9 @@ pub enum CifarData {
     },
 }
 
-/// The exercise's models, by label.
-pub const MODELS: [&str; 4] = ["plain", "augmented", "residual", "airbench"];
+/// The exercise's models, by label: the airbench recipe without and with augmentation,
+/// ResNet-20, and the lecture-sized `cifar-cnn` (Adam, dropout, the earlier recipe).
+pub const MODELS: [&str; 4] = ["plain", "augmented", "residual", "cifar-cnn"];
 
 /// The models a run trains when `--models` is not given (the residual network is asked for).
 pub const DEFAULT_MODELS: [&str; 2] = ["plain", "augmented"];
@@ -298,10 +301,15 @@ pub const AIRBENCH_EPOCHS: usize = 12;
 /// loss): airbench94's 11.5 per 1024·(1 + 1/(1 − 0.85)) on a summed loss is 1.465e-3 per
 /// sample, ×512.
 pub const AIRBENCH_LR: f32 = 0.75;
-/// Decoupled weight decay of the airbench recipe (Keras's `w −= w·wd·lr`): airbench94's
-/// coupled decay 0.0153·512/7850 inside momentum 0.85 shrinks the weights by about 9.7e-6
-/// per step at the peak rate, which is 1.3e-5 × 0.75.
-pub const AIRBENCH_WEIGHT_DECAY: f32 = 1.3e-5;
+/// Decoupled weight decay of the airbench recipe (Keras's `w −= w·wd·lr`). airbench94 gives
+/// PyTorch's SGD `weight_decay = wd / lr` with `wd = 0.0153·512/7850 ≈ 1e-3`, so each step adds
+/// `1e-3·w` to the gradient inside Nesterov momentum 0.85, which multiplies steady steps by
+/// `1/(1 − 0.85)`: about `6.65e-3·w` per step at the peak rate, which is `8.9e-3 × 0.75`.
+/// (A first run with 1.3e-5, a thousand times weaker, overfitted: 95.8 % training against
+/// 88.9 % validation accuracy.)
+pub const AIRBENCH_WEIGHT_DECAY: f32 = 8.9e-3;
+/// Fraction of the steps the learning rate rises over (airbench94: 23 %).
+pub const AIRBENCH_WARMUP: f64 = 0.23;
 /// Label smoothing of the airbench recipe.
 pub const AIRBENCH_LABEL_SMOOTHING: f32 = 0.2;
 /// Images the whitening layer is computed from (airbench: 5,000).
@@ -324,7 +332,12 @@ pub fn translate_flip() -> AugmentConfig {
 /// the `airbench-cifar` network with a frozen patch-whitening first layer, Nesterov SGD
 /// (momentum 0.85) with decoupled weight decay, linear warm-up over the first fifth then cosine
 /// decay to 7 %, label smoothing 0.2, flips and 2-pixel translations, mirror + translate TTA.
-fn airbench_recipe(c: &Common, classes: usize, train_samples: usize) -> Result<Recipe> {
+fn airbench_recipe(
+    c: &Common,
+    classes: usize,
+    train_samples: usize,
+    augmented: bool,
+) -> Result<Recipe> {
     let mut spec =
         zoo("airbench-cifar", Some(&[32, 32, 3]), Some(classes)).map_err(|e| anyhow!(e))?;
     spec.layers[0].trainable = false;
@@ -338,10 +351,12 @@ fn airbench_recipe(c: &Common, classes: usize, train_samples: usize) -> Result<R
         })
         .max(1);
     let total = (epochs * train_samples.div_ceil(batch)) as u64;
-    let warmup = total / 5;
+    let warmup = (total as f64 * AIRBENCH_WARMUP) as u64;
     let lr = AIRBENCH_LR * batch as f32 / AIRBENCH_BATCH as f32;
+    // airbench freezes the batch norms' scales at 1; trained here, they are spared the decay.
     let opt = Optimizer::sgd_momentum(lr, 0.85, true)
         .with_weight_decay(AIRBENCH_WEIGHT_DECAY)
+        .excluding_from_weight_decay(["gamma"])
         .with_schedule(Schedule::CosineDecayWarmup {
             warmup_steps: warmup,
             warmup_start: 0.2,
@@ -349,18 +364,15 @@ fn airbench_recipe(c: &Common, classes: usize, train_samples: usize) -> Result<R
             alpha: 0.07,
         });
     Ok(Recipe {
-        label: "airbench".into(),
+        label: if augmented { "augmented" } else { "plain" }.into(),
         spec,
         optimizer: opt,
-        schedule: "warm-up from 20 % over the first fifth, cosine decay to 7 %".into(),
+        schedule: "warm-up from 20 % over 23 % of the steps, cosine decay to 7 %".into(),
         epochs,
         batch_size: batch,
-        augment: Some(ImageDataGenerator::new(translate_flip())),
-        augment_text: Some(
-            "airbench recipe: patch-whitening first layer (frozen), label smoothing 0.2, \
-             weight decay 1.3e-5; horizontal flips, translations by up to 2 pixels (reflect)"
-                .into(),
-        ),
+        augment: augmented.then(|| ImageDataGenerator::new(translate_flip())),
+        augment_text: augmented
+            .then(|| "horizontal flips, translations by up to 2 pixels (reflected borders)".into()),
         mirror_tta: true,
         translate_tta: true,
         loss: cnn_nn::Loss::SmoothedCrossentropy {
@@ -415,11 +427,24 @@ fn whitening_sample(data: &CifarData, classes: &[String], c: &Common) -> Result<
     }
 }
 
-/// A model of `r.spec` whose frozen first layer whitens 2x2 patches of `sample`. Epsilon is
-/// airbench's 5e-4 relative to the pixel variance (airbench whitens images normalised to unit
-/// variance per channel).
+/// A model of `r.spec` whose frozen first layer whitens 2x2 patches of `sample` and whose 3x3
+/// convolutions start with their first `C_in` filters the identity (`dirac_identity`, as
+/// airbench initialises them). Epsilon is airbench's 5e-4 relative to the pixel variance
+/// (airbench whitens images normalised to unit variance per channel).
 fn whitened_model(r: &Recipe, sample: &Tensor, seed: u64) -> Result<Model> {
     let mut model = Model::new(&r.spec, seed).map_err(|e| anyhow!(e))?;
+    let convs: Vec<String> = model
+        .param_names()
+        .iter()
+        .zip(model.params())
+        .filter(|(n, p)| n.ends_with("/kernel") && p.dims().len() == 4 && p.dims()[0] == 3)
+        .map(|(n, _)| n.clone())
+        .collect();
+    for name in &convs {
+        if let Some(k) = model.weight_mut(name) {
+            cnn_nn::dirac_identity(k).map_err(|e| anyhow!("{name}: {e}"))?;
+        }
+    }
     let v = sample.data();
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
     let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / v.len().max(1) as f64;
@@ -437,7 +462,8 @@ fn whitened_model(r: &Recipe, sample: &Tensor, seed: u64) -> Result<Model> {
     Ok(model)
 }
 
-fn recipes(c: &Common, classes: usize, steps_per_epoch: usize) -> Result<Vec<Recipe>> {
+/// Every recipe of the exercise, in [`MODELS`] order.
+fn recipes(c: &Common, classes: usize, train_samples: usize) -> Result<Vec<Recipe>> {
     let mut spec = zoo("cifar-cnn", Some(&[32, 32, 3]), Some(classes)).map_err(|e| anyhow!(e))?;
     if c.quick {
         spec = with_bn_momentum(spec, QUICK_BN_MOMENTUM);
@@ -447,22 +473,18 @@ fn recipes(c: &Common, classes: usize, steps_per_epoch: usize) -> Result<Vec<Rec
         .unwrap_or(if c.quick { QUICK_EPOCHS } else { EPOCHS })
         .max(1);
     let opt = Optimizer::adam(1e-3).with_schedule(Schedule::CosineDecay {
-        decay_steps: (epochs * steps_per_epoch) as u64,
+        decay_steps: (epochs * train_samples.div_ceil(BATCH)) as u64,
         alpha: 0.0,
     });
-    let make = |label: &str, augment: Option<ImageDataGenerator>, text: Option<&str>| Recipe {
+    let adam = |label: &str, spec: ModelSpec, text: &str| Recipe {
         label: label.into(),
-        spec: if augment.is_some() {
-            light_dropout(spec.clone())
-        } else {
-            spec.clone()
-        },
+        spec,
         optimizer: opt.clone(),
         schedule: "cosine decay to 0".into(),
         epochs,
         batch_size: BATCH,
-        augment,
-        augment_text: text.map(String::from),
+        augment: Some(ImageDataGenerator::new(augmentation())),
+        augment_text: Some(text.into()),
         mirror_tta: true,
         translate_tta: false,
         loss: cnn_nn::Loss::SparseCategoricalCrossentropy,
@@ -473,28 +495,20 @@ fn recipes(c: &Common, classes: usize, steps_per_epoch: usize) -> Result<Vec<Rec
         resnet = with_bn_momentum(resnet, QUICK_BN_MOMENTUM);
     }
     Ok(vec![
-        make("plain", None, None),
-        make(
-            "augmented",
-            Some(ImageDataGenerator::new(augmentation())),
-            Some(
-                "shifts ±10%, horizontal flips, rotation ±5°, zoom ±5%; \
-                 dropout 0.1 after each convolution group, 0.3 before the output",
-            ),
+        airbench_recipe(c, classes, train_samples, false)?,
+        airbench_recipe(c, classes, train_samples, true)?,
+        adam(
+            "residual",
+            resnet,
+            "ResNet-20 (residual shortcuts, no dropout); shifts ±10%, horizontal flips, \
+             rotation ±5°, zoom ±5%",
         ),
-        Recipe {
-            spec: resnet,
-            augment_text: Some(
-                "ResNet-20 (residual shortcuts, no dropout); shifts ±10%, horizontal flips, \
-                 rotation ±5°, zoom ±5%"
-                    .into(),
-            ),
-            ..make(
-                "residual",
-                Some(ImageDataGenerator::new(augmentation())),
-                None,
-            )
-        },
+        adam(
+            "cifar-cnn",
+            light_dropout(spec),
+            "shifts ±10%, horizontal flips, rotation ±5°, zoom ±5%; \
+             dropout 0.1 after each convolution group, 0.3 before the output",
+        ),
     ])
 }
 
@@ -542,8 +556,8 @@ fn folder_sources(
 
 /// Runs the exercise.
 ///
-/// `models` picks some of the recipes by label (`plain`, `augmented`, `residual`; default:
-/// `plain` and `augmented`).
+/// `models` picks some of the recipes by label (`plain`, `augmented`, `residual`,
+/// `cifar-cnn`; default: `plain` and `augmented`).
 pub fn run(
     c: &Common,
     images: Option<&Path>,
@@ -576,9 +590,7 @@ pub fn run(
             }
         }
     };
-    let mut all = recipes(c, classes.len(), train_samples.div_ceil(BATCH))?;
-    all.push(airbench_recipe(c, classes.len(), train_samples)?);
-    for r in all
+    for r in recipes(c, classes.len(), train_samples)?
         .into_iter()
         .filter(|r| labels.contains(&r.label.as_str()))
     {
@@ -617,7 +629,7 @@ pub fn run(
     }
     let answers = answers(&runs, c.quick);
     let title = format!(
-        "Exercise: CIFAR-10{} — an AlexNet-inspired convnet, with and without augmentation",
+        "Exercise: CIFAR-10{} — an AlexNet-inspired convnet (airbench's), with and without augmentation",
         if classes.len() < 10 {
             format!(" ({} classes)", classes.len())
         } else {
@@ -639,6 +651,27 @@ pub fn run(
     Ok((report, dir))
 }
 
+/// The goal: test accuracy with test-time augmentation (issue 23).
+pub const GOAL_TTA: f32 = 0.93;
+/// The goal: single-view test accuracy.
+pub const GOAL_SINGLE: f32 = 0.91;
+/// The goal: minutes of training (validation passes included).
+pub const GOAL_MINUTES: f64 = 45.0;
+
+/// How the airbench recipe was chosen, for the report.
+pub const RECIPE_CHOICE: &str = "The network, augmentation, optimizer settings, label \
+    smoothing, whitening and Dirac initialisations are airbench94's (Jordan 2024, arXiv \
+    2404.00498; 94 % in about 10 epochs on an A100), translated to Keras's conventions: \
+    batch 512 with the learning rate per sample kept (0.75 on the mean loss), the weight decay \
+    made decoupled (8.9e-3 per unit of learning rate, the same shrinkage per step), batch-norm \
+    momentum 0.4 (PyTorch's 0.6), probabilities rather than logits averaged over the TTA views. \
+    airbench keeps batch-norm scales at 1 and gives their shifts a 64 times larger rate; Keras \
+    has neither, so the scales are trained without decay and the shifts at the common rate. \
+    The epochs are what fits 45 minutes here. Choices were made on the validation split \
+    (5,000 training images held out): a first run with a thousand times weaker decay \
+    overfitted (95.8 % training, 88.9 % validation accuracy after 10 epochs). The test set gave \
+    only the final figures.";
+
 fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
     let find = |label: &str| runs.iter().find(|r| r.label == label);
     let gap = |r: &RunReport| (r.train_accuracy - r.val_accuracy) * 100.0;
@@ -649,9 +682,8 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
             "Did augmentation help?".to_string(),
             format!(
                 "Test accuracy {:.2}% without and {:.2}% with augmentation ({:+.2} points) after \
-                 {} epochs — {} ({}); the augmented model also has lighter dropout ({} after \
-                 each convolution group and {} before the output, against 0.2–0.5), so the \
-                 difference is both changes together. {}{}",
+                 {} epochs — {} ({}); both at the same recipe (network, optimizer, schedule, \
+                 epochs and seed), so the augmentation is the only difference. {}{}",
                 plain.test_accuracy * 100.0,
                 aug.test_accuracy * 100.0,
                 (aug.test_accuracy - plain.test_accuracy) * 100.0,
@@ -662,12 +694,11 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
                     "no measurable difference"
                 },
                 test.describe("with augmentation", "without"),
-                AUGMENTED_GROUP_DROPOUT,
-                AUGMENTED_HEAD_DROPOUT,
                 if gap(plain) <= 0.0 && gap(aug) <= 0.0 {
-                    "Neither run overfitted yet (training accuracy, measured with dropout active, \
-                     is below validation accuracy): augmentation makes the task harder to fit and \
-                     pays off only in longer training, once the plain model starts to memorise."
+                    "Neither run overfitted yet (training accuracy, a running mean over each \
+                     epoch's batches, is below validation accuracy): augmentation makes the task \
+                     harder to fit and pays off only in longer training, once the plain model \
+                     starts to memorise."
                         .to_string()
                 } else {
                     format!(
@@ -694,7 +725,7 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
         let others: Vec<String> = runs
             .iter()
             .filter(|r| r.label != "residual")
-            .map(|r| format!("the {} convnet's {:.2}%", r.label, r.test_accuracy * 100.0))
+            .map(|r| format!("the {} model's {:.2}%", r.label, r.test_accuracy * 100.0))
             .collect();
         out.push((
             "What do residual shortcuts give?".to_string(),
@@ -717,6 +748,12 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
                     ""
                 }
             ),
+        ));
+    }
+    if runs.iter().any(|r| r.model == "airbench-cifar") {
+        out.push((
+            "How was the recipe chosen?".to_string(),
+            RECIPE_CHOICE.to_string(),
         ));
     }
     let Some(best) = runs
@@ -745,25 +782,32 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
     let goal = if quick {
         "Not measured in a quick run.".to_string()
     } else {
-        let in_time = |r: &RunReport| r.train_seconds <= 45.0 * 60.0;
-        let single = |r: &RunReport| in_time(r) && r.test_accuracy >= 0.85;
-        let mirrored =
-            |r: &RunReport| in_time(r) && r.test_accuracy_mirrored.is_some_and(|a| a >= 0.85);
+        let in_time = |r: &RunReport| r.train_seconds <= GOAL_MINUTES * 60.0;
+        let tta = |r: &RunReport| {
+            r.test_accuracy_translated
+                .or(r.test_accuracy_mirrored)
+                .unwrap_or(r.test_accuracy)
+        };
+        let met =
+            |r: &RunReport| in_time(r) && tta(r) >= GOAL_TTA && r.test_accuracy >= GOAL_SINGLE;
         let each: Vec<String> = runs
             .iter()
             .map(|r| {
                 format!(
-                    "{}: {:.2}% single view{} after {:.1} minutes of training ({})",
+                    "{}: {:.2}% single view{}{} after {:.1} minutes of training ({})",
                     r.label,
                     r.test_accuracy * 100.0,
                     r.test_accuracy_mirrored
                         .map(|a| format!(", {:.2}% with mirror TTA", a * 100.0))
                         .unwrap_or_default(),
+                    r.test_accuracy_translated
+                        .map(|a| format!(", {:.2}% with mirror + translate TTA", a * 100.0))
+                        .unwrap_or_default(),
                     r.train_seconds / 60.0,
-                    if single(r) {
+                    if met(r) {
                         "met"
-                    } else if mirrored(r) {
-                        "met with mirror TTA only"
+                    } else if !in_time(r) {
+                        "not met: over time"
                     } else {
                         "not met"
                     }
@@ -771,14 +815,13 @@ fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
             })
             .collect();
         format!(
-            "Goal: ≥ 85% test accuracy on all 10 classes within 45 minutes of training. {} — \
-             **{}**.",
+            "Goal: ≥ {:.0}% test accuracy with test-time augmentation and ≥ {:.0}% from single \
+             views, on all 10 classes, within {GOAL_MINUTES:.0} minutes of training. {} — **{}**.",
+            GOAL_TTA * 100.0,
+            GOAL_SINGLE * 100.0,
             each.join("; "),
-            if runs.iter().any(single) {
+            if runs.iter().any(met) {
                 "met"
-            } else if runs.iter().any(mirrored) {
-                "met with mirror test-time augmentation (two forward passes per test image), \
-                 not with single views"
             } else {
                 "not met"
             }
