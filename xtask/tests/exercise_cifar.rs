@@ -99,10 +99,15 @@ fn quick_run_from_the_jpeg_archive_with_a_class_subset() {
     let tmp = dir.path().to_str().unwrap();
     assert!(!md.contains(tmp), "the report names {tmp}: {md}");
     assert!(md.contains("class folders in cifar10-jpg"), "{md}");
-    // One of the two models: the report answers what it can.
-    let (report, out) = cifar::run(&c, Some(tgz), Some("ship,cat"), Some("augmented")).unwrap();
+    // One model (the cheapest): the report answers what it can.
+    let (report, out) = cifar::run(&c, Some(tgz), Some("ship,cat"), Some("cifar-cnn")).unwrap();
     assert_eq!(report.runs.len(), 1);
-    assert_eq!(report.runs[0].label, "augmented");
+    assert_eq!(report.runs[0].label, "cifar-cnn");
+    assert!(
+        report.runs[0].test_accuracy > 0.5,
+        "{}",
+        report.runs[0].test_accuracy
+    );
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(!md.contains("Did augmentation help?"), "{md}");
     assert!(md.contains("Did it reach the goal?"));
@@ -212,23 +217,4 @@ fn quick_residual_network_learns_three_classes() {
             .iter()
             .any(|(q, _)| q == "What do residual shortcuts give?")
     );
-}
-
-#[test]
-fn quick_cifar_cnn_learns_three_classes() {
-    let Some(tgz) = archive() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let c = Common {
-        quick: true,
-        quiet: true,
-        data_dir: Some(dir.path().join("data")),
-        ..Common::new(dir.path().join("out"))
-    };
-    let (report, _) =
-        cifar::run(&c, Some(tgz), Some("ship,cat,airplane"), Some("cifar-cnn")).unwrap();
-    assert_eq!(report.runs.len(), 1);
-    let r = &report.runs[0];
-    assert_eq!(r.model, "cifar-cnn");
-    assert!(r.test_accuracy > 0.5, "cifar-cnn: {}", r.test_accuracy);
-    assert!(r.test_accuracy_mirrored.is_some() && r.test_accuracy_translated.is_none());
 }
