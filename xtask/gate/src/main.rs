@@ -7,11 +7,16 @@
 
 use std::process::{Command, ExitCode};
 
-/// Runs `cargo args…`, saying so; false (after saying why) if it fails.
-fn cargo(args: &[&str]) -> bool {
+/// Runs `cargo args…` with the extra environment `env`, saying so; false (after saying why) if
+/// it fails.
+fn cargo(args: &[&str], env: &[(&str, String)]) -> bool {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("xtask: cargo {}", args.join(" "));
-    match Command::new(&cargo).args(args).status() {
+    match Command::new(&cargo)
+        .args(args)
+        .envs(env.iter().cloned())
+        .status()
+    {
         Ok(s) if s.success() => true,
         Ok(s) => {
             eprintln!("error: `cargo {}` failed ({s})", args.join(" "));
@@ -24,16 +29,46 @@ fn cargo(args: &[&str]) -> bool {
     }
 }
 
+/// The environment that makes the test build itself run clippy on the workspace's crates, with
+/// warnings as errors: `clippy-driver` as the workspace's rustc wrapper (it lints, then compiles
+/// as rustc does; dependencies, built with `--cap-lints allow`, are compiled plainly) and
+/// `-D warnings` passed the way `cargo clippy` passes its arguments to it. One build instead of
+/// a separate `cargo clippy` pass that type-checks every dependency again (7 of CI's 25 minutes).
+fn lint_env() -> Result<Vec<(&'static str, String)>, String> {
+    let driver = Command::new("rustup")
+        .args(["which", "clippy-driver"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "clippy-driver".into());
+    match Command::new(&driver).arg("--version").output() {
+        Ok(o) if o.status.success() => Ok(vec![
+            ("RUSTC_WORKSPACE_WRAPPER", driver),
+            (
+                "CLIPPY_ARGS",
+                "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__".into(),
+            ),
+        ]),
+        _ => Err(format!(
+            "clippy-driver not found ({driver}): `rustup component add clippy`, or --no-lint"
+        )),
+    }
+}
+
 const TEST_HELP: &str = "\
 cargo xtask test [--no-lint]
 
-Check formatting, run clippy with warnings as errors, then run every test (the CI gate).
+Check formatting, then build every target (lib, bins, tests, examples, benches) with clippy's
+lints as errors and run every test (the CI gate). The lints run inside the test build
+(clippy-driver as the workspace's rustc wrapper): the same lints as
+`cargo clippy --workspace --all-targets -- -D warnings`, without a second build.
 Where MPI is installed (`mpicc`; Debian: openmpi-bin libopenmpi-dev libclang-dev) the
 workspace is built and tested with the `mpi` feature (multi-rank tests under mpirun), then
 the command's tests once more without it (a build without MPI refuses an MPI launch). Under
 CI=true MPI is required.
 
-  --no-lint   skip `cargo fmt --check` and clippy (tests only)";
+  --no-lint   skip `cargo fmt --check` and clippy's lints (tests only)";
 
 /// Whether the system's MPI can be built against (what the `mpi` crate's build looks for).
 fn mpi_installed() -> bool {
@@ -81,16 +116,25 @@ fn main() -> ExitCode {
             v.extend_from_slice(tail);
             v
         };
-        let ok = (no_lint
-            || (cargo(&["fmt", "--all", "--", "--check"])
-                && cargo(&with(
-                    &["clippy", "--workspace", "--all-targets"],
-                    &["--", "-D", "warnings"],
-                ))))
-            && cargo(&with(&["test", "--workspace"], &[]))
+        let env = if no_lint {
+            Vec::new()
+        } else {
+            match lint_env() {
+                Ok(env) => env,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        };
+        let ok = (no_lint || cargo(&["fmt", "--all", "--", "--check"], &[]))
+            // Every target, benches included, is built (and linted) first; the test run then
+            // reuses those builds (the same environment, so nothing is rebuilt).
+            && cargo(&with(&["test", "--workspace", "--all-targets"], &["--no-run"]), &env)
+            && cargo(&with(&["test", "--workspace"], &[]), &env)
             // Without the feature (a build that refuses an MPI launch); --workspace keeps the
             // other crates' features as above, so only the MPI crates are rebuilt.
-            && (!mpi || cargo(&["test", "--workspace", "--test", "mpi"]));
+            && (!mpi || cargo(&["test", "--workspace", "--test", "mpi"], &env));
         return if ok {
             ExitCode::SUCCESS
         } else {
