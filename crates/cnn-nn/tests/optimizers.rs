@@ -74,6 +74,7 @@ fn optimizer(c: &Value) -> Optimizer {
         weight_decay: f(c, "decay", 0.0),
         ema,
         exclude_from_weight_decay: Vec::new(),
+        lr_multipliers: Vec::new(),
     })
 }
 
