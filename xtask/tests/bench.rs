@@ -132,3 +132,32 @@ fn graph_models_profile_layer_by_layer_at_their_batch() {
     };
     assert_eq!(xtask::bench::batch_size(&big).unwrap(), 8);
 }
+
+#[test]
+fn zoo_peers_build_the_same_architectures() {
+    use xtask::bench::{zoo, zoo_peers::PeerSetup};
+    // PyTorch is a peer for measurements, not a CI dependency: without a Python that has torch
+    // and onnxruntime ($CNN_PEER_PYTHON) there is nothing to compare with.
+    let setup = match PeerSetup::new(None, 2, true) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    // Every model of the table: `measure` fails unless PyTorch's model has this engine's
+    // parameter count and output shape, and ONNX Runtime runs this engine's export.
+    for e in zoo::ZOO_TABLE {
+        let (torch, ort) = setup.measure(e).unwrap();
+        assert!(
+            torch.train_per_second.is_some_and(|t| t > 0.0) && torch.inference_per_second > 0.0,
+            "{}: {torch:?}",
+            e.name
+        );
+        assert!(
+            ort.inference_per_second > 0.0 && ort.latency_ms > 0.0,
+            "{}: {ort:?}",
+            e.name
+        );
+    }
+}

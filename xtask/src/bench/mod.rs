@@ -6,6 +6,7 @@ mod ours;
 mod peers;
 mod table;
 pub mod zoo;
+pub mod zoo_peers;
 
 use std::path::PathBuf;
 
@@ -33,10 +34,14 @@ pub struct BenchArgs {
     #[arg(long)]
     pub profile: bool,
     /// Also run PyTorch and Keras (`peer_convnet.py`) for one epoch each, and this engine for
-    /// one epoch from their initial weights and batch order, and print the ratio table.
+    /// one epoch from their initial weights and batch order, and print the ratio table. With
+    /// --zoo: every model also in PyTorch eager (built from this engine's spec by
+    /// scripts/bench/zoo_peer.py) and in ONNX Runtime (this engine's .onnx export), back to
+    /// back, with a ratio table against issue 21's goals.
     #[arg(long)]
     pub peers: bool,
-    /// The Python with torch, tensorflow and keras (default: $CNN_PEER_PYTHON, else python3).
+    /// The Python with torch, tensorflow and keras (with --zoo: torch and onnxruntime)
+    /// (default: $CNN_PEER_PYTHON, else python3).
     #[arg(long)]
     pub python: Option<PathBuf>,
     /// Where peer_convnet.py is (default: ../shared/peers beside the workspace).
@@ -203,7 +208,16 @@ pub fn run(a: &BenchArgs) -> Result<Bench> {
     if a.zoo {
         eprintln!("bench: GEMM peak");
         let peak = ours::with_threads(a.threads, ours::gemm_gflops)?;
-        let rows = zoo::run_all(a.threads, a.quick, &a.zoo_only)?;
+        let peers = if a.peers {
+            Some(zoo_peers::PeerSetup::new(
+                a.python.as_deref(),
+                a.threads,
+                a.quick,
+            )?)
+        } else {
+            None
+        };
+        let rows = zoo::run_all(a.threads, a.quick, &a.zoo_only, peers.as_ref())?;
         let md = zoo::markdown(&rows, peak, a.threads, &cpu_model());
         println!("{md}");
         std::fs::create_dir_all(&a.out)?;

@@ -10,6 +10,7 @@ use cnn_nn::{Loss, Model, Optimizer, zoo};
 use serde::{Deserialize, Serialize};
 
 use super::ours;
+use super::zoo_peers::{PeerRow, PeerSetup, ratio_table};
 
 /// A model of the table: zoo name, input shape, training batch.
 pub struct Entry {
@@ -106,6 +107,12 @@ pub struct ZooRow {
     pub train_gflops: f64,
     /// Inference GFLOP/s (2 × multiply-adds per sample).
     pub inference_gflops: f64,
+    /// PyTorch eager's figures for the same model (`--peers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch: Option<PeerRow>,
+    /// ONNX Runtime's figures for this engine's `.onnx` export of the model (`--peers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnxruntime: Option<PeerRow>,
 }
 
 /// Runs `f` until at least `min` has passed and `min_runs` were done; returns (runs, time).
@@ -207,12 +214,19 @@ pub fn measure(name: &str, quick: bool) -> Result<ZooRow> {
         inference_rss_mib: ours::peak_rss_mib().unwrap_or(0.0),
         train_gflops: 3.0 * flops * train_per_second / 1e9,
         inference_gflops: flops * inference_per_second / 1e9,
+        torch: None,
+        onnxruntime: None,
     })
 }
 
 /// Every model of the table, each in a child process (`--zoo-model NAME`) on `threads`
-/// threads.
-pub fn run_all(threads: usize, quick: bool, only: &[String]) -> Result<Vec<ZooRow>> {
+/// threads; with `peers`, PyTorch and ONNX Runtime right after each.
+pub fn run_all(
+    threads: usize,
+    quick: bool,
+    only: &[String],
+    peers: Option<&PeerSetup>,
+) -> Result<Vec<ZooRow>> {
     let exe = std::env::current_exe().context("finding the xtask binary")?;
     let mut rows = Vec::new();
     for e in ZOO_TABLE {
@@ -250,7 +264,13 @@ pub fn run_all(threads: usize, quick: bool, only: &[String]) -> Result<Vec<ZooRo
             .rev()
             .find(|l| l.starts_with('{'))
             .ok_or_else(|| anyhow!("{}: no result line", e.name))?;
-        rows.push(serde_json::from_str(line)?);
+        let mut row: ZooRow = serde_json::from_str(line)?;
+        if let Some(p) = peers {
+            let (torch, ort) = p.measure(e)?;
+            row.torch = Some(torch);
+            row.onnxruntime = Some(ort);
+        }
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -284,6 +304,9 @@ pub fn markdown(rows: &[ZooRow], gemm_gflops: f64, threads: usize, cpu: &str) ->
             r.peak_rss_mib,
             r.inference_rss_mib
         ));
+    }
+    if rows.iter().any(|r| r.torch.is_some()) {
+        s.push_str(&ratio_table(rows));
     }
     s
 }
