@@ -310,6 +310,9 @@ pub const AIRBENCH_LR: f32 = 0.75;
 pub const AIRBENCH_WEIGHT_DECAY: f32 = 8.9e-3;
 /// Fraction of the steps the learning rate rises over (airbench94: 23 %).
 pub const AIRBENCH_WARMUP: f64 = 0.23;
+/// How much faster the batch norms' shifts (`beta`) learn than the other weights, at the same
+/// decay (airbench94's `bias_scaler`: a parameter group with `lr × 64` and `weight_decay / 64`).
+pub const AIRBENCH_BIAS_SCALER: f32 = 64.0;
 /// Label smoothing of the airbench recipe.
 pub const AIRBENCH_LABEL_SMOOTHING: f32 = 0.2;
 /// Images the whitening layer is computed from (airbench: 5,000).
@@ -353,10 +356,13 @@ fn airbench_recipe(
     let total = (epochs * train_samples.div_ceil(batch)) as u64;
     let warmup = (total as f64 * AIRBENCH_WARMUP) as u64;
     let lr = AIRBENCH_LR * batch as f32 / AIRBENCH_BATCH as f32;
-    // airbench freezes the batch norms' scales at 1; trained here, they are spared the decay.
+    // airbench freezes the batch norms' scales at 1 (no step, no decay) and moves their shifts
+    // 64x faster than the other weights.
     let opt = Optimizer::sgd_momentum(lr, 0.85, true)
         .with_weight_decay(AIRBENCH_WEIGHT_DECAY)
         .excluding_from_weight_decay(["gamma"])
+        .with_lr_multiplier(["gamma"], 0.0)
+        .with_lr_multiplier(["beta"], AIRBENCH_BIAS_SCALER)
         .with_schedule(Schedule::CosineDecayWarmup {
             warmup_steps: warmup,
             warmup_start: 0.2,
@@ -665,12 +671,16 @@ pub const RECIPE_CHOICE: &str = "The network, augmentation, optimizer settings, 
     batch 512 with the learning rate per sample kept (0.75 on the mean loss), the weight decay \
     made decoupled (8.9e-3 per unit of learning rate, the same shrinkage per step), batch-norm \
     momentum 0.4 (PyTorch's 0.6), probabilities rather than logits averaged over the TTA views. \
-    airbench keeps batch-norm scales at 1 and gives their shifts a 64 times larger rate; Keras \
-    has neither, so the scales are trained without decay and the shifts at the common rate. \
-    The epochs are what fits 45 minutes here. Choices were made on the validation split \
-    (5,000 training images held out): a first run with a thousand times weaker decay \
-    overfitted (95.8 % training, 88.9 % validation accuracy after 10 epochs). The test set gave \
-    only the final figures.";
+    airbench keeps batch-norm scales at 1 and gives their shifts a 64 times larger rate, which \
+    Keras cannot express: the library's per-weight learning-rate multipliers (PyTorch's \
+    parameter groups) do it (factor 0 and no decay for the scales, 64 for the shifts). The \
+    epochs are what fits 45 minutes here. Choices were made on the validation split (5,000 \
+    training images held out), augmented model, 12 epochs: a first run with a thousand times \
+    weaker decay overfitted (95.8 % training, 88.9 % validation accuracy after 10 epochs); with \
+    the decay corrected and the scales trained (spared the decay) and the shifts at the common \
+    rate, 94.6 % training and 90.02 % validation (seed 42); airbench's frozen scales and fast \
+    shifts, 95.9 % and 89.46 % (seed 7) — no difference beyond a seed's noise, so airbench's \
+    setting stays. The test set gave only the final figures.";
 
 fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
     let find = |label: &str| runs.iter().find(|r| r.label == label);
