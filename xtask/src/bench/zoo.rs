@@ -251,20 +251,7 @@ pub fn run_all(
         let out = c
             .output()
             .with_context(|| format!("running {}", exe.display()))?;
-        if !out.status.success() {
-            bail!(
-                "measuring {} failed: {}",
-                e.name,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .ok_or_else(|| anyhow!("{}: no result line", e.name))?;
-        let mut row: ZooRow = serde_json::from_str(line)?;
+        let mut row: ZooRow = json_result(&out, &format!("measuring {}", e.name))?;
         if let Some(p) = peers {
             let (torch, ort) = p.measure(e)?;
             row.torch = Some(torch);
@@ -273,6 +260,28 @@ pub fn run_all(
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// The JSON object on the last `{`-line of a finished measuring process's output; an error
+/// naming `what` (with the process's stderr) when it failed or printed no such line.
+pub(super) fn json_result<T: serde::de::DeserializeOwned>(
+    out: &std::process::Output,
+    what: &str,
+) -> Result<T> {
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| anyhow!("{what}: no result line"))?;
+    serde_json::from_str(line).with_context(|| format!("{what}: reading {line}"))
 }
 
 /// The table as markdown, with the GEMM peak it is a share of.

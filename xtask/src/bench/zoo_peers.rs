@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cnn_nn::{Model, zoo};
 use serde::{Deserialize, Serialize};
 
-use super::zoo::Entry;
+use super::zoo::{Entry, json_result};
 
 /// A peer framework's figures for one model.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -139,22 +139,7 @@ impl PeerSetup {
         let out = c
             .output()
             .with_context(|| format!("starting {}", self.python.display()))?;
-        if !out.status.success() {
-            bail!(
-                "{} in {framework} failed ({}): {}",
-                e.name,
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .ok_or_else(|| anyhow!("{} in {framework}: no result line", e.name))?;
-        serde_json::from_str(line)
-            .with_context(|| format!("{} in {framework}: reading {line}", e.name))
+        json_result(&out, &format!("{} in {framework}", e.name))
     }
 }
 
