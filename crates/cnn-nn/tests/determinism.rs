@@ -1,7 +1,9 @@
 //! The same seed gives the same weights, bit for bit, on 1, 2 and 3 threads: training steps of
 //! mnist-cnn (a long dense reduction, a Winograd convolution of 32 → 64 channels), of a
 //! residual network with batch norm and dropout, and of depthwise and separable
-//! convolutions.
+//! convolutions; and predictions at batch 1 and 64, where convolutions take their small-batch
+//! paths (im2col with one threaded GEMM per sample, Winograd groups whose GEMMs run side by
+//! side).
 
 use cnn_nn::spec::layers::*;
 use cnn_nn::*;
@@ -120,4 +122,51 @@ fn depthwise_and_separable_convolutions_train_to_the_same_bits_on_any_thread_cou
     )
     .unwrap();
     same_bits_on_any_thread_count(&spec, 3);
+}
+
+/// The bits of `predict` at batch sizes 1 and 64 on `threads` threads.
+fn predictions(spec: &ModelSpec, threads: usize) -> Vec<Vec<u32>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut m = Model::new(spec, 7).unwrap();
+        let x = images(64, &spec.input_shape, 5);
+        [1, 64]
+            .into_iter()
+            .map(|bs| {
+                let p = m.predict(&x, bs).unwrap();
+                p.data().iter().map(|v| v.to_bits()).collect()
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn predictions_have_the_same_bits_on_any_thread_count() {
+    // 3x3 convolutions with enough tiles for Winograd at batch 1 (32x32: one group, its GEMMs
+    // side by side) and too few (16x16, 8x8: im2col, one GEMM per sample), a pointwise and a
+    // strided one; linear outputs, so that rounding differences would show.
+    let spec = ModelSpec::from_json(
+        r#"{"name": "paths", "input_shape": [32, 32, 3], "layers": [
+        {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "MaxPooling2D", "pool_size": 2},
+        {"type": "Conv2D", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "Conv2D", "filters": 24, "kernel_size": 1, "activation": "relu"},
+        {"type": "Conv2D", "filters": 32, "kernel_size": 3, "strides": 2, "activation": "relu"},
+        {"type": "Conv2D", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "Flatten"},
+        {"type": "Dense", "units": 10}]}"#,
+    )
+    .unwrap();
+    let one = predictions(&spec, 1);
+    for threads in [2, 3] {
+        let other = predictions(&spec, threads);
+        for (bs, (a, b)) in [1, 64].iter().zip(one.iter().zip(&other)) {
+            let differ = a.iter().zip(b).filter(|(p, q)| p != q).count();
+            assert_eq!(differ, 0, "batch {bs}: 1 and {threads} threads differ");
+        }
+    }
 }

@@ -149,9 +149,12 @@ impl Activation {
             data.par_chunks_mut(CHUNK)
                 .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
         }
-        // GELU gets a loop of its own, free of the per-element `match`, so it vectorises.
+        // GELU and the ReLUs get loops of their own, free of the per-element `match`, so they
+        // vectorise (the same operations, so the same bits).
         match self {
             Activation::Gelu => each(data, crate::gelu::gelu),
+            Activation::Relu => each(data, |v| v.max(0.0)),
+            Activation::ReluMax(m) => each(data, move |v| v.max(0.0).min(m)),
             other => each(data, |v| other.f(v)),
         }
     }
@@ -172,6 +175,8 @@ impl Activation {
         let mut y = cnn_tensor::filled(x.len(), 0.0f32);
         match self {
             Activation::Gelu => map(&mut y, x.data(), crate::gelu::gelu),
+            Activation::Relu => map(&mut y, x.data(), |v| v.max(0.0)),
+            Activation::ReluMax(m) => map(&mut y, x.data(), move |v| v.max(0.0).min(m)),
             other => map(&mut y, x.data(), |v| other.f(v)),
         }
         Tensor::new(x.shape().clone(), y).expect("same length as x")
@@ -190,6 +195,9 @@ impl Activation {
         let mut dx = cnn_tensor::filled(dy.len(), 0.0f32);
         match self {
             Activation::Relu => scale_by(&mut dx, dy, x, y, |x, _| (x > 0.0) as u8 as f32),
+            Activation::ReluMax(m) => scale_by(&mut dx, dy, x, y, move |x, _| {
+                (x > 0.0 && x < m) as u8 as f32
+            }),
             Activation::Gelu => scale_by(&mut dx, dy, x, y, |x, _| crate::gelu::gelu_derivative(x)),
             other => scale_by(&mut dx, dy, x, y, |x, y| other.df(x, y)),
         }

@@ -116,6 +116,32 @@ pub fn batch_norm_forward_synced(
     opts: &BatchNormOptions,
     sync: Option<&dyn ReplicaSum>,
 ) -> Result<(Tensor, BatchNormSaved)> {
+    forward(
+        x,
+        gamma,
+        beta,
+        (moving_mean, moving_var),
+        training,
+        opts,
+        sync,
+        true,
+    )
+}
+
+/// [`batch_norm_forward_synced`]; without `save` the normalised input, which only the
+/// backward pass reads, is neither computed nor stored (inference: one pass instead of two
+/// arrays written) and the returned [`BatchNormSaved`] must not be used for a backward pass.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    (moving_mean, moving_var): (&mut Tensor, &mut Tensor),
+    training: bool,
+    opts: &BatchNormOptions,
+    sync: Option<&dyn ReplicaSum>,
+    save: bool,
+) -> Result<(Tensor, BatchNormSaved)> {
     let c = channels(x, gamma, beta)?;
     if moving_mean.dims() != [c] || moving_var.dims() != [c] {
         return Err(shape_err(
@@ -168,9 +194,29 @@ pub fn batch_norm_forward_synced(
         .zip(&scale)
         .map(|((b, m), s)| b - m * s)
         .collect();
-    let mut xhat = cnn_tensor::filled(x.len(), 0.0f32);
     let mut y = cnn_tensor::filled(x.len(), 0.0f32);
     let block = BLOCK_ROWS * c;
+    if !save {
+        y.par_chunks_mut(block)
+            .zip(x.data().par_chunks(block))
+            .for_each(|(yb, xb)| {
+                for (yr, xr) in yb.chunks_exact_mut(c).zip(xb.chunks_exact(c)) {
+                    for (((y, &x), &sc), &sh) in yr.iter_mut().zip(xr).zip(&scale).zip(&shift) {
+                        *y = x * sc + sh;
+                    }
+                }
+            });
+        return Ok((
+            Tensor::new(x.shape().clone(), y)?,
+            BatchNormSaved {
+                xhat: Tensor::zeros([0])?,
+                inv_std,
+                training,
+                synced_rows: sync.map(|_| rows),
+            },
+        ));
+    }
+    let mut xhat = cnn_tensor::filled(x.len(), 0.0f32);
     xhat.par_chunks_mut(block)
         .zip(y.par_chunks_mut(block))
         .zip(x.data().par_chunks(block))

@@ -318,4 +318,49 @@ mod tests {
             }
         }
     }
+
+    /// The convolutions and dense layers give a GEMM several threads where the product is large
+    /// and rely on the result not depending on how many: the GEMM splits its output, never its
+    /// reduction. Checked bit for bit on shapes that span several blocks of every kind.
+    #[test]
+    fn threaded_products_have_the_single_threaded_bits() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (m, n, k) in [
+            (49, 256, 2304),
+            (1024, 64, 576),
+            (300, 130, 1100),
+            (7, 1000, 513),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.91).cos()).collect();
+            let mut one = vec![0.5; m * n];
+            sgemm(m, n, k, &a, Trans::No, &b, Trans::No, &mut one, true, 1);
+            for threads in [2, 3] {
+                let mut many = vec![0.5; m * n];
+                pool.install(|| {
+                    sgemm(
+                        m,
+                        n,
+                        k,
+                        &a,
+                        Trans::No,
+                        &b,
+                        Trans::No,
+                        &mut many,
+                        true,
+                        threads,
+                    )
+                });
+                assert!(
+                    one.iter()
+                        .zip(&many)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}x{n}x{k} on {threads} threads"
+                );
+            }
+        }
+    }
 }

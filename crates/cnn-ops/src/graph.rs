@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 use cnn_tensor::Tensor;
 
 use crate::activation::{Activation, softmax_backward, softmax_forward};
-use crate::batchnorm::{
-    BatchNormOptions, ReplicaSum, batch_norm_backward_synced, batch_norm_forward_synced,
-};
+use crate::batchnorm::{BatchNormOptions, ReplicaSum, batch_norm_backward_synced};
 use crate::conv::{
     Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward, conv2d_max_pool_backward,
     conv2d_max_pool_forward,
@@ -575,21 +573,18 @@ impl<'a> Graph<'a> {
         opts: &BatchNormOptions,
     ) -> Result<Var> {
         let replicas = self.replicas;
-        let (y, saved) = batch_norm_forward_synced(
+        let save = self.needs_any(&[x, gamma, beta]);
+        let (y, saved) = crate::batchnorm::forward(
             self.try_value(x)?,
             self.try_value(gamma)?,
             self.try_value(beta)?,
-            moving_mean,
-            moving_var,
+            (moving_mean, moving_var),
             training,
             opts,
             replicas,
+            save,
         )?;
-        let saved = if self.needs_any(&[x, gamma, beta]) {
-            Some(saved)
-        } else {
-            None
-        };
+        let saved = save.then_some(saved);
         Ok(self.push(
             y,
             vec![x, gamma, beta],

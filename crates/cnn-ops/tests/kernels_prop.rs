@@ -57,9 +57,17 @@ struct ConvCase {
     seed: u64,
 }
 
+/// Batches of 1–3 take the small-batch path of im2col (one GEMM per sample, threaded by the
+/// GEMM), batches of 8–10 the tiled one (tiles in parallel).
 fn conv_case() -> impl Strategy<Value = ConvCase> {
     (
-        (1usize..4, 1usize..10, 1usize..10, 1usize..5, 1usize..6),
+        (
+            prop_oneof![1usize..4, 8usize..11],
+            1usize..10,
+            1usize..10,
+            1usize..5,
+            1usize..6,
+        ),
         (
             1usize..5,
             1usize..5,
@@ -129,7 +137,8 @@ fn one_channel_case() -> impl Strategy<Value = ConvCase> {
         )
 }
 
-/// 3x3, stride 1, no dilation, at least 4 channels and filters: the Winograd path.
+/// 3x3, stride 1, no dilation, at least 4 channels and filters, and enough samples for 32
+/// tiles of 4x4 outputs: the Winograd path (with fewer tiles im2col takes the convolution).
 fn winograd_case() -> impl Strategy<Value = ConvCase> {
     (
         (1usize..3, 1usize..11, 1usize..11, 4usize..10, 4usize..10),
@@ -138,7 +147,52 @@ fn winograd_case() -> impl Strategy<Value = ConvCase> {
         any::<u64>(),
     )
         .prop_map(|((n, h, w, c, f), pad, bias, seed)| ConvCase {
-            n,
+            n: winograd_batch(n, (h, w), pad.0),
+            h,
+            w,
+            c,
+            f,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            dh: 1,
+            dw: 1,
+            pad,
+            bias,
+            seed,
+        })
+}
+
+/// At least `n` samples, and enough for 32 tiles of 4x4 outputs (F(2x2, 3x3)'s smaller tiles
+/// only make more).
+fn winograd_batch(n: usize, (h, w): (usize, usize), pad: Padding) -> usize {
+    let (ph, pw) = match pad {
+        Padding::Valid => (0, 0),
+        Padding::Explicit {
+            top,
+            bottom,
+            left,
+            right,
+        } => (top + bottom, left + right),
+        _ => (2, 2),
+    };
+    let out = |s: usize, p: usize| (s + p).saturating_sub(2).max(1);
+    let tiles = out(h, ph).div_ceil(4) * out(w, pw).div_ceil(4);
+    n.max(32usize.div_ceil(tiles))
+}
+
+/// A single sample large enough for the Winograd path (at least 32 tiles): its group's GEMMs
+/// run side by side on the threads.
+fn winograd_single_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (22usize..30, 22usize..30, 4usize..10, 4usize..10),
+        padding(),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|((h, w, c, f), pad, bias, seed)| ConvCase {
+            n: 1,
             h,
             w,
             c,
@@ -243,6 +297,12 @@ proptest! {
     #[test]
     fn conv3x3_winograd_matches_reference(t in winograd_case()) {
         check_conv(&t)?;
+    }
+
+    #[test]
+    fn conv3x3_winograd_single_samples_match_reference(t in winograd_single_case()) {
+        // The kernel gradient sums up to 900 products, through F(4x4, 3x3)'s transforms.
+        check_conv_within(&t, 1e-3)?;
     }
 
     #[test]

@@ -99,6 +99,68 @@ fn split_by_tiles<'b>(
     out
 }
 
+/// Below this many tiles (small batches: batch-1 inference), the tiles of a sample cannot keep
+/// the threads busy and each would pack the whole kernel for a few rows: each sample is then
+/// one GEMM that the GEMM itself spreads over the threads.
+const MIN_PARALLEL_TILES: usize = 8;
+
+/// The largest patch matrix of one sample (floats) that [`forward_by_sample`] unfolds at once.
+const MAX_SAMPLE_PATCHES: usize = 1 << 22;
+
+/// [`forward`] for few tiles: each sample's patches unfolded at once (in parallel pieces) and
+/// multiplied by the kernel in one GEMM threaded over its output. The GEMM's threads split the
+/// output, not the reduction, so the bits do not depend on the thread count.
+fn forward_by_sample(
+    g: &Conv2dGeometry,
+    xs: &[f32],
+    ws: &[f32],
+    b: Option<&Tensor>,
+    ys: &mut [f32],
+) {
+    let (f, k) = (g.filters, g.patch_len());
+    let (pin, pout) = (g.pixels_in(), g.pixels_out());
+    if pout * f == 0 {
+        return;
+    }
+    let mut cols = Vec::new();
+    for (n, out) in ys.chunks_exact_mut(pout * f).enumerate() {
+        let xn = &xs[n * pin * g.channels..(n + 1) * pin * g.channels];
+        if let Some(b) = b {
+            out.chunks_exact_mut(f)
+                .for_each(|r| r.copy_from_slice(b.data()));
+        }
+        let a = if g.is_pointwise() || k == 0 {
+            &xn[..pout * k]
+        } else {
+            cols.resize(pout * k, 0.0);
+            let rows = (PIECE_FLOATS / k.max(1)).max(1);
+            cols.par_chunks_mut(rows * k)
+                .enumerate()
+                .for_each(|(i, piece)| {
+                    let p0 = i * rows;
+                    im2col(xn, g, p0, p0 + piece.len() / k, piece)
+                });
+            &cols[..]
+        };
+        let threads = crate::gemm::threads_for(pout, f, k);
+        sgemm(
+            pout,
+            f,
+            k,
+            a,
+            Trans::No,
+            ws,
+            Trans::No,
+            out,
+            b.is_some(),
+            threads,
+        );
+    }
+}
+
+/// Floats of patches one task of [`forward_by_sample`] unfolds.
+const PIECE_FLOATS: usize = 1 << 15;
+
 /// `y = conv(x, w) + b` into `y` (zeroed, output-shaped).
 pub(super) fn forward(
     g: &Conv2dGeometry,
@@ -113,6 +175,10 @@ pub(super) fn forward(
     let tiles = g.tiles();
     let xs = x.data();
     let ws = w.data();
+    if tiles.len() < MIN_PARALLEL_TILES && pout.saturating_mul(k) <= MAX_SAMPLE_PATCHES {
+        forward_by_sample(&g, xs, ws, b, y.data_mut());
+        return Ok(());
+    }
     let slices = split_by_tiles(y.data_mut(), &tiles, f);
     tiles.par_iter().zip(slices).for_each(|(t, out)| {
         let xn = &xs[t.n * pin * g.channels..(t.n + 1) * pin * g.channels];

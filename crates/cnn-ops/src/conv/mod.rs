@@ -59,7 +59,7 @@ enum Algorithm {
 fn algorithm(g: &Conv2dGeometry) -> Algorithm {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let on = *ENABLED.get_or_init(|| std::env::var("CNN_WINOGRAD").map_or(true, |v| v != "0"));
-    if on && winograd_path::applies(g) {
+    if on && winograd_path::applies(g) && winograd_path::pays(g) {
         Algorithm::Winograd
     } else {
         Algorithm::Im2col

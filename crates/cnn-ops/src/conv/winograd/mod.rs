@@ -117,7 +117,7 @@ impl Plan {
     }
 
     /// Tiles per sample down and across.
-    fn tiles_hw(&self) -> (usize, usize) {
+    pub(crate) fn tiles_hw(&self) -> (usize, usize) {
         (
             self.out_hw.0.div_ceil(self.m()),
             self.out_hw.1.div_ceil(self.m()),
@@ -181,41 +181,52 @@ impl<'a> Source<'a> {
 }
 
 /// `U = G g Gᵀ` for every (input channel, filter) pair: `[(m+2)²][C][F]` from a kernel
-/// stored `[3][3][C][F]` (`C` and `F` as in `p`).
+/// stored `[3][3][C][F]` (`C` and `F` as in `p`). Large kernels are transformed a row of
+/// planes per task (each plane is written by one task, so the bits do not depend on the
+/// thread count): at batch 1 this transform is a large share of a Winograd convolution.
 pub(crate) fn transform_kernel(w: &[f32], p: &Plan) -> Vec<f32> {
-    by_tile!(p.tile, transform_kernel_with(w, p.c, p.f))
-}
-
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn transform_kernel_with<V: Variant>(w: &[f32], c: usize, f: usize) -> Vec<f32> {
-    let (cf, a) = (c * f, V::ALPHA);
-    // t = G g (ALPHA x 3 planes), then U = t Gᵀ; every loop runs along the contiguous
-    // (channel, filter) axis so it vectorises.
-    let mut t = vec![0.0f32; a * 3 * cf];
-    for i in 0..a {
-        for b in 0..3 {
-            let dst = &mut t[(i * 3 + b) * cf..][..cf];
-            for (k, &gk) in V::G[i].iter().enumerate() {
-                if gk != 0.0 {
-                    let src = &w[(k * 3 + b) * cf..][..cf];
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += gk * s);
-                }
-            }
-        }
-    }
+    let (cf, a) = (p.c * p.f, p.m() + 2);
     let mut u = vec![0.0f32; a * a * cf];
-    for i in 0..a {
-        for j in 0..a {
-            let dst = &mut u[(i * a + j) * cf..][..cf];
-            for (b, &gb) in V::G[j].iter().enumerate() {
-                if gb != 0.0 {
-                    let src = &t[(i * 3 + b) * cf..][..cf];
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += gb * s);
-                }
-            }
-        }
+    if cf == 0 {
+        return u;
+    }
+    if a * a * cf >= PARALLEL_KERNEL_TRANSFORM {
+        u.par_chunks_mut(a * cf)
+            .enumerate()
+            .for_each(|(i, ui)| by_tile!(p.tile, transform_kernel_row(w, cf, i, ui)));
+    } else {
+        u.chunks_mut(a * cf)
+            .enumerate()
+            .for_each(|(i, ui)| by_tile!(p.tile, transform_kernel_row(w, cf, i, ui)));
     }
     u
+}
+
+/// Kernel transforms with at least this many outputs run in parallel.
+const PARALLEL_KERNEL_TRANSFORM: usize = 1 << 16;
+
+/// Row `i` of `U` (`ALPHA` planes of `cf` values, into `ui`): `t_b = Σ_k G[i][k] g[k][b]`
+/// for the three columns `b`, then `U[i][j] = Σ_b G[j][b] t_b`. Every loop runs along the
+/// contiguous (channel, filter) axis so it vectorises.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn transform_kernel_row<V: Variant>(w: &[f32], cf: usize, i: usize, ui: &mut [f32]) {
+    let mut t = vec![0.0f32; 3 * cf];
+    for (b, dst) in t.chunks_exact_mut(cf).enumerate() {
+        for (k, &gk) in V::G[i].iter().enumerate() {
+            if gk != 0.0 {
+                let src = &w[(k * 3 + b) * cf..][..cf];
+                dst.iter_mut().zip(src).for_each(|(d, &s)| *d += gk * s);
+            }
+        }
+    }
+    for (j, dst) in ui.chunks_exact_mut(cf).enumerate() {
+        for (b, &gb) in V::G[j].iter().enumerate() {
+            if gb != 0.0 {
+                let src = &t[b * cf..][..cf];
+                dst.iter_mut().zip(src).for_each(|(d, &s)| *d += gb * s);
+            }
+        }
+    }
 }
 
 /// `dL/dg = Gᵀ (dL/dU) G` for every (input channel, filter) pair: `[3][3][C][F]` from
@@ -279,9 +290,12 @@ pub(crate) fn conv3x3(x: Source<'_>, u: &[f32], bias: Option<&[f32]>, p: &Plan, 
     }
     let group = samples_per_group(p);
     let per_in = p.in_hw.0 * p.in_hw.1 * p.c;
+    let wide = few_groups(y.len() / per_out, group);
     y.par_chunks_mut(per_out * group)
         .enumerate()
-        .for_each(|(gi, yg)| one_group(x.skip(gi * group, per_in), u, bias, p, Out::Full(yg)));
+        .for_each(|(gi, yg)| {
+            one_group(x.skip(gi * group, per_in), u, bias, p, Out::Full(yg), wide)
+        });
 }
 
 /// [`conv3x3`] followed by 2x2 max pooling with stride 2 (`valid`), without the convolution's
@@ -304,10 +318,20 @@ pub(crate) fn conv3x3_max_pool(
     }
     let group = samples_per_group(p);
     let per_in = p.in_hw.0 * p.in_hw.1 * p.c;
+    let wide = few_groups(y.len() / per_out, group);
     y.par_chunks_mut(per_out * group)
         .zip(idx.par_chunks_mut(per_out * group))
         .zip(x.par_chunks((per_in * group).max(1)))
-        .for_each(|((yg, ig), xg)| one_group(Source::Dense(xg), u, bias, p, Out::Pooled(yg, ig)));
+        .for_each(|((yg, ig), xg)| {
+            one_group(Source::Dense(xg), u, bias, p, Out::Pooled(yg, ig), wide)
+        });
+}
+
+/// Whether `samples` in groups of `group` leave threads idle (batch-1 inference): each
+/// group's GEMMs then run side by side. Each GEMM is single-threaded either way, so the bits
+/// are the same.
+fn few_groups(samples: usize, group: usize) -> bool {
+    samples.div_ceil(group.max(1)) < rayon::current_num_threads()
 }
 
 /// Samples are grouped so that a group's transformed inputs and products (`V` and `M`) stay
@@ -364,17 +388,20 @@ fn ensure(bufs: [(&mut Vec<f32>, usize); 3]) {
     }
 }
 
-fn one_group(x: Source<'_>, u: &[f32], bias: Option<&[f32]>, p: &Plan, y: Out<'_>) {
+fn one_group(x: Source<'_>, u: &[f32], bias: Option<&[f32]>, p: &Plan, y: Out<'_>, wide: bool) {
     let (c, f, e) = (p.c, p.f, p.elements());
     let (th, tw) = p.tiles_hw();
     let t = th * tw * y.samples(p);
-    BUFFERS.with(|b| {
-        let mut b = b.borrow_mut();
-        let (v, m, q, sample) = &mut *b;
+    // The scratch is taken out of the thread-local for the call (and put back after), so a
+    // task this thread runs while waiting for the parallel GEMMs finds the slot free.
+    let mut b = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    {
+        let (v, m, q, sample) = &mut b;
         ensure([(v, e * t * c), (m, e * t * f), (q, e * c)]);
         let (v, m) = (&mut v[..e * t * c], &mut m[..e * t * f]);
-        transform_and_multiply(x, u, bias, p, y, (v, m, q, sample));
-    });
+        transform_and_multiply(x, u, bias, p, y, (v, m, q, sample), wide);
+    }
+    BUFFERS.with(|slot| *slot.borrow_mut() = b);
 }
 
 /// Per-thread scratch: V, M, a tile's intermediate rows and a sample built from a
@@ -395,8 +422,9 @@ fn transform_and_multiply(
     p: &Plan,
     y: Out<'_>,
     (v, m, q, sample): (&mut [f32], &mut [f32], &mut Vec<f32>, &mut Vec<f32>),
+    wide: bool,
 ) {
-    let (c, f, e) = (p.c, p.f, p.elements());
+    let (c, f) = (p.c, p.f);
     let (th, tw) = p.tiles_hw();
     let samples = y.samples(p);
     let t = th * tw * samples;
@@ -404,19 +432,19 @@ fn transform_and_multiply(
         p.tile,
         input_transform(x, p, samples, (q.as_mut_slice(), sample), v)
     );
-    for k in 0..e {
-        sgemm(
-            t,
-            f,
-            c,
-            &v[k * t * c..(k + 1) * t * c],
-            Trans::No,
-            &u[k * c * f..(k + 1) * c * f],
-            Trans::No,
-            &mut m[k * t * f..(k + 1) * t * f],
-            false,
-            1,
-        );
+    let v = &*v;
+    let product = |k: usize, mk: &mut [f32]| {
+        let (vk, uk) = (&v[k * t * c..][..t * c], &u[k * c * f..][..c * f]);
+        sgemm(t, f, c, vk, Trans::No, uk, Trans::No, mk, false, 1);
+    };
+    if wide && t * f > 0 {
+        m.par_chunks_mut(t * f)
+            .enumerate()
+            .for_each(|(k, mk)| product(k, mk));
+    } else if t * f > 0 {
+        m.chunks_mut(t * f)
+            .enumerate()
+            .for_each(|(k, mk)| product(k, mk));
     }
     match y {
         Out::Full(y) => by_tile!(p.tile, output_transform(m, bias, p, t, q, y)),
