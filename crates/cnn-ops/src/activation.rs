@@ -100,7 +100,7 @@ impl Activation {
                 }
             }
             Activation::Sigmoid => sigmoid(x),
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => crate::tanh::tanh(x),
             Activation::ReluMax(m) => x.max(0.0).min(m),
             Activation::Swish => x * sigmoid(x),
             Activation::Gelu => crate::gelu::gelu(x),
@@ -149,11 +149,12 @@ impl Activation {
             data.par_chunks_mut(CHUNK)
                 .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
         }
-        // GELU and the ReLUs get loops of their own, free of the per-element `match`, so they
+        // GELU, tanh and the ReLUs get loops of their own, free of the per-element `match`, so they
         // vectorise (the same operations, so the same bits).
         match self {
             Activation::Gelu => each(data, crate::gelu::gelu),
             Activation::Relu => each(data, |v| v.max(0.0)),
+            Activation::Tanh => each(data, crate::tanh::tanh),
             Activation::ReluMax(m) => each(data, move |v| v.max(0.0).min(m)),
             other => each(data, |v| other.f(v)),
         }
@@ -176,6 +177,7 @@ impl Activation {
         match self {
             Activation::Gelu => map(&mut y, x.data(), crate::gelu::gelu),
             Activation::Relu => map(&mut y, x.data(), |v| v.max(0.0)),
+            Activation::Tanh => map(&mut y, x.data(), crate::tanh::tanh),
             Activation::ReluMax(m) => map(&mut y, x.data(), move |v| v.max(0.0).min(m)),
             other => map(&mut y, x.data(), |v| other.f(v)),
         }

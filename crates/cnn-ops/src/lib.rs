@@ -60,6 +60,7 @@ mod lrn;
 mod pad;
 mod pool;
 mod scratch;
+mod tanh;
 
 pub use activation::{Activation, softmax_backward, softmax_forward};
 pub use batchnorm::{
