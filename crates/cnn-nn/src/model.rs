@@ -341,6 +341,19 @@ impl Model {
                 },
                 _ => mode,
             };
+            if streaming {
+                // Inputs this layer reads last (and once) may be overwritten by it: batch norm
+                // and activations then work in place.
+                for s in &layer.inputs {
+                    if let Source::Layer(j) = *s
+                        && unread[j] == 1
+                        && !arch.outputs.contains(&j)
+                        && layer.inputs.iter().filter(|t| **t == *s).count() == 1
+                    {
+                        g.donate(values[j]);
+                    }
+                }
+            }
             let first_node = g.len();
             let mut cx = Cx {
                 g: &mut *g,

@@ -542,7 +542,8 @@ fn absurd_sizes_in_specs_are_errors_not_overflows() {
 /// `predict` frees each activation once its last reader has run (a streaming inference
 /// graph); its outputs are those of a graph that keeps everything, bit for bit — for chains,
 /// residual graphs (a value read twice, by a block and its shortcut), fused conv+pool, dropout
-/// passing its input through, and depthwise blocks.
+/// passing its input through, and depthwise blocks; batch norms and activations that read a
+/// value last overwrite it (`Graph::donate`).
 #[test]
 fn predict_frees_activations_and_keeps_its_results() {
     for (name, shape) in [

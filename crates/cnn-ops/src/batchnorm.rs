@@ -185,15 +185,8 @@ pub(crate) fn forward(
         .iter()
         .map(|v| 1.0 / (v + opts.epsilon).sqrt())
         .collect();
-    let (g, b) = (gamma.data(), beta.data());
     // y = x·scale + shift with scale = γ/σ, shift = β − μ·γ/σ; x̂ = (x − μ)/σ.
-    let scale: Vec<f32> = g.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
-    let shift: Vec<f32> = b
-        .iter()
-        .zip(&mean)
-        .zip(&scale)
-        .map(|((b, m), s)| b - m * s)
-        .collect();
+    let (scale, shift) = affine((gamma.data(), beta.data()), &mean, &var, opts.epsilon);
     let mut y = cnn_tensor::filled(x.len(), 0.0f32);
     let block = BLOCK_ROWS * c;
     if !save {
@@ -243,6 +236,60 @@ pub(crate) fn forward(
             synced_rows: sync.map(|_| rows),
         },
     ))
+}
+
+/// Inference-mode batch norm applied to `x` in place: `x·scale + shift` with the moving
+/// statistics, the same arithmetic as [`forward`] (the same bits).
+pub(crate) fn apply_inplace(
+    x: &mut Tensor,
+    (gamma, beta): (&Tensor, &Tensor),
+    (moving_mean, moving_var): (&Tensor, &Tensor),
+    opts: &BatchNormOptions,
+) -> Result<()> {
+    let c = channels(x, gamma, beta)?;
+    if moving_mean.dims() != [c] || moving_var.dims() != [c] {
+        return Err(shape_err(
+            "batch_norm",
+            format!("moving statistics do not match {c} channels"),
+        ));
+    }
+    let (scale, shift) = affine(
+        (gamma.data(), beta.data()),
+        moving_mean.data(),
+        moving_var.data(),
+        opts.epsilon,
+    );
+    x.data_mut()
+        .par_chunks_mut(BLOCK_ROWS * c)
+        .for_each(|block| {
+            for row in block.chunks_exact_mut(c) {
+                for ((v, &sc), &sh) in row.iter_mut().zip(&scale).zip(&shift) {
+                    *v = *v * sc + sh;
+                }
+            }
+        });
+    Ok(())
+}
+
+/// `(scale, shift)` with `scale = γ/σ` and `shift = β − μ·γ/σ`, `σ = √(var + ε)`.
+fn affine(
+    (g, b): (&[f32], &[f32]),
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = g
+        .iter()
+        .zip(var)
+        .map(|(g, v)| g * (1.0 / (v + epsilon).sqrt()))
+        .collect();
+    let shift: Vec<f32> = b
+        .iter()
+        .zip(mean)
+        .zip(&scale)
+        .map(|((b, m), s)| b - m * s)
+        .collect();
+    (scale, shift)
 }
 
 /// Rows per block of the parallel passes. Blocks are fixed (not per thread), and block sums are

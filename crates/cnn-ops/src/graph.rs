@@ -84,6 +84,8 @@ pub struct Graph<'a> {
     replicas: Option<&'a dyn ReplicaSum>,
     /// An inference graph whose user frees values once nothing reads them any more.
     streaming: bool,
+    /// Nodes whose values the caller will not read again ([`Graph::donate`]).
+    donated: Vec<usize>,
 }
 
 impl Default for Graph<'_> {
@@ -127,6 +129,7 @@ impl<'a> Graph<'a> {
             stamps: None,
             replicas: None,
             streaming: false,
+            donated: Vec::new(),
         }
     }
 
@@ -138,6 +141,7 @@ impl<'a> Graph<'a> {
             stamps: None,
             replicas: None,
             streaming: false,
+            donated: Vec::new(),
         }
     }
 
@@ -159,6 +163,28 @@ impl<'a> Graph<'a> {
             {
                 n.value = Cow::Owned(empty);
             }
+        }
+    }
+
+    /// Tells an inference graph that the caller will not read `v`'s value again: the next
+    /// element-wise operation on it (batch norm in inference mode, an activation) may then
+    /// overwrite it instead of writing a new tensor — one pass over memory already in the
+    /// cache instead of a fresh allocation. No effect on a recording graph (its backward
+    /// passes read the values).
+    pub fn donate(&mut self, v: Var) {
+        if !self.recording && v.0 < self.nodes.len() {
+            self.donated.push(v.0);
+        }
+    }
+
+    /// `v`'s value, taken out of the graph, when it was donated and is owned by the graph.
+    fn take_donated(&mut self, v: Var) -> Option<Tensor> {
+        let at = self.donated.iter().position(|&d| d == v.0)?;
+        self.donated.swap_remove(at);
+        let node = self.nodes.get_mut(v.0)?;
+        match &node.value {
+            Cow::Owned(t) if !t.is_empty() => self.take_value(v).ok(),
+            _ => None,
         }
     }
 
@@ -505,7 +531,13 @@ impl<'a> Graph<'a> {
         if act == Activation::Linear {
             return Ok(x);
         }
-        let y = act.forward(self.try_value(x)?);
+        let y = match self.take_donated(x) {
+            Some(mut t) => {
+                act.apply_inplace(t.data_mut());
+                t
+            }
+            None => act.forward(self.try_value(x)?),
+        };
         Ok(self.push(
             y,
             vec![x],
@@ -572,6 +604,19 @@ impl<'a> Graph<'a> {
         training: bool,
         opts: &BatchNormOptions,
     ) -> Result<Var> {
+        if !training && let Some(mut t) = self.take_donated(x) {
+            crate::batchnorm::apply_inplace(
+                &mut t,
+                (self.try_value(gamma)?, self.try_value(beta)?),
+                (moving_mean, moving_var),
+                opts,
+            )?;
+            return Ok(self.push(
+                t,
+                vec![x, gamma, beta],
+                Box::new(|_, _, _, _| Err(shape_err("batch_norm", "nothing saved"))),
+            ));
+        }
         let replicas = self.replicas;
         let save = self.needs_any(&[x, gamma, beta]);
         let (y, saved) = crate::batchnorm::forward(

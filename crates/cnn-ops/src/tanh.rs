@@ -16,7 +16,7 @@ pub(crate) fn tanh(x: f32) -> f32 {
     let x2 = x * x;
     // Odd numerator p(x)/x and even denominator q(x), in x².
     let mut p = -2.760_768_5e-16_f32;
-    p = p * x2 + 2.000_187_9e-13;
+    p = p * x2 + 2.000_188e-13;
     p = p * x2 - 8.604_672e-11;
     p = p * x2 + 5.122_297e-8;
     p = p * x2 + 1.485_722_4e-5;
