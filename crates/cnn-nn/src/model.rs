@@ -304,6 +304,8 @@ impl Model {
             .take(layers)
         {
             if std::mem::take(&mut absorbed) {
+                // This layer (a pool) was computed with the one before, its only reader.
+                unread[i - 1] = unread[i - 1].saturating_sub(1);
                 let v = values[i - 1];
                 values.push(v);
                 pre_activations.push(v);
@@ -343,12 +345,15 @@ impl Model {
             };
             if streaming {
                 // Inputs this layer reads last (and once) may be overwritten by it: batch norm
-                // and activations then work in place.
+                // and activations then work in place. Not when the same value is still to be
+                // read as another layer's output (a layer that passes its input through, such
+                // as dropout at inference) or as the model's input.
                 for s in &layer.inputs {
                     if let Source::Layer(j) = *s
                         && unread[j] == 1
                         && !arch.outputs.contains(&j)
                         && layer.inputs.iter().filter(|t| **t == *s).count() == 1
+                        && !shared_elsewhere(&values, j, x, &unread, &arch.outputs)
                     {
                         g.donate(values[j]);
                     }
@@ -381,7 +386,11 @@ impl Model {
                 for s in &layer.inputs {
                     if let Source::Layer(j) = *s {
                         unread[j] -= 1;
-                        if unread[j] == 0 && !arch.outputs.contains(&j) && values[j] != y {
+                        if unread[j] == 0
+                            && !arch.outputs.contains(&j)
+                            && values[j] != y
+                            && !shared_elsewhere(&values, j, x, &unread, &arch.outputs)
+                        {
                             g.take_value(values[j])?;
                         }
                     }
@@ -441,4 +450,17 @@ impl Model {
             .for_each(|(a, b)| a.clone_from(b));
         self.state.clone_from(&other.state);
     }
+}
+
+/// Whether the value of layer `j` is also the model's input `x`, or the output of another
+/// layer that is still to be read or is a model output (a layer that passes its input
+/// through, such as dropout at inference, or a convolution and the max pool computed with
+/// it): such a value must be neither freed nor overwritten when layer `j`'s readers are done.
+fn shared_elsewhere(values: &[Var], j: usize, x: Var, unread: &[usize], outputs: &[usize]) -> bool {
+    let v = values[j];
+    v == x
+        || values
+            .iter()
+            .enumerate()
+            .any(|(m, &w)| m != j && w == v && (unread[m] > 0 || outputs.contains(&m)))
 }

@@ -546,12 +546,29 @@ fn absurd_sizes_in_specs_are_errors_not_overflows() {
 /// value last overwrite it (`Graph::donate`).
 #[test]
 fn predict_frees_activations_and_keeps_its_results() {
-    for (name, shape) in [
+    // Values that must not be overwritten in place: a convolution's output read by a dropout
+    // (which passes it through at inference, then a batch norm reads it last) and by a
+    // shortcut; the model's input read by an activation (tanh: it changes the non-negative
+    // test images) and by a shortcut.
+    let shared = {
+        let mut b = GraphBuilder::new("shared", [8, 8, 4]);
+        let x = b.input();
+        let a = b.apply(activation("tanh"), &[&x]);
+        let s0 = b.apply(Add {}, &[&x, &a]);
+        let h = b.apply(conv2d(4, 3, "linear").same(), &[&s0]);
+        let d = b.chain(&h, [dropout(0.5), batch_norm(), activation("relu")]);
+        let s = b.apply(Add {}, &[&h, &d]);
+        let out = b.chain(&s, [global_avg_pool(), dense(3, "softmax")]);
+        b.build(&[&out])
+    };
+    let zoo_specs = [
         ("mnist-cnn-dropout", vec![28, 28, 1]),
         ("resnet20-cifar", vec![32, 32, 3]),
         ("mobilenetv2", vec![32, 32, 3]),
-    ] {
-        let spec = zoo(name, Some(&shape), Some(7)).unwrap();
+    ]
+    .map(|(name, shape)| zoo(name, Some(&shape), Some(7)).unwrap());
+    for spec in zoo_specs.into_iter().chain([shared]) {
+        let (name, shape) = (spec.name.clone(), spec.input_shape.clone());
         let mut m = Model::new(&spec, 3).unwrap();
         let per: usize = shape.iter().product();
         let mut dims = vec![3];
