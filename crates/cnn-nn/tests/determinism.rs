@@ -24,13 +24,18 @@ fn images(n: usize, dims: &[usize], seed: u64) -> Tensor {
     Tensor::new(d, data).unwrap()
 }
 
-/// Every weight and state tensor after `steps` training steps on `threads` threads.
-fn train(spec: &ModelSpec, threads: usize, steps: usize) -> Vec<Vec<u32>> {
-    let pool = rayon::ThreadPoolBuilder::new()
+/// Runs `f` in a pool of `threads` threads.
+fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .unwrap();
-    pool.install(|| {
+        .unwrap()
+        .install(f)
+}
+
+/// Every weight and state tensor after `steps` training steps on `threads` threads.
+fn train(spec: &ModelSpec, threads: usize, steps: usize) -> Vec<Vec<u32>> {
+    on_threads(threads, || {
         let mut m = Model::new(spec, 7).unwrap();
         let x = images(32, &spec.input_shape, 3);
         let y = Targets::Sparse((0..32).map(|i| i % 10).collect());
@@ -126,11 +131,7 @@ fn depthwise_and_separable_convolutions_train_to_the_same_bits_on_any_thread_cou
 
 /// The bits of `predict` at batch sizes 1 and 64 on `threads` threads.
 fn predictions(spec: &ModelSpec, threads: usize) -> Vec<Vec<u32>> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
-    pool.install(|| {
+    on_threads(threads, || {
         let mut m = Model::new(spec, 7).unwrap();
         let x = images(64, &spec.input_shape, 5);
         [1, 64]

@@ -146,21 +146,13 @@ fn winograd_case() -> impl Strategy<Value = ConvCase> {
         any::<bool>(),
         any::<u64>(),
     )
-        .prop_map(|((n, h, w, c, f), pad, bias, seed)| ConvCase {
-            n: winograd_batch(n, (h, w), pad.0),
-            h,
-            w,
-            c,
-            f,
-            kh: 3,
-            kw: 3,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad,
-            bias,
-            seed,
+        .prop_map(|((n, h, w, c, f), pad, bias, seed)| {
+            conv3x3(
+                (winograd_batch(n, (h, w), pad.0), h, w, c, f),
+                pad,
+                bias,
+                seed,
+            )
         })
 }
 
@@ -191,22 +183,32 @@ fn winograd_single_case() -> impl Strategy<Value = ConvCase> {
         any::<bool>(),
         any::<u64>(),
     )
-        .prop_map(|((h, w, c, f), pad, bias, seed)| ConvCase {
-            n: 1,
-            h,
-            w,
-            c,
-            f,
-            kh: 3,
-            kw: 3,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad,
-            bias,
-            seed,
-        })
+        .prop_map(|((h, w, c, f), pad, bias, seed)| conv3x3((1, h, w, c, f), pad, bias, seed))
+}
+
+/// A 3x3 stride-1 convolution case of `n x h x w x c` inputs and `f` filters.
+fn conv3x3(
+    (n, h, w, c, f): (usize, usize, usize, usize, usize),
+    pad: (Padding, RefPad),
+    bias: bool,
+    seed: u64,
+) -> ConvCase {
+    ConvCase {
+        n,
+        h,
+        w,
+        c,
+        f,
+        kh: 3,
+        kw: 3,
+        sh: 1,
+        sw: 1,
+        dh: 1,
+        dw: 1,
+        pad,
+        bias,
+        seed,
+    }
 }
 
 fn check_conv(t: &ConvCase) -> Result<(), TestCaseError> {
