@@ -226,6 +226,8 @@ fn fetch_data(
 }
 
 fn main() -> std::process::ExitCode {
+    // mimalloc, keeping what one batch frees for the next (see cnn-alloc).
+    cnn_alloc::keep_freed_memory();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -290,9 +292,3 @@ fn run() -> Result<()> {
     }
     Ok(())
 }
-
-/// mimalloc keeps freed pages for reuse: with the system allocator every training step's
-/// large activation buffers came back as fresh zero pages from the kernel (≈ 1,500 page faults
-/// per `mnist-cnn` step, and TLB-flush interrupts between the two worker threads).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -95,6 +95,8 @@ fn run(cli: &Cli, mpi: Option<&mut cnn_mpi::Mpi>) -> CliResult<String> {
 }
 
 fn main() -> ExitCode {
+    // mimalloc, keeping what one batch frees for the next (see cnn-alloc).
+    cnn_alloc::keep_freed_memory();
     let cli = Cli::parse();
     // `mpirun -np N cnn train …`: join the MPI job (data-parallel training).
     let mut mpi = None;
@@ -167,9 +169,3 @@ fn report(e: &CliError, rank: Option<usize>) {
         CliError::Failure(e) => eprintln!("error{who}: {e:#}"),
     }
 }
-
-/// mimalloc keeps freed pages for reuse: with the system allocator every training step's
-/// large activation buffers came back as fresh zero pages from the kernel (≈ 1,500 page faults
-/// per `mnist-cnn` step, and TLB-flush interrupts between the two worker threads).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
