@@ -18,6 +18,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TensorFlow's own (Eigen) depthwise kernel refuses unequal strides ("Current implementation
+# only supports equal length strides"), which the every-layer graph has; its oneDNN kernels
+# take them, but TensorFlow turns oneDNN on by default only on some Intel CPUs — on an AMD
+# EPYC the check failed for that reason alone. Always on, so the check does not depend on the
+# machine.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
