@@ -140,18 +140,25 @@ impl Activation {
         }
     }
 
-    /// Applies the activation in place.
+    /// Applies the activation in place, in parallel pieces.
     pub fn apply_inplace(self, data: &mut [f32]) {
         if self == Activation::Linear {
             return;
         }
-        fn each(data: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
-            data.par_chunks_mut(CHUNK)
-                .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v)));
+        data.par_chunks_mut(CHUNK)
+            .for_each(|c| self.apply_serial(c));
+    }
+
+    /// Applies the activation in place on this thread (to a piece of a larger tensor while it
+    /// is in cache: a convolution's output tile). The same bits as [`Activation::apply_inplace`].
+    pub fn apply_serial(self, data: &mut [f32]) {
+        fn each(data: &mut [f32], f: impl Fn(f32) -> f32) {
+            data.iter_mut().for_each(|v| *v = f(*v));
         }
         // GELU, tanh and the ReLUs get loops of their own, free of the per-element `match`, so they
         // vectorise (the same operations, so the same bits).
         match self {
+            Activation::Linear => {}
             Activation::Gelu => each(data, crate::gelu::gelu),
             Activation::Relu => each(data, |v| v.max(0.0)),
             Activation::Tanh => each(data, crate::tanh::tanh),

@@ -271,8 +271,11 @@ pub(crate) fn apply_inplace(
     Ok(())
 }
 
-/// `(scale, shift)` with `scale = γ/σ` and `shift = β − μ·γ/σ`, `σ = √(var + ε)`.
-fn affine(
+/// The per-channel affine map of an inference-mode batch norm, `y = scale·x + shift`:
+/// `(scale, shift)` with `scale = γ/σ` and `shift = β − μ·γ/σ`, `σ = √(var + ε)` — as the
+/// forward pass computes them (cnn-nn folds them into convolutions). Each output is as long as
+/// the shortest input.
+pub fn affine(
     (g, b): (&[f32], &[f32]),
     mean: &[f32],
     var: &[f32],

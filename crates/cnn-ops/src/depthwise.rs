@@ -3,13 +3,14 @@
 //! filters, `y[n, i, j, c·M + m] = b[c·M + m] + Σ x[n, i·s + di·d, j·s + dj·d, c] · w[di, dj, c, m]`.
 //!
 //! Direct loops over the window with the channels innermost (NHWC keeps a pixel's channels
-//! contiguous, so each window tap is one vectorisable run of `C·M` products). Samples run in
-//! parallel; the kernel gradient sums per-sample partial sums in sample order, so results do
-//! not depend on the thread count.
+//! contiguous, so each window tap is one vectorisable run of `C·M` products). The forward pass
+//! runs output rows in parallel, the backward samples; the kernel gradient sums per-sample
+//! partial sums in sample order, so results do not depend on the thread count.
 
 use cnn_tensor::Tensor;
 use rayon::prelude::*;
 
+use crate::activation::Activation;
 use crate::conv::{Conv2dGeometry, Conv2dOptions};
 use crate::error::{OpError, Result, option_err, shape_err};
 use crate::geometry::Window2d;
@@ -118,6 +119,19 @@ pub fn depthwise_conv2d_forward(
     b: Option<&Tensor>,
     opts: &Conv2dOptions,
 ) -> Result<Tensor> {
+    depthwise_conv2d_forward_act(x, w, b, opts, Activation::Linear)
+}
+
+/// `act(depthwise_conv2d(x, w) + b)`, the activation applied to each output pixel as soon as
+/// it is summed: the same bits as [`depthwise_conv2d_forward`] then
+/// [`Activation::apply_inplace`], one pass over the output fewer. For inference.
+pub fn depthwise_conv2d_forward_act(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    opts: &Conv2dOptions,
+    act: Activation,
+) -> Result<Tensor> {
     let g = DepthwiseGeometry::new(x.dims(), w.dims(), opts)?;
     let cm = g.channels * g.multiplier;
     if let Some(b) = b
@@ -134,25 +148,29 @@ pub fn depthwise_conv2d_forward(
     let out_img = win.out_h * win.out_w * cm;
     let mut out = vec![0.0f32; g.batch * out_img];
     let wd = w.data();
-    out.par_chunks_mut(out_img.max(1))
-        .zip(x.data().par_chunks(in_img.max(1)))
-        .for_each(|(y, xi)| {
-            for oi in 0..win.out_h {
-                for oj in 0..win.out_w {
-                    let o = &mut y[(oi * win.out_w + oj) * cm..][..cm];
-                    if let Some(b) = b {
-                        o.copy_from_slice(b.data());
-                    }
-                    for di in 0..win.k_h {
-                        for dj in 0..win.k_w {
-                            if let Some((i, j)) = g.tap(oi, oj, di, dj) {
-                                let xs = &xi[(i * win.in_w + j) * c..][..c];
-                                let ws = &wd[(di * win.k_w + dj) * cm..][..cm];
-                                accumulate(o, xs, ws, m);
-                            }
+    let xd = x.data();
+    let out_row = win.out_w * cm;
+    // Output rows in parallel (not samples: batch-1 inference uses every thread); each output
+    // value is summed by one thread in a fixed order.
+    out.par_chunks_mut(out_row.max(1))
+        .enumerate()
+        .for_each(|(r, y)| {
+            let (n, oi) = (r / win.out_h.max(1), r % win.out_h.max(1));
+            let xi = &xd[n * in_img..(n + 1) * in_img];
+            for (oj, o) in y.chunks_exact_mut(cm).enumerate() {
+                if let Some(b) = b {
+                    o.copy_from_slice(b.data());
+                }
+                for di in 0..win.k_h {
+                    for dj in 0..win.k_w {
+                        if let Some((i, j)) = g.tap(oi, oj, di, dj) {
+                            let xs = &xi[(i * win.in_w + j) * c..][..c];
+                            let ws = &wd[(di * win.k_w + dj) * cm..][..cm];
+                            accumulate(o, xs, ws, m);
                         }
                     }
                 }
+                act.apply_serial(o);
             }
         });
     Ok(Tensor::new(g.output_dims(), out)?)

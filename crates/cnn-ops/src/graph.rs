@@ -50,6 +50,10 @@ use crate::pool::{
     max_pool2d_backward, max_pool2d_forward,
 };
 
+/// A convolution's forward pass with its activation ([`crate::conv2d_forward_act`]).
+type ConvForward =
+    fn(&Tensor, &Tensor, Option<&Tensor>, &Conv2dOptions, Activation) -> Result<Tensor>;
+
 /// A handle to a value in a [`Graph`]. Only meaningful for the graph that created it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Var(usize);
@@ -494,6 +498,78 @@ impl<'a> Graph<'a> {
         ))
     }
 
+    /// `act(conv2d(x, w) + b)`, the activation applied to each tile of the output as it is
+    /// made ([`crate::conv2d_forward_act`]: the same bits, one pass fewer). A graph that
+    /// records runs the convolution and the activation as separate operations, for their
+    /// gradients.
+    pub fn conv2d_act(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        opts: &Conv2dOptions,
+        act: Activation,
+    ) -> Result<Var> {
+        if self.recording {
+            let y = self.conv2d_then(x, w, b, opts, act == Activation::Relu)?;
+            return match act {
+                Activation::Relu => Ok(y),
+                _ => self.activation(y, act),
+            };
+        }
+        self.inference_conv(
+            (x, w, b),
+            opts,
+            act,
+            crate::conv::conv2d_forward_act,
+            "conv2d",
+        )
+    }
+
+    /// [`Graph::depthwise_conv2d`] then `act`, applied to each output pixel as it is summed
+    /// ([`crate::depthwise_conv2d_forward_act`]). A graph that records runs them separately.
+    pub fn depthwise_conv2d_act(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        opts: &Conv2dOptions,
+        act: Activation,
+    ) -> Result<Var> {
+        if self.recording {
+            let y = self.depthwise_conv2d(x, w, b, opts)?;
+            return self.activation(y, act);
+        }
+        self.inference_conv(
+            (x, w, b),
+            opts,
+            act,
+            crate::depthwise::depthwise_conv2d_forward_act,
+            "depthwise_conv2d",
+        )
+    }
+
+    /// Runs an inference-only convolution `forward` (with its activation) on `x`, `w` and `b`
+    /// and pushes its output, which carries no gradient.
+    fn inference_conv(
+        &mut self,
+        (x, w, b): (Var, Var, Option<Var>),
+        opts: &Conv2dOptions,
+        act: Activation,
+        forward: ConvForward,
+        op: &'static str,
+    ) -> Result<Var> {
+        let bias = b.map(|b| self.try_value(b)).transpose()?;
+        let y = forward(self.try_value(x)?, self.try_value(w)?, bias, opts, act)?;
+        let mut inputs = vec![x, w];
+        inputs.extend(b);
+        Ok(self.push(
+            y,
+            inputs,
+            Box::new(move |_, _, _, _| Err(shape_err(op, "inference only: nothing saved"))),
+        ))
+    }
+
     /// `x · scale + offset`, element by element (Keras's `Rescaling`).
     pub fn affine(&mut self, x: Var, scale: f32, offset: f32) -> Result<Var> {
         let mut y = self.try_value(x)?.clone();
@@ -694,7 +770,8 @@ impl<'a> Graph<'a> {
         Ok(self.scalar_loss(probs, loss, grad))
     }
 
-    /// Element-wise sum of two same-shaped values.
+    /// Element-wise sum of two same-shaped values. In an inference graph a donated input (see
+    /// [`Graph::donate`]) is overwritten with the sum (addition commutes: the same bits).
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
         let (av, bv) = (self.try_value(a)?, self.try_value(b)?);
         if av.shape() != bv.shape() {
@@ -703,10 +780,21 @@ impl<'a> Graph<'a> {
                 format!("{} and {} differ", av.shape(), bv.shape()),
             ));
         }
-        let mut y = av.clone();
+        // Not when the value is added to itself: it is read while the sum is written.
+        let donated = if a == b {
+            None
+        } else if let Some(t) = self.take_donated(a) {
+            Some((t, b))
+        } else {
+            self.take_donated(b).map(|t| (t, a))
+        };
+        let (mut y, other) = match donated {
+            Some((t, other)) => (t, other),
+            None => (self.try_value(a)?.clone(), b),
+        };
         y.data_mut()
             .iter_mut()
-            .zip(bv.data())
+            .zip(self.try_value(other)?.data())
             .for_each(|(p, q)| *p += q);
         Ok(self.push(
             y,

@@ -63,17 +63,19 @@ mod scratch;
 mod tanh;
 
 pub use activation::{Activation, softmax_backward, softmax_forward};
+pub use batchnorm::affine as batch_norm_affine;
 pub use batchnorm::{
     BatchNormOptions, BatchNormSaved, ReplicaSum, batch_norm_backward, batch_norm_backward_synced,
     batch_norm_forward, batch_norm_forward_synced,
 };
 pub use conv::{
     Conv2dGeometry, Conv2dGrads, Conv2dOptions, ConvNeeds, conv2d_backward, conv2d_forward,
-    conv2d_max_pool_backward, conv2d_max_pool_forward,
+    conv2d_forward_act, conv2d_max_pool_backward, conv2d_max_pool_forward,
 };
 pub use dense::{dense_backward, dense_forward};
 pub use depthwise::{
     DepthwiseGeometry, DepthwiseGrads, depthwise_conv2d_backward, depthwise_conv2d_forward,
+    depthwise_conv2d_forward_act,
 };
 pub use dropout::{apply_mask, dropout_mask};
 pub use error::{OpError, Result};

@@ -14,6 +14,18 @@ pub struct Pad2d {
     pub cols: (usize, usize),
 }
 
+impl From<Pad2d> for crate::geometry::Padding {
+    /// The same padding as a convolution's explicit padding.
+    fn from(p: Pad2d) -> Self {
+        crate::geometry::Padding::Explicit {
+            top: p.rows.0,
+            bottom: p.rows.1,
+            left: p.cols.0,
+            right: p.cols.1,
+        }
+    }
+}
+
 impl Pad2d {
     /// The padded size of an `h`×`w` image, or `None` if it overflows.
     pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {

@@ -97,6 +97,12 @@ proptest! {
         if let Err(e) = close(y.data(), &want, 1e-4) {
             prop_assert!(false, "forward: {e}");
         }
+        // With an activation applied pixel by pixel: the bits of the output activated after.
+        let act = Activation::ReluMax(0.5);
+        let fused = depthwise_conv2d_forward_act(&xt, &kt, bias.then_some(&bt), &opts, act).unwrap();
+        let mut after = y.clone();
+        act.apply_inplace(after.data_mut());
+        prop_assert!(fused == after, "depthwise_conv2d_forward_act differs from the forward + act");
         // Gradients against the per-channel reference gradients.
         let dy = data(y.len(), seed ^ 3);
         let dyt = Tensor::new(y.dims(), dy.clone()).unwrap();

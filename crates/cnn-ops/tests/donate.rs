@@ -35,6 +35,37 @@ fn run(g: &mut Graph<'_>, donate: bool) -> (Vec<f32>, bool) {
     (g.value(y).data().to_vec(), kept)
 }
 
+/// An addition overwrites whichever input was donated, with the bits of the plain sum.
+#[test]
+fn add_overwrites_a_donated_input_with_the_same_bits() {
+    let y = Tensor::from_fn([2, 3, 3, 4], |i| (i as f32 * 0.11).cos() * 7.0).unwrap();
+    let sum = |donate: Option<usize>| {
+        let mut g = Graph::inference();
+        let (a, b) = (g.constant(x()), g.constant(y.clone()));
+        if let Some(k) = donate {
+            g.donate([a, b][k]);
+        }
+        let s = g.add(a, b).unwrap();
+        let gone = [a, b].map(|v| g.value(v).is_empty());
+        (g.value(s).data().to_vec(), gone)
+    };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let (want, gone) = sum(None);
+    assert_eq!(gone, [false, false]);
+    for (k, expect) in [(0, [true, false]), (1, [false, true])] {
+        let (got, gone) = sum(Some(k));
+        assert_eq!(gone, expect, "input {k} donated");
+        assert_eq!(bits(&got), bits(&want));
+    }
+    // A value added to itself is never overwritten while it is read.
+    let mut g = Graph::inference();
+    let a = g.constant(x());
+    g.donate(a);
+    let s = g.add(a, a).unwrap();
+    let twice: Vec<f32> = x().data().iter().map(|v| v + v).collect();
+    assert_eq!(g.value(s).data(), &twice[..]);
+}
+
 #[test]
 fn donated_values_are_overwritten_only_in_inference_graphs() {
     let (want, kept) = run(&mut Graph::inference(), false);

@@ -248,6 +248,15 @@ fn check_conv_within(t: &ConvCase, tol: f32) -> Result<(), TestCaseError> {
             if let Err(m) = close(y.data(), &r.out, tol) {
                 prop_assert!(false, "forward: {m}");
             }
+            // With an activation applied tile by tile: the bits of the output activated after.
+            let act = Activation::ReluMax(0.5);
+            let fused = conv2d_forward_act(&xt, &kt, t.bias.then_some(&bt), &opts, act).unwrap();
+            let mut after = y.clone();
+            act.apply_inplace(after.data_mut());
+            prop_assert!(
+                fused == after,
+                "conv2d_forward_act differs from conv2d_forward + act"
+            );
             // Backward against the reference with a random output gradient.
             let dy = data(y.len(), t.seed ^ 3);
             let dyt = Tensor::new(y.dims(), dy.clone()).unwrap();
@@ -624,22 +633,7 @@ fn winograd_short_reductions_match_reference() {
         // 221 KB of transforms per sample: two chunks of 16 MB, the second accumulating.
         (80, 5, 192, 192, (Padding::Same, RefPad::Same), 4),
     ] {
-        let t = ConvCase {
-            n,
-            h: hw,
-            w: hw,
-            c,
-            f,
-            kh: 3,
-            kw: 3,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pad,
-            bias: true,
-            seed,
-        };
+        let t = conv3x3((n, hw, hw, c, f), pad, true, seed);
         // Sums of up to 1,800 products: F(4x4, 3x3)'s transforms round more than a direct sum.
         if let Err(e) = check_conv_within(&t, 1e-3) {
             panic!("{n}x{hw}x{hw}x{c} -> {f}: {e}");

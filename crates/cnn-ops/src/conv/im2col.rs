@@ -8,6 +8,7 @@
 use cnn_tensor::Tensor;
 use rayon::prelude::*;
 
+use crate::activation::Activation;
 use crate::error::Result;
 use crate::gemm::{Trans, sgemm};
 use crate::scratch::with_scratch;
@@ -140,6 +141,7 @@ fn forward_by_sample(
     ws: &[f32],
     b: Option<&Tensor>,
     ys: &mut [f32],
+    act: Activation,
 ) {
     let (f, k) = (g.filters, g.patch_len());
     let (pin, pout) = (g.pixels_in(), g.pixels_out());
@@ -179,19 +181,22 @@ fn forward_by_sample(
             b.is_some(),
             threads,
         );
+        act.apply_inplace(out);
     }
 }
 
 /// Floats of patches one task of [`forward_by_sample`] unfolds.
 const PIECE_FLOATS: usize = 1 << 15;
 
-/// `y = conv(x, w) + b` into `y` (zeroed, output-shaped).
+/// `y = act(conv(x, w) + b)` into `y` (zeroed, output-shaped), the activation applied to each
+/// tile right after its GEMM.
 pub(super) fn forward(
     g: &Conv2dGeometry,
     x: &Tensor,
     w: &Tensor,
     b: Option<&Tensor>,
     y: &mut Tensor,
+    act: Activation,
 ) -> Result<()> {
     let g = *g;
     let (f, k) = (g.filters, g.patch_len());
@@ -200,7 +205,7 @@ pub(super) fn forward(
     let xs = x.data();
     let ws = w.data();
     if tiles.len() < MIN_PARALLEL_TILES && pout.saturating_mul(k) <= MAX_SAMPLE_PATCHES {
-        forward_by_sample(&g, xs, ws, b, y.data_mut());
+        forward_by_sample(&g, xs, ws, b, y.data_mut(), act);
         return Ok(());
     }
     let slices = split_by_tiles(y.data_mut(), &tiles, f);
@@ -224,6 +229,7 @@ pub(super) fn forward(
                 1,
             )
         });
+        act.apply_serial(out);
     });
     debug_assert_eq!(pout * g.batch * f, y.len());
     Ok(())

@@ -18,6 +18,7 @@ mod winograd_path;
 
 use cnn_tensor::Tensor;
 
+use crate::activation::Activation;
 use crate::error::{Result, shape_err};
 use crate::geometry::Padding;
 
@@ -84,12 +85,29 @@ pub fn conv2d_forward(
     b: Option<&Tensor>,
     opts: &Conv2dOptions,
 ) -> Result<Tensor> {
+    conv2d_forward_act(x, w, b, opts, Activation::Linear)
+}
+
+/// `act(conv(x, w) + b)`, the activation applied to each tile of the output right after its
+/// GEMM, while it is in cache (im2col; after the whole convolution on the Winograd path): the
+/// same bits as [`conv2d_forward`] then [`Activation::apply_inplace`], one pass over the
+/// output fewer. For inference: no gradient goes through it.
+pub fn conv2d_forward_act(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    opts: &Conv2dOptions,
+    act: Activation,
+) -> Result<Tensor> {
     let g = Conv2dGeometry::new(x.dims(), w.dims(), opts)?;
     check_bias(b, g.filters)?;
     let mut y = Tensor::zeros(g.output_dims())?;
     match algorithm(&g) {
-        Algorithm::Winograd => winograd_path::forward(&g, x, w, b, &mut y),
-        Algorithm::Im2col => im2col::forward(&g, x, w, b, &mut y)?,
+        Algorithm::Winograd => {
+            winograd_path::forward(&g, x, w, b, &mut y);
+            act.apply_inplace(y.data_mut());
+        }
+        Algorithm::Im2col => im2col::forward(&g, x, w, b, &mut y, act)?,
     }
     Ok(y)
 }
