@@ -327,6 +327,18 @@ impl Architecture {
         n
     }
 
+    /// Whether layer `i`'s output is read by layer `i + 1` alone (which reads nothing else) and
+    /// is not a model output — so the two may be computed as one. `readers` is
+    /// [`Architecture::readers`].
+    pub(crate) fn only_next_reads(&self, readers: &[usize], i: usize) -> bool {
+        readers.get(i) == Some(&1)
+            && !self.outputs.contains(&i)
+            && self
+                .layers
+                .get(i + 1)
+                .is_some_and(|n| n.inputs == [Source::Layer(i)])
+    }
+
     /// Whether the model is a plain chain: each layer reads the one before it (the first one
     /// the input), and the last layer is the only output.
     pub fn is_sequential(&self) -> bool {

@@ -54,6 +54,7 @@ mod data;
 mod dirac;
 mod error;
 mod fit;
+mod fold;
 mod history;
 pub mod io;
 pub mod layers;

@@ -8,8 +8,9 @@ use rayon::prelude::*;
 
 use crate::arch::{Architecture, Source};
 use crate::error::{NnError, Result};
-use crate::layers::{ActivationKind, Cx, LayerConfig};
-use crate::spec::ModelSpec;
+use crate::fold::{self, Folds};
+use crate::layers::{ActivationKind, Cx, Fold, LayerConfig};
+use crate::spec::{ModelSpec, PaddingSpec};
 
 /// Where a layer's weights live in the model's parameter and state vectors.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub struct Model {
     param_names: Vec<String>,
     state: Vec<Tensor>,
     state_names: Vec<String>,
+    /// The batch norms folded into their convolutions for [`Model::predict`], made on first
+    /// use and dropped whenever a weight may change.
+    folds: Option<Folds>,
 }
 
 /// How to run a forward pass.
@@ -46,8 +50,11 @@ pub struct ForwardMode {
     /// when a max pool follows directly, the convolution and the pool are one operation
     /// ([`cnn_ops::Graph::conv2d_max_pool`]: for 2x2 pools after Winograd convolutions the
     /// convolution's output is never stored) with the ReLU after the pool (max and ReLU
-    /// commute, and the ReLU runs on a quarter of the data).
-    /// Outputs and gradients are bit-identical either way, but those convolutions' entries in
+    /// commute, and the ReLU runs on a quarter of the data); a zero padding read only by a
+    /// `valid` convolution is left to it (the convolution pads its input itself).
+    /// Outputs are bit-identical either way, and so are gradients but for rounding through a
+    /// padding left to a Winograd convolution (its input gradient's tiles start elsewhere);
+    /// those convolutions' and paddings' entries in
     /// [`Forward::layer_outputs`] and [`Forward::pre_activations`] are not what the names say
     /// (a convolution fused with its pool records the pool's output, and the pool the same;
     /// the fused ReLU has no separate pre-activation): leave this off where they are looked at
@@ -151,6 +158,7 @@ impl Model {
             param_names,
             state,
             state_names,
+            folds: None,
         })
     }
 
@@ -171,6 +179,7 @@ impl Model {
 
     /// The trainable weights, mutable (optimizers update them).
     pub fn params_mut(&mut self) -> &mut [Tensor] {
+        self.folds = None;
         &mut self.params
     }
 
@@ -198,6 +207,7 @@ impl Model {
 
     /// The non-trainable state, writable (data parallelism averages it over the ranks).
     pub fn state_mut(&mut self) -> &mut [Tensor] {
+        self.folds = None;
         &mut self.state
     }
 
@@ -217,6 +227,7 @@ impl Model {
 
     /// Mutable access to the weight called `name`.
     pub fn weight_mut(&mut self, name: &str) -> Option<&mut Tensor> {
+        self.folds = None;
         if let Some(i) = self.param_names.iter().position(|n| n == name) {
             return self.params.get_mut(i);
         }
@@ -270,6 +281,23 @@ impl Model {
         mode: ForwardMode,
         layers: usize,
     ) -> Result<Forward> {
+        self.run(g, x, mode, layers, false)
+    }
+
+    /// [`Model::forward_to`], with the batch norms folded into their convolutions when `fold`
+    /// (for [`Model::predict`]; [`Model::fold`] made them).
+    fn run<'a>(
+        &'a mut self,
+        g: &mut Graph<'a>,
+        x: Var,
+        mode: ForwardMode,
+        layers: usize,
+        fold: bool,
+    ) -> Result<Forward> {
+        if mode.training {
+            // Training-mode batch norms update their moving statistics.
+            self.folds = None;
+        }
         if layers == 0 || layers > self.arch.layers.len() {
             return Err(NnError::Data(format!(
                 "cannot run the first {layers} layers of a model with {}",
@@ -281,8 +309,12 @@ impl Model {
             slots,
             params,
             state,
+            folds,
             ..
         } = self;
+        let folds = folds
+            .as_ref()
+            .filter(|_| fold && mode.fused && !mode.training && !g.is_recording());
         let pvars: Vec<Var> = params.iter().map(|p| g.variable(p)).collect();
         let n = arch.layers.len();
         let readers = arch.readers();
@@ -294,8 +326,11 @@ impl Model {
         let mut values: Vec<Var> = Vec::with_capacity(n);
         let mut pre_activations = Vec::with_capacity(n);
         let mut omitted = None;
-        // The layer before computed this one with it (a convolution and its max pool).
-        let mut absorbed = false;
+        // How many layers the layer before computed with it (a convolution and its max pool;
+        // a folded convolution and its batch norm and activation).
+        let mut absorbed = 0;
+        // The zero padding the layer before left to this one (a convolution).
+        let mut pad_from_previous = None;
         for (i, (layer, slot)) in arch
             .layers
             .iter()
@@ -303,8 +338,10 @@ impl Model {
             .enumerate()
             .take(layers)
         {
-            if std::mem::take(&mut absorbed) {
-                // This layer (a pool) was computed with the one before, its only reader.
+            if absorbed > 0 {
+                absorbed -= 1;
+                // This layer (a pool, a batch norm, an activation) was computed with the one
+                // before, its only reader.
                 unread[i - 1] = unread[i - 1].saturating_sub(1);
                 let v = values[i - 1];
                 values.push(v);
@@ -320,21 +357,23 @@ impl Model {
                 })
                 .collect();
             // A max pool that alone reads this layer's output may be computed with it.
-            let next_pool = match arch.layers.get(i + 1) {
-                Some(next)
-                    if mode.fused
-                        && i + 1 < layers
-                        && readers[i] == 1
-                        && !arch.outputs.contains(&i)
-                        && next.inputs == [Source::Layer(i)] =>
-                {
-                    match next.config() {
-                        LayerConfig::MaxPooling2D(p) => Some(p.0.options()),
-                        _ => None,
-                    }
-                }
+            let next = arch
+                .layers
+                .get(i + 1)
+                .filter(|_| mode.fused && i + 1 < layers && arch.only_next_reads(&readers, i))
+                .map(|l| l.config());
+            let next_pool = match next {
+                Some(LayerConfig::MaxPooling2D(p)) => Some(p.0.options()),
                 _ => None,
             };
+            // A zero padding that alone feeds a `valid` convolution is left to the convolution,
+            // which reads the unpadded input with that much padding: one pass and one tensor
+            // fewer, the same products.
+            let pad_into_next = match (layer.config(), next) {
+                (LayerConfig::ZeroPadding2D(p), Some(next)) if pads_itself(next) => Some(p.pad()),
+                _ => None,
+            };
+            let input_pad = std::mem::take(&mut pad_from_previous);
             // A frozen batch normalisation runs in inference mode (Keras 3).
             let mode = match layer.config() {
                 LayerConfig::BatchNormalization(_) if !layer.is_trainable() => ForwardMode {
@@ -360,6 +399,14 @@ impl Model {
                 }
             }
             let first_node = g.len();
+            let folded = folds
+                .and_then(|f| f.layers.get(i)?.as_ref())
+                .filter(|f| i + f.absorbs < layers);
+            let fold = folded.map(|f| Fold {
+                kernel: g.constant(&f.kernel),
+                bias: g.constant(&f.bias),
+                activation: f.activation,
+            });
             let mut cx = Cx {
                 g: &mut *g,
                 params: &pvars[slot.params.clone()],
@@ -371,9 +418,16 @@ impl Model {
                 omitted: None,
                 pre: None,
                 absorbed_next: false,
+                pad_into_next: pad_into_next.is_some(),
+                input_pad,
+                fold,
             };
             let y = layer.config().forward(&mut cx, &xs)?;
-            absorbed = cx.absorbed_next;
+            absorbed = match folded {
+                Some(f) => f.absorbs,
+                None => usize::from(cx.absorbed_next),
+            };
+            pad_from_previous = pad_into_next;
             if cx.omitted.is_some() {
                 omitted = cx.omitted;
             }
@@ -415,7 +469,9 @@ impl Model {
     /// Class probabilities (the model's output) for `x`, computed in batches without recording
     /// anything for backpropagation. Batches larger than [`Model::MAX_INFERENCE_CHUNK`] samples
     /// run that many at a time: inference treats samples independently, so the result is the
-    /// same, and the activations of a chunk stay in the caches.
+    /// same, and the activations of a chunk stay in the caches. Batch norms are folded into
+    /// the convolutions before them (made once and kept until a weight changes), so the
+    /// predictions equal [`Model::forward`]'s to rounding, not bit for bit.
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         self.check_input(x)?;
         let n = x.dims()[0];
@@ -423,6 +479,7 @@ impl Model {
         let out_len: usize = self.arch.output_shape().iter().product();
         let mut out = Vec::with_capacity(n * out_len);
         let bs = batch_size.clamp(1, Self::MAX_INFERENCE_CHUNK);
+        self.fold()?;
         for start in (0..n).step_by(bs) {
             let end = (start + bs).min(n);
             let mut dims = x.dims().to_vec();
@@ -434,7 +491,8 @@ impl Model {
                 fused: true,
                 ..ForwardMode::inference()
             };
-            let f = self.forward(&mut g, xv, mode)?;
+            let layers = self.arch.layers.len();
+            let f = self.run(&mut g, xv, mode, layers, true)?;
             out.extend_from_slice(g.value(f.output).data());
         }
         let mut dims = vec![n];
@@ -442,13 +500,38 @@ impl Model {
         Ok(Tensor::new(dims, out)?)
     }
 
+    /// Folds the batch norms into their convolutions for [`Model::predict`], unless done since
+    /// the weights last changed.
+    fn fold(&mut self) -> Result<()> {
+        if self.folds.is_none() {
+            let (params, state, slots) = (&self.params, &self.state, &self.slots);
+            self.folds = Some(fold::fold(
+                &self.arch,
+                |i| &params[slots[i].params.clone()],
+                |i| &state[slots[i].state.clone()],
+            )?);
+        }
+        Ok(())
+    }
+
     /// Copies every weight from `other` (same architecture).
     pub fn copy_weights_from(&mut self, other: &Model) {
+        self.folds = None;
         self.params
             .par_iter_mut()
             .zip(&other.params)
             .for_each(|(a, b)| a.clone_from(b));
         self.state.clone_from(&other.state);
+    }
+}
+
+/// Whether a layer pads its input itself when it reads a zero padding's output directly: a
+/// convolution or depthwise convolution with `valid` padding.
+fn pads_itself(c: &LayerConfig) -> bool {
+    match c {
+        LayerConfig::Conv2D(c) => c.padding == PaddingSpec::Valid,
+        LayerConfig::DepthwiseConv2D(c) => c.padding == PaddingSpec::Valid,
+        _ => false,
     }
 }
 

@@ -416,7 +416,22 @@ fn model_files_written_before_graphs_load_and_predict_the_same_bits() {
         .map(|i| ((i * 37) % 101) as f32 / 100.0)
         .collect();
     let x = Tensor::new([n, 28, 28, 1], x).unwrap();
+    // The plain pass gives that commit's bits; predict (which now folds the batch norm into
+    // the convolution) the same to rounding.
     let y = saved.model.predict(&x, 4).unwrap();
+    let plain = {
+        let mut g = Graph::inference();
+        let xv = g.constant(&x);
+        let mode = ForwardMode {
+            fused: true,
+            ..ForwardMode::inference()
+        };
+        let f = saved.model.forward(&mut g, xv, mode).unwrap();
+        g.value(f.output).clone()
+    };
+    for (a, b) in y.data().iter().zip(plain.data()) {
+        assert!((a - b).abs() < 1e-6, "{a} {b}");
+    }
     let want: [u32; 40] = [
         0x3e228b18, 0x3cb77bef, 0x3e2c29c8, 0x3d3ca947, 0x3d448830, 0x3d92962f, 0x3e1b745a,
         0x3d9f2d03, 0x3e1515f5, 0x3de146b7, 0x3e535365, 0x3c8165a9, 0x3e0e4c5c, 0x3d2df2e5,
@@ -425,7 +440,7 @@ fn model_files_written_before_graphs_load_and_predict_the_same_bits() {
         0x3e2f5b53, 0x3d9783c8, 0x3e44e205, 0x3ca448de, 0x3e0bf08a, 0x3d1ec9b4, 0x3d3955e2,
         0x3d909440, 0x3e0f147e, 0x3da221bf, 0x3e27fbc4, 0x3de8624f,
     ];
-    let got: Vec<u32> = y.data().iter().map(|v| v.to_bits()).collect();
+    let got: Vec<u32> = plain.data().iter().map(|v| v.to_bits()).collect();
     assert_eq!(got, want);
     // Saved again, it is read back the same.
     let dir = tempfile::tempdir().unwrap();
@@ -540,7 +555,8 @@ fn absurd_sizes_in_specs_are_errors_not_overflows() {
 }
 
 /// `predict` frees each activation once its last reader has run (a streaming inference
-/// graph); its outputs are those of a graph that keeps everything, bit for bit — for chains,
+/// graph); its outputs are those of a graph that keeps everything (to rounding, as it folds
+/// batch norms into convolutions) — for chains,
 /// residual graphs (a value read twice, by a block and its shortcut), fused conv+pool, dropout
 /// passing its input through, and depthwise blocks; batch norms and activations that read a
 /// value last overwrite it (`Graph::donate`).
@@ -584,11 +600,12 @@ fn predict_frees_activations_and_keeps_its_results() {
         let f = m.forward(&mut g, xv, mode).unwrap();
         let kept = g.value(f.output).clone();
         assert_eq!(streamed.dims(), kept.dims(), "{name}");
-        let same = streamed
+        // The same to rounding: predict folds batch norms into convolutions (tests/fold.rs).
+        let d = streamed
             .data()
             .iter()
             .zip(kept.data())
-            .all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(same, "{name}: streamed predictions differ");
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(d < 1e-5, "{name}: streamed predictions differ by {d}");
     }
 }

@@ -540,6 +540,96 @@ fn fused_operations_give_the_same_outputs_and_gradients() {
     }
 }
 
+/// A zero padding read only by a `valid` convolution or depthwise convolution is left to that
+/// layer (it pads its unpadded input itself): outputs are bit-identical to padding first and
+/// gradients the same to rounding, in training and at inference, for the im2col and Winograd
+/// convolutions and a strided depthwise one; not fused when the padding has another reader.
+#[test]
+fn zero_padding_left_to_the_convolution_gives_the_same_outputs_and_gradients() {
+    use cnn_nn::layers::{Add, DepthwiseConv2D};
+    use cnn_ops::Graph;
+    let mut b = GraphBuilder::new("padded", [9, 9, 3]);
+    let x = b.input();
+    // Fused: pad → 3x3 conv with 3 channels (im2col) and with 8 (Winograd).
+    let h = b.chain(&x, [zero_pad((1, 1), (1, 1)), conv2d(8, 3, "relu")]);
+    let h = b.chain(&h, [zero_pad((1, 1), (1, 1)), conv2d(8, 3, "linear")]);
+    // Fused: an asymmetric pad → strided depthwise convolution.
+    let mut dw = DepthwiseConv2D::new(3);
+    dw.strides = (2, 2).into();
+    let d = b.chain(&h, [zero_pad((0, 1), (0, 1)), dw.into()]);
+    // Not fused: a pad read by the convolution and by a shortcut.
+    let p = b.apply(zero_pad((1, 1), (1, 1)), &[&d]);
+    let c = b.apply(conv2d(8, 3, "linear").same(), &[&p]);
+    let s = b.apply(Add {}, &[&p, &c]);
+    let out = b.chain(&s, [global_avg_pool(), dense(3, "softmax")]);
+    let spec = b.build(&[&out]);
+    let x = Tensor::from_fn([4, 9, 9, 3], |i| ((i * 37) % 23) as f32 / 11.0 - 1.0).unwrap();
+    let run = |fused: bool, training: bool| {
+        let mut m = Model::new(&spec, 5).unwrap();
+        let mut g = if training {
+            Graph::new()
+        } else {
+            Graph::inference()
+        };
+        let xv = g.variable(&x);
+        let mode = ForwardMode {
+            training,
+            logits: false,
+            seed: 1,
+            fused,
+        };
+        let f = m.forward(&mut g, xv, mode).unwrap();
+        let out = g.value(f.output).data().to_vec();
+        // Fused, the padding layers that were left to a convolution pass their input on.
+        let passed: Vec<bool> = [0, 2, 4, 6]
+            .iter()
+            .map(|&i| {
+                let from = if i == 0 { xv } else { f.layer_outputs[i - 1] };
+                f.layer_outputs[i] == from
+            })
+            .collect();
+        assert_eq!(passed, [fused, fused, fused, false]);
+        if !training {
+            return (out, Vec::new());
+        }
+        let s = g.sum(f.output).unwrap();
+        let s = g.mul(s, s).unwrap();
+        let grads = g.backward(s).unwrap();
+        let mut gs: Vec<Vec<f32>> = f
+            .params
+            .iter()
+            .map(|&p| grads.get(p).unwrap().data().to_vec())
+            .collect();
+        gs.push(grads.get(xv).unwrap().data().to_vec());
+        (out, gs)
+    };
+    for training in [true, false] {
+        let (ya, ga) = run(false, training);
+        let (yb, gb) = run(true, training);
+        assert!(ya == yb, "outputs differ (training {training})");
+        // Gradients agree to rounding: a Winograd convolution's input gradient over the
+        // unpadded input starts its tiles elsewhere than over the padded one.
+        for (i, (a, b)) in ga.iter().zip(&gb).enumerate() {
+            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let d = a
+                .iter()
+                .zip(b)
+                .fold(0.0f32, |m, (u, v)| m.max((u - v).abs()));
+            assert!(
+                d <= 1e-5 * scale,
+                "gradient {i} differs by {d} (of {scale})"
+            );
+        }
+        if training {
+            assert!(ga.iter().all(|g| g.iter().any(|&v| v != 0.0)));
+        }
+    }
+    // And predict (streaming, fused) gives the plain pass's outputs.
+    let mut m = Model::new(&spec, 5).unwrap();
+    let streamed = m.predict(&x, 4).unwrap();
+    assert_eq!(streamed.data(), &run(false, false).0[..]);
+}
+
 /// A checkpoint holds the state of the callbacks before it (early stopping, learning-rate
 /// reduction) and its own; restoring it into fresh callbacks continues them where they were,
 /// so a resumed run stops and reduces the learning rate when the uninterrupted one would.

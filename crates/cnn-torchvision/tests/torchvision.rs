@@ -101,7 +101,8 @@ fn every_fixture_computes_torchvisions_logits() {
         let d = max_diff(&got, &want);
         println!("{name}: max |difference| {d:.2e} (logits up to {scale:.2})");
         assert!(d <= 1e-4, "{name}: {d}");
-        // predict gives the softmax of those logits.
+        // predict gives the softmax of those logits, to the logits' tolerance (it folds the
+        // batch norms into the convolutions: rounding differs from the layer-by-layer pass).
         let p = imported.model.predict(&x, 8).unwrap();
         for (row, l) in p
             .data()
@@ -111,7 +112,8 @@ fn every_fixture_computes_torchvisions_logits() {
             let mx = l.iter().fold(f32::MIN, |a, &b| a.max(b));
             let z: f32 = l.iter().map(|v| (v - mx).exp()).sum();
             for (pi, li) in row.iter().zip(l) {
-                assert!((pi - (li - mx).exp() / z).abs() < 1e-5);
+                let d = (pi - (li - mx).exp() / z).abs();
+                assert!(d <= 1e-4, "{name}: probability {pi} differs by {d}");
             }
         }
         if name.ends_with("bf16") {

@@ -1,7 +1,7 @@
 //! What every layer file uses: Keras's default values, the activation kinds, the build context
 //! (input shapes in, output shape, weights and cost out) and the forward context.
 
-use cnn_ops::{Activation, Graph, Padding, Pool2dOptions, Var};
+use cnn_ops::{Activation, Conv2dOptions, Graph, Pad2d, Padding, Pool2dOptions, Var};
 use cnn_tensor::{Initializer, Tensor};
 
 use crate::arch::ParamSpec;
@@ -211,9 +211,37 @@ pub(crate) struct Cx<'g, 'a> {
     pub pre: Option<Var>,
     /// Out: the layer computed `next_pool` too (its output is the pool's).
     pub absorbed_next: bool,
+    /// This zero padding's only reader is a `valid` convolution that pads its input itself:
+    /// pass the input through unpadded.
+    pub pad_into_next: bool,
+    /// The zero padding this convolution's input still needs (the layer before passed it on).
+    pub input_pad: Option<Pad2d>,
+    /// This convolution's weights with the batch norm after it folded in, for inference.
+    pub fold: Option<Fold>,
+}
+
+/// A convolution's folded weights (see `crate::fold`), as graph values, and the activation
+/// to apply to its output.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fold {
+    /// The scaled kernel.
+    pub kernel: Var,
+    /// The scaled and shifted bias.
+    pub bias: Var,
+    /// The activation layer computed with it (`Linear` when none).
+    pub activation: Activation,
 }
 
 impl Cx<'_, '_> {
+    /// `opts` with the zero padding the layer before passed on (see [`Cx::input_pad`]), for a
+    /// convolution whose own padding is `valid`.
+    pub fn padded(&self, mut opts: Conv2dOptions) -> Conv2dOptions {
+        if let Some(p) = self.input_pad {
+            opts.padding = p.into();
+        }
+        opts
+    }
+
     /// Applies `a` to `v`, or leaves it out when it is the model's final softmax or sigmoid
     /// and the loss takes logits.
     pub fn activate(&mut self, v: Var, a: ActivationKind) -> Result<Var> {

@@ -111,13 +111,22 @@ impl LayerType for Conv2D {
         let (w, b) = (cx.params[0], self.use_bias.then(|| cx.params[1]));
         let act = super::common::activation_of(&self.activation);
         let relu = act == ActivationKind::Elementwise(Activation::Relu);
-        let options = self.options();
-        match cx.next_pool {
+        let options = cx.padded(self.options());
+        if let Some(f) = cx.fold {
+            let (w, b) = (f.kernel, Some(f.bias));
+            return Ok(cx.g.conv2d_act(x[0], w, b, &options, f.activation)?);
+        }
+        let inference = cx.mode.fused && !cx.g.is_recording() && !cx.omit_final;
+        match (cx.next_pool, act) {
             // The pool is computed with the convolution (one pass where the kernels allow
             // it), the ReLU after the pool: max commutes with it.
-            Some(pool) if cx.mode.fused && (relu || act.is_linear()) => {
+            (Some(pool), _) if cx.mode.fused && (relu || act.is_linear()) => {
                 cx.absorbed_next = true;
                 Ok(cx.g.conv2d_max_pool(x[0], w, b, &options, &pool, relu)?)
+            }
+            // At inference, an elementwise activation is applied to each output tile.
+            (_, ActivationKind::Elementwise(e)) if inference => {
+                Ok(cx.g.conv2d_act(x[0], w, b, &options, e)?)
             }
             _ if cx.mode.fused && relu => Ok(cx.g.conv2d_relu(x[0], w, b, &options)?),
             _ => {

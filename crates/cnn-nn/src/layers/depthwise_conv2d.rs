@@ -132,12 +132,28 @@ impl LayerType for DepthwiseConv2D {
     }
 
     fn forward<'a>(&self, cx: &mut Cx<'_, 'a>, x: &[Var]) -> Result<Var> {
+        let options = cx.padded(self.options());
+        if let Some(f) = cx.fold {
+            let (w, b) = (f.kernel, Some(f.bias));
+            return Ok(cx
+                .g
+                .depthwise_conv2d_act(x[0], w, b, &options, f.activation)?);
+        }
         let b = self.use_bias.then(|| cx.params[1]);
+        let act = activation_of(&self.activation);
+        // At inference, an elementwise activation is applied to each output pixel.
+        if let ActivationKind::Elementwise(e) = act
+            && cx.mode.fused
+            && !cx.g.is_recording()
+            && !cx.omit_final
+        {
+            return Ok(cx.g.depthwise_conv2d_act(x[0], cx.params[0], b, &options, e)?);
+        }
         let y = cx
             .g
-            .depthwise_conv2d(x[0], cx.params[0], b, &self.options())?;
+            .depthwise_conv2d(x[0], cx.params[0], b, &options)?;
         cx.pre = Some(y);
-        cx.activate(y, activation_of(&self.activation))
+        cx.activate(y, act)
     }
 
     fn final_activation(&self) -> Option<ActivationKind> {

@@ -20,7 +20,7 @@ pub use zero_padding2d::Padding2;
 
 pub use common::ActivationKind;
 pub use common::shape_str;
-pub(crate) use common::{Build, Built, Cx};
+pub(crate) use common::{Build, Built, Cx, Fold, activation_of};
 
 /// What each layer file implements (crate-internal: the public face is [`LayerConfig`]).
 pub(crate) trait LayerType {

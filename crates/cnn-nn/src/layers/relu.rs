@@ -33,7 +33,8 @@ impl ReLU {
         }
     }
 
-    fn function(&self) -> Option<Activation> {
+    /// The activation function this layer computes, if supported.
+    pub(crate) fn function(&self) -> Option<Activation> {
         if self.threshold != 0.0 || !self.negative_slope.is_finite() {
             return None;
         }

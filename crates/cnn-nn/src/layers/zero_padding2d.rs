@@ -84,7 +84,8 @@ impl ZeroPadding2D {
         }
     }
 
-    fn pad(&self) -> Pad2d {
+    /// The padding as the kernels take it.
+    pub(crate) fn pad(&self) -> Pad2d {
         Pad2d {
             rows: self.padding.rows,
             cols: self.padding.cols,
@@ -108,6 +109,9 @@ impl LayerType for ZeroPadding2D {
     }
 
     fn forward<'a>(&self, cx: &mut Cx<'_, 'a>, x: &[Var]) -> Result<Var> {
+        if cx.pad_into_next {
+            return Ok(x[0]);
+        }
         Ok(cx.g.zero_pad2d(x[0], &self.pad())?)
     }
 }
