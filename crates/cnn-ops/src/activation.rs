@@ -159,9 +159,9 @@ impl Activation {
         // vectorise (the same operations, so the same bits).
         match self {
             Activation::Linear => {}
-            Activation::Gelu => each(data, crate::gelu::gelu),
+            Activation::Gelu => gelu_slice(data),
             Activation::Relu => each(data, |v| v.max(0.0)),
-            Activation::Tanh => each(data, crate::tanh::tanh),
+            Activation::Tanh => tanh_slice(data),
             Activation::ReluMax(m) => each(data, move |v| v.max(0.0).min(m)),
             other => each(data, |v| other.f(v)),
         }
@@ -182,9 +182,17 @@ impl Activation {
         }
         let mut y = cnn_tensor::filled(x.len(), 0.0f32);
         match self {
-            Activation::Gelu => map(&mut y, x.data(), crate::gelu::gelu),
+            Activation::Gelu => {
+                y.par_chunks_mut(CHUNK)
+                    .zip(x.data().par_chunks(CHUNK))
+                    .for_each(|(yc, xc)| gelu_map(yc, xc));
+            }
             Activation::Relu => map(&mut y, x.data(), |v| v.max(0.0)),
-            Activation::Tanh => map(&mut y, x.data(), crate::tanh::tanh),
+            Activation::Tanh => {
+                y.par_chunks_mut(CHUNK)
+                    .zip(x.data().par_chunks(CHUNK))
+                    .for_each(|(yc, xc)| tanh_map(yc, xc));
+            }
             Activation::ReluMax(m) => map(&mut y, x.data(), move |v| v.max(0.0).min(m)),
             other => map(&mut y, x.data(), |v| other.f(v)),
         }
@@ -207,11 +215,52 @@ impl Activation {
             Activation::ReluMax(m) => scale_by(&mut dx, dy, x, y, move |x, _| {
                 (x > 0.0 && x < m) as u8 as f32
             }),
-            Activation::Gelu => scale_by(&mut dx, dy, x, y, |x, _| crate::gelu::gelu_derivative(x)),
+            Activation::Gelu => {
+                dx.par_chunks_mut(CHUNK)
+                    .zip(dy.data().par_chunks(CHUNK))
+                    .zip(x.data().par_chunks(CHUNK))
+                    .for_each(|((d, gs), xs)| gelu_grad(d, gs, xs));
+            }
             other => scale_by(&mut dx, dy, x, y, |x, y| other.df(x, y)),
         }
         Ok(Tensor::new(dy.shape().clone(), dx)?)
     }
+}
+
+// GELU and tanh (with the exponential inside both) compiled for AVX2 as well, chosen at run
+// time: 8 lanes instead of baseline x86-64's 4. The same operations in the same order (Rust
+// never fuses a multiply and an add on its own), so the same bits on either path.
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn tanh_slice(data: &mut [f32]) {
+    data.iter_mut().for_each(|v| *v = crate::tanh::tanh(*v));
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn gelu_slice(data: &mut [f32]) {
+    data.iter_mut().for_each(|v| *v = crate::gelu::gelu(*v));
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn tanh_map(y: &mut [f32], x: &[f32]) {
+    y.iter_mut()
+        .zip(x)
+        .for_each(|(o, &v)| *o = crate::tanh::tanh(v));
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn gelu_map(y: &mut [f32], x: &[f32]) {
+    y.iter_mut()
+        .zip(x)
+        .for_each(|(o, &v)| *o = crate::gelu::gelu(v));
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn gelu_grad(dx: &mut [f32], dy: &[f32], x: &[f32]) {
+    dx.iter_mut()
+        .zip(dy)
+        .zip(x)
+        .for_each(|((d, &g), &v)| *d = g * crate::gelu::gelu_derivative(v));
 }
 
 /// `dx = dy · df(x, y)`, element by element, in parallel chunks.

@@ -38,7 +38,9 @@ pub(crate) fn exp_nonpositive(a: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let a = a.clamp(-87.0, 0.0);
-    let n = (a * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    // Adding 1.5 · 2²³ rounds to a whole number, which then sits in the low mantissa bits.
+    let t = a * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
     let r = (a - n * LN2_HI) - n * LN2_LO;
     let mut p = 1.0 / 720.0_f32;
     p = p * r + 1.0 / 120.0;
@@ -47,8 +49,12 @@ pub(crate) fn exp_nonpositive(a: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    // n is a whole number in [-126, 0]: 2ⁿ built from its exponent bits.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n is a whole number in [-126, 0]: 2ⁿ built from its exponent bits. n is read from t's
+    // mantissa in integer arithmetic (t − 1.5 · 2²³ stays in t's binade): `n as i32`, a
+    // saturating conversion, compiled to one scalar instruction per element and kept the
+    // loops that call this from vectorising.
+    let n_int = t.to_bits().wrapping_sub(ROUND.to_bits());
+    let scale = f32::from_bits(n_int.wrapping_add(127) << 23);
     p * scale
 }
 
@@ -94,6 +100,22 @@ mod tests {
             assert!(ulp <= 4, "exp({a}) = {got}, want {want} ({ulp} ulp)");
         }
         assert!(exp_nonpositive(-1000.0) < 2e-38);
+    }
+
+    #[test]
+    fn exp_scale_from_mantissa_bits_equals_the_float_to_int_conversion() {
+        // 2ⁿ read from t's mantissa must be the 2ⁿ of `n as i32`, for every n the clamp allows.
+        const ROUND: f32 = 12_582_912.0;
+        for i in 0..=1_000_000 {
+            let a = (-(i as f32) * 9e-5).clamp(-87.0, 0.0);
+            let t = a * std::f32::consts::LOG2_E + ROUND;
+            let n = t - ROUND;
+            let want = f32::from_bits(((n as i32 + 127) as u32) << 23);
+            let got =
+                f32::from_bits(t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
+            assert_eq!(got.to_bits(), want.to_bits(), "a = {a}, n = {n}");
+        }
+        assert!(exp_nonpositive(f32::NAN).is_nan());
     }
 
     #[test]
