@@ -22,6 +22,9 @@ pub const CONVNET_EPOCHS: usize = 19;
 /// The dense baseline's epochs.
 pub const DENSE_EPOCHS: usize = 15;
 const BATCH: usize = 128;
+/// The convnet's label smoothing: chosen on the validation split (seed 42, 19 epochs: 93.78 %
+/// against 93.70 % without; 2-pixel translations on top of the flips lowered it to 93.25 %).
+pub const LABEL_SMOOTHING: f32 = 0.1;
 
 /// Loads the full Fashion-MNIST when it is cached, installed or downloadable, else the bundled
 /// sample; `--quick` always takes a small slice of the sample.
@@ -114,7 +117,9 @@ pub fn recipes(
             augment_text: Some("random horizontal flips".into()),
             mirror_tta: false,
             translate_tta: false,
-            loss: cnn_nn::Loss::SparseCategoricalCrossentropy,
+            loss: cnn_nn::Loss::SmoothedCrossentropy {
+                label_smoothing: LABEL_SMOOTHING,
+            },
         },
     ])
 }
@@ -168,7 +173,7 @@ fn answers(
         let minutes = conv.train_seconds / 60.0;
         format!(
             "Goal: ≥ 93% test accuracy within 10 minutes of training. This run: {:.2}% in {:.1} \
-             minutes — **{}**. Recipe: {} epochs, batch {}, {}, {}.",
+             minutes — **{}**. Recipe: {} epochs, batch {}, {}, {}, label smoothing {}, {}.",
             conv.test_accuracy * 100.0,
             minutes,
             if conv.test_accuracy >= 0.93 && minutes <= 10.0 {
@@ -179,7 +184,9 @@ fn answers(
             conv.epochs,
             conv.batch_size,
             conv.optimizer,
-            conv.schedule
+            conv.schedule,
+            LABEL_SMOOTHING,
+            conv.augmentation.as_deref().unwrap_or("no augmentation")
         )
     };
     out.push(("Did the convnet reach the goal?".to_string(), goal));
