@@ -233,6 +233,13 @@ pub(crate) struct Fold {
 }
 
 impl Cx<'_, '_> {
+    /// Whether a convolution may apply its elementwise activation to its output as it makes it
+    /// (`Graph::conv2d_act`): a fused inference pass that records nothing and keeps the final
+    /// activation.
+    pub fn fuses_activation(&self) -> bool {
+        self.mode.fused && !self.g.is_recording() && !self.omit_final
+    }
+
     /// `opts` with the zero padding the layer before passed on (see [`Cx::input_pad`]), for a
     /// convolution whose own padding is `valid`.
     pub fn padded(&self, mut opts: Conv2dOptions) -> Conv2dOptions {

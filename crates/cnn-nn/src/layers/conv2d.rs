@@ -116,7 +116,7 @@ impl LayerType for Conv2D {
             let (w, b) = (f.kernel, Some(f.bias));
             return Ok(cx.g.conv2d_act(x[0], w, b, &options, f.activation)?);
         }
-        let inference = cx.mode.fused && !cx.g.is_recording() && !cx.omit_final;
+        let inference = cx.fuses_activation();
         match (cx.next_pool, act) {
             // The pool is computed with the convolution (one pass where the kernels allow
             // it), the ReLU after the pool: max commutes with it.

@@ -143,9 +143,7 @@ impl LayerType for DepthwiseConv2D {
         let act = activation_of(&self.activation);
         // At inference, an elementwise activation is applied to each output pixel.
         if let ActivationKind::Elementwise(e) = act
-            && cx.mode.fused
-            && !cx.g.is_recording()
-            && !cx.omit_final
+            && cx.fuses_activation()
         {
             return Ok(cx.g.depthwise_conv2d_act(x[0], cx.params[0], b, &options, e)?);
         }
