@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NnError, Result};
+use crate::lookahead::{Lookahead, synchronise};
 
 /// The update rule and its hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -242,6 +243,8 @@ pub struct Optimizer {
     pub weight_decay: f32,
     /// Keras's `use_ema` settings (`None`: no moving average).
     pub ema: Option<Ema>,
+    /// Lookahead's slow weights (`None`: none; see [`Lookahead`]). Not combined with `ema`.
+    pub lookahead: Option<Lookahead>,
     /// Keras's `exclude_from_weight_decay(var_names=…)`: weights whose name contains one of
     /// these strings are not decayed (see [`Optimizer::step_named`]).
     pub exclude_from_weight_decay: Vec<String>,
@@ -271,6 +274,9 @@ pub struct OptimizerConfig {
     /// Moving average of the weights.
     #[serde(default)]
     pub ema: Option<Ema>,
+    /// Lookahead.
+    #[serde(default)]
+    pub lookahead: Option<Lookahead>,
     /// Name fragments of the weights weight decay leaves alone.
     #[serde(default)]
     pub exclude_from_weight_decay: Vec<String>,
@@ -292,6 +298,7 @@ impl Optimizer {
             iterations: 0,
             weight_decay: 0.0,
             ema: None,
+            lookahead: None,
             exclude_from_weight_decay: Vec::new(),
             lr_multipliers: Vec::new(),
             slots: Vec::new(),
@@ -440,14 +447,27 @@ impl Optimizer {
             momentum,
             overwrite_frequency,
         });
+        self.lookahead = None;
         self.slots.clear();
         self
     }
 
-    /// Keras's `finalize_variable_values`: with a moving average, writes it over the weights
-    /// (those not `frozen`); otherwise nothing. `fit` calls it after the last epoch.
+    /// The same optimizer wrapped in lookahead (see [`Lookahead`]; replaces a moving average
+    /// set by [`Optimizer::with_ema`]). The slow weights start at the weights of the first
+    /// step and are written over the weights when training ends
+    /// ([`Optimizer::finalize_variable_values`]).
+    pub fn with_lookahead(mut self, lookahead: Lookahead) -> Self {
+        self.lookahead = Some(lookahead);
+        self.ema = None;
+        self.slots.clear();
+        self
+    }
+
+    /// Keras's `finalize_variable_values`: with a moving average (or lookahead's slow
+    /// weights), writes it over the weights (those not `frozen`); otherwise nothing. `fit`
+    /// calls it after the last epoch.
     pub fn finalize_variable_values(&self, params: &mut [Tensor], frozen: &[bool]) {
-        if self.ema.is_none() || self.slots.len() != params.len() {
+        if (self.ema.is_none() && self.lookahead.is_none()) || self.slots.len() != params.len() {
             return;
         }
         for (i, (p, slots)) in params.iter_mut().zip(&self.slots).enumerate() {
@@ -538,6 +558,13 @@ impl Optimizer {
         for (fragment, factor) in &self.lr_multipliers {
             text.push_str(&format!(", lr x{factor} for {fragment}"));
         }
+        if let Some(l) = &self.lookahead {
+            text.push_str(&format!(", lookahead(k={}, decay={:.3}", l.period, l.decay));
+            if l.ramp_steps > 0 {
+                text.push_str(&format!(" x (step/{})^{}", l.ramp_steps, l.ramp_power));
+            }
+            text.push(')');
+        }
         text
     }
 
@@ -545,6 +572,9 @@ impl Optimizer {
         let mut names = self.kind_slot_names().to_vec();
         if self.ema.is_some() {
             names.push("average");
+        }
+        if self.lookahead.is_some() {
+            names.push("slow");
         }
         names
     }
@@ -591,6 +621,14 @@ impl Optimizer {
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .collect::<Result<_, _>>()?;
+            if self.lookahead.is_some() {
+                // The slow weights start at the weights training starts from.
+                for (slots, p) in self.slots.iter_mut().zip(params) {
+                    if let Some(slow) = slots.last_mut() {
+                        slow.data_mut().copy_from_slice(p.data());
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -666,6 +704,9 @@ impl Optimizer {
                     p.shape()
                 )));
             }
+        }
+        if let Some(l) = &self.lookahead {
+            l.validate().map_err(NnError::Data)?;
         }
         self.ensure_slots(params)?;
         let lr = self.current_lr();
@@ -865,6 +906,23 @@ impl Optimizer {
                     }
                 });
         }
+        if let Some(d) = self
+            .lookahead
+            .and_then(|l| l.decay_after(self.iterations + 1))
+        {
+            params
+                .par_iter_mut()
+                .zip(self.slots.par_iter_mut())
+                .enumerate()
+                .for_each(|(i, (p, slots))| {
+                    if frozen.get(i).copied().unwrap_or(false) {
+                        return;
+                    }
+                    if let Some(slow) = slots.last_mut() {
+                        synchronise(p.data_mut(), slow.data_mut(), d);
+                    }
+                });
+        }
         self.iterations += 1;
         Ok(())
     }
@@ -878,6 +936,7 @@ impl Optimizer {
             iterations: self.iterations,
             weight_decay: self.weight_decay,
             ema: self.ema,
+            lookahead: self.lookahead,
             exclude_from_weight_decay: self.exclude_from_weight_decay.clone(),
             lr_multipliers: self.lr_multipliers.clone(),
         }
@@ -893,6 +952,7 @@ impl Optimizer {
             iterations: c.iterations,
             weight_decay: c.weight_decay,
             ema: c.ema,
+            lookahead: c.lookahead,
             exclude_from_weight_decay: c.exclude_from_weight_decay,
             lr_multipliers: c.lr_multipliers,
             slots: Vec::new(),
@@ -956,6 +1016,36 @@ mod tests {
         // The setting survives the configuration round trip.
         let back = Optimizer::from_config(o.config());
         assert_eq!(back.exclude_from_weight_decay, ["gamma"]);
+    }
+
+    #[test]
+    fn lookahead_pulls_the_weights_back_to_the_slow_weights_every_period() {
+        // SGD at 0.1 on a constant gradient of 1: the fast weight falls by 0.1 a step; every
+        // second step the slow weight (starting at 1) takes half the way to it.
+        let mut o = Optimizer::sgd(0.1).with_lookahead(Lookahead::new(2, 0.5));
+        let mut p = vec![t(&[1.0]), t(&[5.0])];
+        let g = vec![t(&[1.0]), t(&[1.0])];
+        let frozen = [false, true];
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            o.step_except(&mut p, &g, &frozen).unwrap();
+            seen.push(p[0].data()[0]);
+        }
+        let want = [0.9, 0.9, 0.8, 0.8, 0.7];
+        for (s, w) in seen.iter().zip(want) {
+            assert!((s - w).abs() < 1e-6, "{seen:?} against {want:?}");
+        }
+        assert_eq!(p[1].data(), &[5.0], "frozen weights are left alone");
+        // Training ends on the slow weights (0.8), not the fast weight after step 5.
+        o.finalize_variable_values(&mut p, &frozen);
+        assert!((p[0].data()[0] - 0.8).abs() < 1e-6, "{}", p[0].data()[0]);
+        assert_eq!(o.expected_slots(&["w".into()]), ["optimizer/w/slow"]);
+        let back = Optimizer::from_config(o.config());
+        assert_eq!(back.lookahead, Some(Lookahead::new(2, 0.5)));
+        assert!(o.describe().contains("lookahead(k=2"), "{}", o.describe());
+        // A bad setting is an error, not a silent no-op.
+        let mut bad = Optimizer::sgd(0.1).with_lookahead(Lookahead::new(0, 0.5));
+        assert!(bad.step(&mut p, &g).is_err());
     }
 
     #[test]

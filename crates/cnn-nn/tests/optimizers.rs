@@ -73,6 +73,7 @@ fn optimizer(c: &Value) -> Optimizer {
         // Keras's base-class weight decay ("decay": AdamW's is its "weight_decay").
         weight_decay: f(c, "decay", 0.0),
         ema,
+        lookahead: None,
         exclude_from_weight_decay: Vec::new(),
         lr_multipliers: Vec::new(),
     })
