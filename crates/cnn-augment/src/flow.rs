@@ -182,10 +182,11 @@ impl BatchPlan {
             .zip(self.idx.par_iter())
             .enumerate()
             .for_each(|(k, (out, &i))| {
-                generator.augment_into(
+                generator.augment_into_flipped(
                     src(i),
                     (h, w, c),
                     image_seed(self.seed, self.pass_epoch, self.start + k),
+                    generator.flip_of(self.seed, self.pass_epoch, i),
                     out,
                 );
             });
@@ -206,7 +207,11 @@ impl BatchPlan {
             .map(|(k, &i)| {
                 let img = load(i)?;
                 Ok(generator
-                    .augment(&img, image_seed(self.seed, self.pass_epoch, self.start + k))
+                    .augment_flipped(
+                        &img,
+                        image_seed(self.seed, self.pass_epoch, self.start + k),
+                        generator.flip_of(self.seed, self.pass_epoch, i),
+                    )
                     .data)
             })
             .collect();

@@ -62,7 +62,25 @@ pub fn image_seed(seed: u64, epoch: usize, index: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Salt of the first-epoch draw of [`alternating_flip`].
+const FLIP_SALT: u64 = 0x5DEE_CE66_D1CE_F11B;
+
+/// Whether sample `index` (its place in the dataset, not in the epoch's order) is flipped in
+/// `epoch` under [`AugmentConfig::alternating_flip`]: a seeded coin in epoch 0, then the
+/// opposite of the epoch before.
+pub fn alternating_flip(seed: u64, epoch: usize, index: usize) -> bool {
+    let first = image_seed(seed ^ FLIP_SALT, 0, index) & 1 == 1;
+    first ^ (epoch % 2 == 1)
+}
+
 impl ImageDataGenerator {
+    /// The flip [`AugmentConfig::alternating_flip`] decides for sample `index` in `epoch`
+    /// (`None`: flips stay random).
+    pub(crate) fn flip_of(&self, seed: u64, epoch: usize, index: usize) -> Option<bool> {
+        (self.config.horizontal_flip && self.config.alternating_flip)
+            .then(|| alternating_flip(seed, epoch, index))
+    }
+
     /// A generator with these options.
     pub fn new(config: AugmentConfig) -> Self {
         ImageDataGenerator {
@@ -126,8 +144,17 @@ impl ImageDataGenerator {
     /// The full per-image pipeline (random transform, then standardisation) with the
     /// transform drawn from `seed`.
     pub fn augment(&self, img: &Image, seed: u64) -> Image {
+        self.augment_flipped(img, seed, None)
+    }
+
+    /// [`ImageDataGenerator::augment`] with the left-right flip decided by `flip` when `Some`
+    /// (the other draws are unchanged), for flows with [`AugmentConfig::alternating_flip`].
+    pub(crate) fn augment_flipped(&self, img: &Image, seed: u64, flip: Option<bool>) -> Image {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let p = self.config.draw(img.h, img.w, &mut rng);
+        let mut p = self.config.draw(img.h, img.w, &mut rng);
+        if let Some(f) = flip {
+            p.flip_horizontal = f;
+        }
         let mut out = apply_transform(img, &p, &self.config);
         if let Some(f) = &self.random_preprocessing {
             f(&mut out, seed ^ RANDOM_PREPROCESS_SALT);
@@ -145,8 +172,23 @@ impl ImageDataGenerator {
         seed: u64,
         out: &mut [f32],
     ) {
+        self.augment_into_flipped(src, shape, seed, None, out);
+    }
+
+    /// [`ImageDataGenerator::augment_into`] with the flip decided by `flip` when `Some`.
+    pub(crate) fn augment_into_flipped(
+        &self,
+        src: &[f32],
+        shape: (usize, usize, usize),
+        seed: u64,
+        flip: Option<bool>,
+        out: &mut [f32],
+    ) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let p = self.config.draw(shape.0, shape.1, &mut rng);
+        let mut p = self.config.draw(shape.0, shape.1, &mut rng);
+        if let Some(f) = flip {
+            p.flip_horizontal = f;
+        }
         apply_transform_into(src, shape, &p, &self.config, out);
         if self.preprocessing_function.is_some() || self.random_preprocessing.is_some() {
             let mut img = Image {

@@ -41,7 +41,9 @@ pub use affine::{Affine, Axes, FillMode, resample};
 pub use directory::{ClassMode, DirectoryFlow, DirectoryOptions};
 pub use error::{AugmentError, Result};
 pub use flow::{Flow, FlowOptions, Subset};
-pub use generator::{ImageDataGenerator, PreprocessFn, RandomPreprocessFn, image_seed};
+pub use generator::{
+    ImageDataGenerator, PreprocessFn, RandomPreprocessFn, alternating_flip, image_seed,
+};
 pub use params::{AugmentConfig, ShiftRange, TransformParams};
 pub use prefetch::Prefetch;
 pub use transform::{FeatureStats, Image, apply_transform, standardize};

@@ -89,6 +89,11 @@ pub struct AugmentConfig {
     pub cval: f32,
     /// Flip left-right with probability 0.5.
     pub horizontal_flip: bool,
+    /// Not in Keras: with `horizontal_flip`, airbench's derandomised flip (Jordan 2024, arXiv
+    /// 2404.00498, §3.6) in flows — each image is flipped at random in the first epoch and in
+    /// every other epoch after that exactly when it was not in the one before, so every two
+    /// epochs show each image both ways. Single images (`augment`) still flip at random.
+    pub alternating_flip: bool,
     /// Flip top-bottom with probability 0.5.
     pub vertical_flip: bool,
     /// `(lo, hi)`: brightness factor `b ~ U(lo, hi)`.
@@ -124,6 +129,7 @@ impl Default for AugmentConfig {
             fill_mode: FillMode::Nearest,
             cval: 0.0,
             horizontal_flip: false,
+            alternating_flip: false,
             vertical_flip: false,
             brightness_range: None,
             rescale: None,

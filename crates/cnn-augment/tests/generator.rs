@@ -706,3 +706,68 @@ fn keras_axes_move_the_height_shift_horizontally_documented_axes_vertically() {
         }
     }
 }
+
+/// Per sample (by its label, which is its index), whether `epoch` showed it mirrored.
+fn flips_by_epoch(alternating: bool, epochs: usize) -> Vec<Vec<bool>> {
+    let (n, h, w) = (40, 4, 6);
+    let imgs: Vec<Image> = (0..n).map(|i| img(h, w, 1, i as u64 + 1)).collect();
+    let xs: Vec<f32> = imgs.iter().flat_map(|i| i.data.clone()).collect();
+    let x = Arc::new(Tensor::new([n, h, w, 1], xs).unwrap());
+    let y = Arc::new(Targets::Sparse((0..n).collect()));
+    let g = Arc::new(ImageDataGenerator::new(AugmentConfig {
+        horizontal_flip: true,
+        alternating_flip: alternating,
+        ..Default::default()
+    }));
+    let opts = FlowOptions {
+        batch_size: 7,
+        seed: 3,
+        ..Default::default()
+    };
+    let mut flow = Flow::new(g, x, y, opts).unwrap();
+    let mirror = |im: &Image| -> Vec<f32> {
+        (0..h * w)
+            .map(|p| im.data[(p / w) * w + (w - 1 - p % w)])
+            .collect()
+    };
+    (0..epochs)
+        .map(|e| {
+            let mut flipped = vec![None; n];
+            for s in 0..flow.steps() {
+                let (b, t) = flow.batch(e, s).unwrap();
+                let Targets::Sparse(ids) = t else { panic!() };
+                for (k, &i) in ids.iter().enumerate() {
+                    let got = &b.data()[k * h * w..(k + 1) * h * w];
+                    flipped[i] = Some(if got == imgs[i].data.as_slice() {
+                        false
+                    } else {
+                        assert_eq!(got, mirror(&imgs[i]).as_slice(), "sample {i}");
+                        true
+                    });
+                }
+            }
+            flipped
+                .into_iter()
+                .map(|f| f.expect("every sample"))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn alternating_flip_shows_each_image_the_other_way_in_the_next_epoch() {
+    let on = flips_by_epoch(true, 4);
+    let first = on[0].iter().filter(|&&f| f).count();
+    assert!(
+        (10..=30).contains(&first),
+        "{first} of 40 flipped in epoch 0"
+    );
+    for e in 1..4 {
+        for i in 0..40 {
+            assert_eq!(on[e][i], !on[e - 1][i], "sample {i}, epoch {e}");
+        }
+    }
+    // Random flips (Keras's) repeat a side in consecutive epochs for some images.
+    let off = flips_by_epoch(false, 2);
+    assert!((0..40).any(|i| off[0][i] == off[1][i]));
+}

@@ -43,6 +43,10 @@ pub struct AugmentFlags {
     /// Flip left-right half of the time.
     #[arg(long)]
     pub horizontal_flip: bool,
+    /// With --horizontal-flip, in training: flip each image in every other epoch (at random
+    /// in the first, then the other way each epoch; airbench's derandomised flip, not Keras).
+    #[arg(long, requires = "horizontal_flip")]
+    pub alternating_flip: bool,
     /// Flip top-bottom half of the time.
     #[arg(long)]
     pub vertical_flip: bool,
@@ -112,6 +116,7 @@ impl AugmentFlags {
             shear_range: self.shear,
             zoom_range: AugmentConfig::zoom(self.zoom),
             horizontal_flip: self.horizontal_flip,
+            alternating_flip: self.alternating_flip,
             vertical_flip: self.vertical_flip,
             fill_mode,
             cval: self.cval,
