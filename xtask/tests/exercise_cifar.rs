@@ -16,6 +16,7 @@ fn check_airbench_run(r: &cifar_report::RunReport, out: &std::path::Path) {
     assert_eq!(r.model, "airbench-cifar");
     assert!(r.test_accuracy_mirrored.is_some() && r.test_accuracy_translated.is_some());
     assert!(r.optimizer.contains("nesterov") && r.optimizer.contains("weight_decay"));
+    assert!(r.optimizer.contains("lookahead"), "{}", r.optimizer);
     let saved = cnn_nn::load_model(&out.join(&r.files.model)).unwrap();
     // The whitening layer stayed as computed (frozen): its kernel's halves are opposite.
     let (_, kernel) = saved

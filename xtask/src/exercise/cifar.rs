@@ -18,7 +18,7 @@ use cnn_datasets::{
     CIFAR10_CLASSES, ColorMode, Dataset, FolderOptions, ImageSet, Interpolation, LoadOptions,
     archive, cifar10, image_folder,
 };
-use cnn_nn::{BatchSource, LayerConfig, Model, ModelSpec, Optimizer, Schedule, zoo};
+use cnn_nn::{BatchSource, LayerConfig, Lookahead, Model, ModelSpec, Optimizer, Schedule, zoo};
 use cnn_tensor::Tensor;
 
 use super::Common;
@@ -320,13 +320,14 @@ pub const WHITENING_SAMPLE: usize = 5000;
 
 /// Flips and translations by up to two pixels with reflected borders: airbench's augmentation
 /// through the `ImageDataGenerator` equivalent (Keras's integer `width_shift_range=3` draws
-/// whole shifts in −2…2).
+/// whole shifts in −2…2), with airbench's alternating flips.
 pub fn translate_flip() -> AugmentConfig {
     AugmentConfig {
         width_shift_range: ShiftRange::Int(3),
         height_shift_range: ShiftRange::Int(3),
         fill_mode: cnn_augment::FillMode::Reflect,
         horizontal_flip: true,
+        alternating_flip: true,
         ..Default::default()
     }
 }
@@ -368,7 +369,8 @@ fn airbench_recipe(
             warmup_start: 0.2,
             decay_steps: total - warmup,
             alpha: 0.07,
-        });
+        })
+        .with_lookahead(Lookahead::airbench(total));
     Ok(Recipe {
         label: if augmented { "augmented" } else { "plain" }.into(),
         spec,
@@ -377,8 +379,10 @@ fn airbench_recipe(
         epochs,
         batch_size: batch,
         augment: augmented.then(|| ImageDataGenerator::new(translate_flip())),
-        augment_text: augmented
-            .then(|| "horizontal flips, translations by up to 2 pixels (reflected borders)".into()),
+        augment_text: augmented.then(|| {
+            "alternating horizontal flips, translations by up to 2 pixels (reflected borders)"
+                .into()
+        }),
         mirror_tta: true,
         translate_tta: true,
         loss: cnn_nn::Loss::SmoothedCrossentropy {
@@ -680,7 +684,12 @@ pub const RECIPE_CHOICE: &str = "The network, augmentation, optimizer settings, 
     the decay corrected and the scales trained (spared the decay) and the shifts at the common \
     rate, 94.6 % training and 90.02 % validation (seed 42); airbench's frozen scales and fast \
     shifts, 95.9 % and 89.46 % (seed 7) — no difference beyond a seed's noise, so airbench's \
-    setting stays. The test set gave only the final figures.";
+    setting stays. Session 18 added airbench's ramped lookahead and alternating flips: \
+    validation accuracy 90.18 % before (an earlier engine build), 90.46 % with the lookahead, \
+    90.42 % with both — within a seed's noise (seeds 42 and 7 differ by 0.7 points); kept \
+    because they are airbench's and cost nothing. airbench94 trained in PyTorch itself on the \
+    same JPEG files reaches 90.39 % with six-view TTA (docs/exercises/cifar10/pytorch-reference): \
+    the gap to its published 94 % is the JPEG data's. The test set gave only the final figures.";
 
 fn answers(runs: &[RunReport], quick: bool) -> Vec<(String, String)> {
     let find = |label: &str| runs.iter().find(|r| r.label == label);
