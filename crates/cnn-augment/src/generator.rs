@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{AugmentError, Result};
-use crate::params::AugmentConfig;
+use crate::params::{AugmentConfig, TransformParams};
 use crate::transform::{
     FeatureStats, Image, apply_transform, apply_transform_into, standardize, standardize_slice,
 };
@@ -81,6 +81,15 @@ impl ImageDataGenerator {
             .then(|| alternating_flip(seed, epoch, index))
     }
 
+    /// The transform drawn from `seed`, its left-right flip replaced by `flip` when `Some`.
+    fn draw_flipped(&self, h: usize, w: usize, seed: u64, flip: Option<bool>) -> TransformParams {
+        let mut p = self.config.draw(h, w, &mut ChaCha8Rng::seed_from_u64(seed));
+        if let Some(f) = flip {
+            p.flip_horizontal = f;
+        }
+        p
+    }
+
     /// A generator with these options.
     pub fn new(config: AugmentConfig) -> Self {
         ImageDataGenerator {
@@ -150,11 +159,7 @@ impl ImageDataGenerator {
     /// [`ImageDataGenerator::augment`] with the left-right flip decided by `flip` when `Some`
     /// (the other draws are unchanged), for flows with [`AugmentConfig::alternating_flip`].
     pub(crate) fn augment_flipped(&self, img: &Image, seed: u64, flip: Option<bool>) -> Image {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut p = self.config.draw(img.h, img.w, &mut rng);
-        if let Some(f) = flip {
-            p.flip_horizontal = f;
-        }
+        let p = self.draw_flipped(img.h, img.w, seed, flip);
         let mut out = apply_transform(img, &p, &self.config);
         if let Some(f) = &self.random_preprocessing {
             f(&mut out, seed ^ RANDOM_PREPROCESS_SALT);
@@ -184,11 +189,7 @@ impl ImageDataGenerator {
         flip: Option<bool>,
         out: &mut [f32],
     ) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut p = self.config.draw(shape.0, shape.1, &mut rng);
-        if let Some(f) = flip {
-            p.flip_horizontal = f;
-        }
+        let p = self.draw_flipped(shape.0, shape.1, seed, flip);
         apply_transform_into(src, shape, &p, &self.config, out);
         if self.preprocessing_function.is_some() || self.random_preprocessing.is_some() {
             let mut img = Image {

@@ -213,6 +213,28 @@ fn nadam_factors(beta_1: f32, beta_2: f32, t: f64) -> (f32, f32, f32) {
     )
 }
 
+/// Runs `f` on every weight not `frozen` and its last slot (the moving average or lookahead's
+/// slow weights), in parallel.
+fn with_last_slot(
+    params: &mut [Tensor],
+    slots: &mut [Vec<Tensor>],
+    frozen: &[bool],
+    f: impl Fn(&mut Tensor, &mut Tensor) + Sync,
+) {
+    params
+        .par_iter_mut()
+        .zip(slots.par_iter_mut())
+        .enumerate()
+        .for_each(|(i, (p, slots))| {
+            if frozen.get(i).copied().unwrap_or(false) {
+                return;
+            }
+            if let Some(last) = slots.last_mut() {
+                f(p, last);
+            }
+        });
+}
+
 /// Keras 3's `use_ema`: an exponential moving average of every trainable weight, updated
 /// after each step (`a = m·a + (1 − m)·w`; the first step copies `w`), optionally written over
 /// the weights every `overwrite_frequency` steps (a lookahead, as airbench uses), and written
@@ -889,39 +911,22 @@ impl Optimizer {
             let overwrite = ema
                 .overwrite_frequency
                 .is_some_and(|f| f > 0 && (self.iterations + 1).is_multiple_of(f));
-            params
-                .par_iter_mut()
-                .zip(self.slots.par_iter_mut())
-                .enumerate()
-                .for_each(|(i, (p, slots))| {
-                    if frozen.get(i).copied().unwrap_or(false) {
-                        return;
-                    }
-                    let Some(avg) = slots.last_mut() else { return };
-                    for (a, &w) in avg.data_mut().iter_mut().zip(p.data()) {
-                        *a = m * *a + (1.0 - m) * w;
-                    }
-                    if overwrite {
-                        p.data_mut().copy_from_slice(avg.data());
-                    }
-                });
+            with_last_slot(params, &mut self.slots, frozen, |p, avg| {
+                for (a, &w) in avg.data_mut().iter_mut().zip(p.data()) {
+                    *a = m * *a + (1.0 - m) * w;
+                }
+                if overwrite {
+                    p.data_mut().copy_from_slice(avg.data());
+                }
+            });
         }
         if let Some(d) = self
             .lookahead
             .and_then(|l| l.decay_after(self.iterations + 1))
         {
-            params
-                .par_iter_mut()
-                .zip(self.slots.par_iter_mut())
-                .enumerate()
-                .for_each(|(i, (p, slots))| {
-                    if frozen.get(i).copied().unwrap_or(false) {
-                        return;
-                    }
-                    if let Some(slow) = slots.last_mut() {
-                        synchronise(p.data_mut(), slow.data_mut(), d);
-                    }
-                });
+            with_last_slot(params, &mut self.slots, frozen, |p, slow| {
+                synchronise(p.data_mut(), slow.data_mut(), d)
+            });
         }
         self.iterations += 1;
         Ok(())
