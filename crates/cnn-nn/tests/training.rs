@@ -501,10 +501,10 @@ fn fused_operations_give_the_same_outputs_and_gradients() {
     let (x, _) = bars(16, 3);
     let x = Tensor::from_fn(x.dims(), |i| x.data()[i] - 0.5).unwrap();
     // small_cnn: a one-channel conv → max pool (computed as conv, pool, ReLU); the second:
-    // conv → conv → pool (the first ReLU is applied in place; the second conv has 4 channels,
+    // conv → conv → pool (the first ReLU is applied in place; the second conv has 5 channels,
     // takes the Winograd path and is one operation with its pool and ReLU).
     let mut deeper = small_cnn();
-    deeper.layers.insert(0, conv2d(4, 3, "relu").same());
+    deeper.layers.insert(0, conv2d(5, 3, "relu").same());
     for (spec, saved_nodes) in [(small_cnn(), 0), (deeper, 3)] {
         let run = |fused: bool| {
             let mut m = Model::new(&spec, 8).unwrap();

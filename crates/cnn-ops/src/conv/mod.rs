@@ -1,16 +1,22 @@
 //! 2-D convolution (cross-correlation, as in every DL framework) on NHWC tensors.
 //!
 //! Input `[N, H, W, C]`, kernel `[kh, kw, C, F]` (Keras layout), bias `[F]`, output
-//! `[N, OH, OW, F]`. Two algorithms compute it, chosen in one place, `algorithm`:
+//! `[N, OH, OW, F]`. Three algorithms compute it, chosen in one place, `algorithm`:
 //!
+//! - `direct`: thin convolutions (few channels or few filters, no dilation) — a
+//!   register-blocked kernel reading windows straight from a padded band of input rows, and
+//!   its gradients likewise (`direct_grad`);
 //! - `im2col`: any kernel, stride, dilation and padding — patches unfolded tile by tile and
 //!   multiplied by the kernel with a GEMM;
 //! - `winograd_path` (transforms in `winograd`): 3x3 kernels with stride 1 — Winograd
 //!   F(2x2, 3x3) or F(4x4, 3x3), and a max pool fused into the same pass when one follows.
 //!
-//! Both give the same results up to rounding and both are independent of the thread count.
-//! `CNN_WINOGRAD=0` in the environment sends everything through im2col (for comparisons).
+//! All give the same results up to rounding and all are independent of the thread count.
+//! `CNN_WINOGRAD=0` in the environment turns the Winograd path off, `CNN_DIRECT=0` the direct
+//! one (for comparisons).
 
+mod direct;
+mod direct_grad;
 mod geometry;
 mod im2col;
 pub(crate) mod winograd;
@@ -52,15 +58,27 @@ enum Algorithm {
     Im2col,
     /// Winograd transforms (3x3, stride 1).
     Winograd,
+    /// The direct kernels (thin convolutions, no dilation).
+    Direct,
 }
 
-/// The one place where a convolution's algorithm is chosen: Winograd where its transforms
-/// apply (and `CNN_WINOGRAD` is not `0`), im2col everywhere else. Forward pass, input
-/// gradient and kernel gradient of one convolution all take the same path.
+/// The one place where a convolution's algorithm is chosen: the direct kernel for thin
+/// convolutions (unless `CNN_DIRECT` is `0`), Winograd where its transforms apply (unless
+/// `CNN_WINOGRAD` is `0`), im2col everywhere else. Forward pass, input gradient and kernel
+/// gradient of one convolution take the same path (but for the input gradient of a strided
+/// direct convolution, which im2col computes).
 fn algorithm(g: &Conv2dGeometry) -> Algorithm {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let on = *ENABLED.get_or_init(|| std::env::var("CNN_WINOGRAD").map_or(true, |v| v != "0"));
-    if on && winograd_path::applies(g) && winograd_path::pays(g) {
+    static DIRECT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static WINOGRAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let enabled = |cell: &std::sync::OnceLock<bool>, var: &str| {
+        *cell.get_or_init(|| std::env::var(var).map_or(true, |v| v != "0"))
+    };
+    if enabled(&DIRECT, "CNN_DIRECT") && direct::applies(g) && direct::pays(g) {
+        Algorithm::Direct
+    } else if enabled(&WINOGRAD, "CNN_WINOGRAD")
+        && winograd_path::applies(g)
+        && winograd_path::pays(g)
+    {
         Algorithm::Winograd
     } else {
         Algorithm::Im2col
@@ -107,6 +125,7 @@ pub fn conv2d_forward_act(
             winograd_path::forward(&g, x, w, b, &mut y);
             act.apply_inplace(y.data_mut());
         }
+        Algorithm::Direct => direct::forward(&g, x, w, b, &mut y, act),
         Algorithm::Im2col => im2col::forward(&g, x, w, b, &mut y, act)?,
     }
     Ok(y)
@@ -207,6 +226,10 @@ pub fn conv2d_backward(
             Algorithm::Winograd => {
                 winograd_path::input_grad(&g, w, winograd::Source::Dense(dy.data()), x.dims())?
             }
+            Algorithm::Direct => match direct_grad::input_grad(&g, w, dy)? {
+                Some(dx) => dx,
+                None => im2col::input_grad(&g, w, dy, x.dims())?,
+            },
             Algorithm::Im2col => im2col::input_grad(&g, w, dy, x.dims())?,
         });
     }
@@ -216,6 +239,7 @@ pub fn conv2d_backward(
             Algorithm::Winograd if needs.kernel => {
                 winograd_path::kernel_bias_grad(&g, x, winograd::Source::Dense(dy.data()))?
             }
+            Algorithm::Direct => direct_grad::kernel_bias_grad(&g, x, dy, needs.kernel)?,
             _ => im2col::kernel_bias_grad(&g, x, dy, needs.kernel)?,
         };
         if needs.kernel {
