@@ -19,9 +19,9 @@ use crate::geometry::Padding;
 use crate::scratch::with_scratch;
 
 use super::Conv2dOptions;
-use super::direct::{self, fill_band, lanes_for};
+use super::direct::{self, fill_band, lanes_for, madd_row};
 use super::geometry::Conv2dGeometry;
-use super::im2col::REDUCE_GROUPS;
+use super::im2col::{REDUCE_GROUPS, sum_partials};
 
 /// `dL/dx` for a stride-1 convolution whose gradient is a thin convolution too, or `None`
 /// (strides, a padding as large as the kernel, a wide transposed convolution): im2col then.
@@ -118,18 +118,7 @@ pub(super) fn kernel_bias_grad(
             (dw, db)
         })
         .collect();
-    let mut dw = vec![0.0f32; if want_kernel { k * f } else { 0 }];
-    let mut db = vec![0.0f32; f];
-    for (pw, pb) in &partials {
-        dw.iter_mut().zip(pw).for_each(|(d, v)| *d += v);
-        db.iter_mut().zip(pb).for_each(|(d, v)| *d += v);
-    }
-    let dw = if want_kernel {
-        Tensor::new([k, f], dw)?
-    } else {
-        Tensor::zeros([0])?
-    };
-    Ok((dw, Tensor::new([f], db)?))
+    sum_partials(&partials, k, f, want_kernel)
 }
 
 /// The sizes the kernel-gradient loop needs, in floats.
@@ -233,14 +222,7 @@ fn taps<const L: usize, const T: usize, const FMA: bool>(
                     let dv: [f32; L] = std::array::from_fn(|l| gr[f0 + l]);
                     let po = row + ow * s.step;
                     for (a, &o) in acc.iter_mut().zip(&off) {
-                        let xv = band[po + o];
-                        for (al, &dl) in a.iter_mut().zip(&dv) {
-                            *al = if FMA {
-                                xv.mul_add(dl, *al)
-                            } else {
-                                xv * dl + *al
-                            };
-                        }
+                        madd_row::<L, FMA>(a, band[po + o], &dv);
                     }
                 }
             }

@@ -361,13 +361,21 @@ pub(super) fn kernel_bias_grad(
             (dw, db)
         })
         .collect();
-    let mut dw = if want_kernel {
-        vec![0.0f32; k * f]
-    } else {
-        Vec::new()
-    };
+    sum_partials(&partials, k, f, want_kernel)
+}
+
+/// The kernel and bias gradients from fixed groups' partial sums (`[k·f]` and `[f]` each),
+/// added in group order so the bits do not depend on the thread count: `dL/dw` as `[k, f]`
+/// (empty unless `want_kernel`) and `dL/db`.
+pub(super) fn sum_partials(
+    partials: &[(Vec<f32>, Vec<f32>)],
+    k: usize,
+    f: usize,
+    want_kernel: bool,
+) -> Result<(Tensor, Tensor)> {
+    let mut dw = vec![0.0f32; if want_kernel { k * f } else { 0 }];
     let mut db = vec![0.0f32; f];
-    for (pw, pb) in &partials {
+    for (pw, pb) in partials {
         dw.iter_mut().zip(pw).for_each(|(d, v)| *d += v);
         db.iter_mut().zip(pb).for_each(|(d, v)| *d += v);
     }
